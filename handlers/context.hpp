@@ -1,0 +1,73 @@
+#pragma once
+
+/// What a handler receives and what it returns.
+
+#include "handlers/work.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cvp {
+
+using request = boost::beast::http::request<boost::beast::http::string_body>;
+
+/// What handlers may ask of the running server, without knowing its model.
+class server_view
+{
+public:
+    virtual ~server_view() = default;
+    /// The /stats document.
+    virtual nlohmann::json stats() const = 0;
+    /// True once SIGTERM/SIGINT has started the drain.
+    virtual bool draining() const noexcept = 0;
+
+protected:
+    server_view() = default;
+    server_view(server_view const&) = default;
+    server_view& operator=(server_view const&) = default;
+};
+
+/// Everything a handler may use for one request.
+struct request_context
+{
+    request const& req;
+    /// The model's name, for bodies that report it.
+    std::string_view mode;
+    /// Index of the event loop serving this connection.
+    int loop_worker = 0;
+    work_runner& runner;
+    server_view const& server;
+};
+
+/// A handler's answer. The session turns it into an HTTP response and adds the
+/// attribution headers (X-Mode, X-Worker, Server-Timing) from `work`.
+struct reply
+{
+    boost::beast::http::status status = boost::beast::http::status::ok;
+    std::string content_type = "application/json";
+    std::string body;
+    /// Extra headers, such as Allow or Retry-After.
+    std::vector<std::pair<boost::beast::http::field, std::string>> headers;
+    /// Where the handler's work ran, when it had CPU or blocking work.
+    std::optional<work_record> work;
+    /// Close the connection after this reply (malformed input, connection limit).
+    bool close = false;
+};
+
+/// A JSON reply with status 200 (or `status`).
+reply json_reply(nlohmann::json const& body, boost::beast::http::status status = boost::beast::http::status::ok);
+
+/// An error reply: `{"error": message, "status": code}` plus `"parameter"` when given.
+reply error_reply(boost::beast::http::status status, std::string_view message, std::string_view parameter = {});
+
+} // namespace cvp

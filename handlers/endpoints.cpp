@@ -1,0 +1,285 @@
+/// The endpoints. Each is a function from a request to a reply; CPU and blocking work is
+/// handed to the work_runner, which the execution model supplies.
+
+#include "handlers/kernels.hpp"
+#include "handlers/metrics.hpp"
+#include "handlers/router.hpp"
+#include "server/clock.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+namespace cvp {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+
+// Caps on every parameter; documented in docs/API.md and the README.
+constexpr std::uint64_t max_iterations = 1'000'000;
+constexpr std::uint64_t max_key_length = 128;
+constexpr std::size_t max_secret_bytes = 256;
+constexpr std::uint64_t max_primes_limit = 100'000'000;
+constexpr std::uint64_t max_split = 64;
+constexpr std::uint64_t max_sleep_ms = 60'000;
+constexpr std::uint64_t max_block_ms = 10'000;
+
+/// The body fields that say where and when work ran.
+json work_json(std::string_view mode, work_record const& w)
+{
+    return json{{"mode", mode},           {"worker", w.worker}, {"queue_ns", w.start_ns - w.submit_ns},
+                {"start_ns", w.start_ns}, {"end_ns", w.end_ns}, {"cpu_ns", w.cpu_ns}};
+}
+
+reply bad_parameter(param_error const& e)
+{
+    return error_reply(http::status::bad_request, e.message, e.parameter);
+}
+
+/// 503 for work the model refused: the pool's queue is full.
+reply overloaded()
+{
+    auto r = error_reply(http::status::service_unavailable, "overloaded: the CPU pool's queue is full");
+    r.headers.emplace_back(http::field::retry_after, "1");
+    return r;
+}
+
+/// For endpoints without parameters: any parameter is an error.
+std::optional<param_error> no_parameters(target const& t)
+{
+    return param_reader{t.params}.finish();
+}
+
+/// Runs one PBKDF2 derivation where the model runs CPU work.
+asio::awaitable<std::optional<work_record>> derive(request_context& ctx, std::string const& password, std::string const& salt,
+                                                   std::uint64_t iterations, std::uint64_t length, std::string& hash)
+{
+    work_fn job = [&] { hash = pbkdf2_sha256_hex(password, salt, static_cast<std::uint32_t>(iterations), length); };
+    auto op = ctx.runner.run(work_kind::cpu, std::move(job));
+    co_return co_await std::move(op);
+}
+
+asio::awaitable<reply> plaintext(request_context&, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    reply r;
+    r.content_type = "text/plain";
+    r.body = "Hello, World!";
+    co_return r;
+}
+
+asio::awaitable<reply> hello_json(request_context&, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    co_return json_reply(json{{"message", "Hello, World!"}});
+}
+
+asio::awaitable<reply> pbkdf2(request_context& ctx, target const& t)
+{
+    // Validate.
+    param_reader p{t.params};
+    auto const iterations = p.number("iterations", 1, max_iterations);
+    auto const length = p.number("length", 1, max_key_length, 32);
+    auto const password = p.text("password", max_secret_bytes, "password");
+    auto const salt = p.text("salt", max_secret_bytes, "salt");
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+
+    // Derive where the model runs CPU work.
+    std::string hash;
+    auto work = co_await derive(ctx, password, salt, iterations, length, hash);
+    if (!work)
+        co_return overloaded();
+
+    auto body = work_json(ctx.mode, *work);
+    body["iterations"] = iterations;
+    body["length"] = length;
+    body["hash"] = hash;
+    auto r = json_reply(body);
+    r.work = work;
+    co_return r;
+}
+
+asio::awaitable<reply> primes(request_context& ctx, target const& t)
+{
+    // Validate.
+    param_reader p{t.params};
+    auto const limit = p.number("limit", 1, max_primes_limit);
+    auto const split = p.number("split", 1, max_split, 1);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+
+    // One job per chunk of [2, limit]; the model decides whether they overlap.
+    auto const ranges = split_range(2, limit + 1, split);
+    std::vector<std::uint64_t> counts(ranges.size());
+    std::vector<work_fn> jobs;
+    for (std::size_t i = 0; i < ranges.size(); ++i)
+        jobs.emplace_back([&counts, &ranges, i] { counts[i] = count_primes(ranges[i].first, ranges[i].second); });
+    auto op = ctx.runner.run_all(work_kind::cpu, std::move(jobs));
+    auto records = co_await std::move(op);
+    if (!records)
+        co_return overloaded();
+
+    // Report each chunk, and the span of all of them.
+    json chunks = json::array();
+    std::uint64_t total = 0;
+    work_record span = records->front();
+    span.cpu_ns = 0;
+    for (std::size_t i = 0; i < records->size(); ++i) {
+        auto const& w = (*records)[i];
+        auto chunk = work_json(ctx.mode, w);
+        chunk.erase("mode");
+        chunk["lo"] = ranges[i].first;
+        chunk["hi"] = ranges[i].second;
+        chunk["count"] = counts[i];
+        chunks.push_back(std::move(chunk));
+        total += counts[i];
+        span.start_ns = std::min(span.start_ns, w.start_ns);
+        span.end_ns = std::max(span.end_ns, w.end_ns);
+        span.cpu_ns += w.cpu_ns;
+    }
+    auto body = work_json(ctx.mode, span);
+    body["limit"] = limit;
+    body["split"] = split;
+    body["count"] = total;
+    body["chunks"] = std::move(chunks);
+    auto r = json_reply(body);
+    r.work = span;
+    co_return r;
+}
+
+/// Waits on a timer: the stand-in for a downstream call. Holds no thread.
+asio::awaitable<std::pair<std::int64_t, std::int64_t>> timer_wait(std::uint64_t ms)
+{
+    asio::steady_timer timer{co_await asio::this_coro::executor, std::chrono::milliseconds{ms}};
+    auto const start = monotonic_ns();
+    // The error is ignored: a timer here is only ever cancelled by shutdown.
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return std::pair{start, monotonic_ns()};
+}
+
+asio::awaitable<reply> io_sleep(request_context& ctx, target const& t)
+{
+    param_reader p{t.params};
+    auto const ms = p.number("ms", 0, max_sleep_ms);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+
+    auto const [start, end] = co_await timer_wait(ms);
+    co_return json_reply(json{{"mode", ctx.mode}, {"worker", ctx.loop_worker}, {"ms", ms}, {"start_ns", start}, {"end_ns", end}});
+}
+
+asio::awaitable<reply> io_block(request_context& ctx, target const& t)
+{
+    param_reader p{t.params};
+    auto const ms = p.number("ms", 0, max_block_ms);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+
+    // Block wherever the model runs blocking work.
+    work_fn job = [ms] { blocking_sleep(std::chrono::milliseconds{ms}); };
+    auto op = ctx.runner.run(work_kind::blocking, std::move(job));
+    auto work = co_await std::move(op);
+    if (!work)
+        co_return overloaded();
+
+    auto body = work_json(ctx.mode, *work);
+    body["ms"] = ms;
+    auto r = json_reply(body);
+    r.work = work;
+    co_return r;
+}
+
+asio::awaitable<reply> mixed(request_context& ctx, target const& t)
+{
+    param_reader p{t.params};
+    auto const ms = p.number("ms", 0, max_sleep_ms);
+    auto const iterations = p.number("iterations", 1, max_iterations);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+
+    // First the downstream wait, then the CPU work on its result.
+    auto const [sleep_start, sleep_end] = co_await timer_wait(ms);
+    std::string const password = "password";
+    std::string const salt = "salt";
+    std::string hash;
+    auto work = co_await derive(ctx, password, salt, iterations, 32, hash);
+    if (!work)
+        co_return overloaded();
+
+    auto body = work_json(ctx.mode, *work);
+    body["ms"] = ms;
+    body["iterations"] = iterations;
+    body["hash"] = hash;
+    body["sleep"] = json{{"start_ns", sleep_start}, {"end_ns", sleep_end}};
+    auto r = json_reply(body);
+    r.work = work;
+    co_return r;
+}
+
+asio::awaitable<reply> healthz(request_context&, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    co_return json_reply(json{{"status", "ok"}});
+}
+
+asio::awaitable<reply> readyz(request_context& ctx, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    if (ctx.server.draining())
+        co_return json_reply(json{{"ready", false}, {"error", "draining"}}, http::status::service_unavailable);
+    co_return json_reply(json{{"ready", true}});
+}
+
+asio::awaitable<reply> stats(request_context& ctx, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    co_return json_reply(ctx.server.stats());
+}
+
+asio::awaitable<reply> metrics(request_context& ctx, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    reply r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = prometheus_text(ctx.server.stats());
+    co_return r;
+}
+
+router make_router()
+{
+    router r;
+    r.get("/plaintext", &plaintext);
+    r.get("/json", &hello_json);
+    r.get("/cpu/pbkdf2", &pbkdf2);
+    r.get("/cpu/primes", &primes);
+    r.get("/io/sleep", &io_sleep);
+    r.get("/io/block", &io_block);
+    r.get("/mixed", &mixed);
+    r.get("/healthz", &healthz);
+    r.get("/readyz", &readyz);
+    r.get("/stats", &stats);
+    r.get("/metrics", &metrics);
+    return r;
+}
+
+} // namespace
+
+router const& default_router()
+{
+    static router const r = make_router();
+    return r;
+}
+
+} // namespace cvp

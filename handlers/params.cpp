@@ -1,0 +1,112 @@
+#include "handlers/params.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <algorithm>
+#include <charconv>
+
+namespace cvp {
+
+std::optional<target> parse_target(std::string_view text)
+{
+    // Only origin form ("/path?query") is served; absolute and authority forms are not.
+    auto parsed = boost::urls::parse_origin_form(text);
+    if (!parsed)
+        return std::nullopt;
+    boost::urls::url_view const& url = *parsed;
+
+    target t;
+    t.path = url.path();
+    for (auto const& p : url.params()) {
+        if (p.key.empty() && !p.has_value)
+            continue; // "?a=1&" leaves an empty trailing segment
+        t.params.emplace_back(std::string{p.key}, std::string{p.value});
+    }
+    return t;
+}
+
+param_reader::param_reader(std::vector<std::pair<std::string, std::string>> const& params)
+    : params_(params)
+{}
+
+void param_reader::fail(std::string_view name, std::string message)
+{
+    if (!error_)
+        error_ = param_error{std::string{name}, std::move(message)};
+}
+
+std::optional<std::string_view> param_reader::lookup(std::string_view name)
+{
+    asked_.push_back(name);
+    std::optional<std::string_view> found;
+    for (auto const& [key, value] : params_) {
+        if (key != name)
+            continue;
+        if (found) {
+            fail(name, "parameter '" + std::string{name} + "' is given more than once");
+            return std::nullopt;
+        }
+        found = value;
+    }
+    return found;
+}
+
+std::uint64_t param_reader::number(std::string_view name, std::uint64_t lo, std::uint64_t hi)
+{
+    auto value = lookup(name);
+    if (!value) {
+        fail(name, "missing required parameter '" + std::string{name} + "'");
+        return 0;
+    }
+    return to_number(name, *value, lo, hi);
+}
+
+std::uint64_t param_reader::number(std::string_view name, std::uint64_t lo, std::uint64_t hi, std::uint64_t fallback)
+{
+    auto value = lookup(name);
+    return value ? to_number(name, *value, lo, hi) : fallback;
+}
+
+std::uint64_t param_reader::to_number(std::string_view name, std::string_view value, std::uint64_t lo, std::uint64_t hi)
+{
+    auto const expected =
+        "parameter '" + std::string{name} + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    std::uint64_t parsed = 0;
+    auto const* last = value.data() + value.size();
+    auto [end, ec] = std::from_chars(value.data(), last, parsed);
+    if (value.empty() || ec == std::errc::invalid_argument || end != last) {
+        fail(name, expected + ", got '" + std::string{value} + "'");
+        return 0;
+    }
+    if (ec == std::errc::result_out_of_range || parsed < lo || parsed > hi) {
+        fail(name, expected + ", got " + std::string{value});
+        return 0;
+    }
+    return parsed;
+}
+
+std::string param_reader::text(std::string_view name, std::size_t max_bytes, std::string_view fallback)
+{
+    auto value = lookup(name);
+    if (!value)
+        return std::string{fallback};
+    if (value->size() > max_bytes) {
+        fail(name, "parameter '" + std::string{name} + "' must be at most " + std::to_string(max_bytes) + " bytes");
+        return {};
+    }
+    return std::string{*value};
+}
+
+std::optional<param_error> param_reader::finish()
+{
+    if (error_)
+        return error_;
+    for (auto const& [key, value] : params_) {
+        if (std::find(asked_.begin(), asked_.end(), key) == asked_.end())
+            return param_error{key, "unknown parameter '" + key + "'"};
+    }
+    return std::nullopt;
+}
+
+} // namespace cvp

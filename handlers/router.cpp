@@ -1,0 +1,64 @@
+#include "handlers/router.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace cvp {
+
+namespace http = boost::beast::http;
+
+reply json_reply(nlohmann::json const& body, http::status status)
+{
+    reply r;
+    r.status = status;
+    r.body = body.dump();
+    return r;
+}
+
+reply error_reply(http::status status, std::string_view message, std::string_view parameter)
+{
+    nlohmann::json body{{"error", message}, {"status", static_cast<unsigned>(status)}};
+    if (!parameter.empty())
+        body["parameter"] = parameter;
+    return json_reply(body, status);
+}
+
+void router::get(std::string path, handler_fn fn)
+{
+    routes_.push_back(route{std::move(path), fn});
+}
+
+std::vector<std::string> router::paths() const
+{
+    std::vector<std::string> out;
+    for (auto const& r : routes_)
+        out.push_back(r.path);
+    return out;
+}
+
+boost::asio::awaitable<reply> router::dispatch(request_context& ctx) const
+{
+    // Decode the target; only origin form is served.
+    auto t = parse_target(ctx.req.target());
+    if (!t)
+        co_return error_reply(http::status::bad_request, "malformed request target");
+
+    // Find the route.
+    auto it = std::find_if(routes_.begin(), routes_.end(), [&](route const& r) { return r.path == t->path; });
+    if (it == routes_.end())
+        co_return error_reply(http::status::not_found, "no such path: " + t->path);
+
+    // Every route takes GET and HEAD.
+    auto const method = ctx.req.method();
+    if (method != http::verb::get && method != http::verb::head) {
+        auto r = error_reply(http::status::method_not_allowed,
+                             "method " + std::string{ctx.req.method_string()} + " is not allowed on " + t->path);
+        r.headers.emplace_back(http::field::allow, "GET, HEAD");
+        co_return r;
+    }
+
+    co_return co_await it->fn(ctx, *t);
+}
+
+} // namespace cvp

@@ -1,0 +1,249 @@
+#include "server/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+namespace cvp {
+
+std::string_view to_string(mode m) noexcept
+{
+    switch (m) {
+    case mode::single: return "single";
+    case mode::reactors: return "reactors";
+    case mode::offload: return "offload";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(accept_strategy a) noexcept
+{
+    switch (a) {
+    case accept_strategy::round_robin: return "round-robin";
+    case accept_strategy::reuseport: return "reuseport";
+    }
+    return "unknown";
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text)
+{
+    // Split the number from its unit.
+    auto const digits = std::find_if_not(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+    auto const number = text.substr(0, static_cast<std::size_t>(digits - text.begin()));
+    auto const unit = text.substr(number.size());
+    if (number.empty())
+        return std::nullopt;
+    std::uint64_t value = 0;
+    if (auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), value); ec != std::errc{})
+        return std::nullopt;
+
+    // Scale, refusing anything beyond a day: no timeout here needs more.
+    std::uint64_t scale = 0;
+    if (unit.empty() || unit == "ms")
+        scale = 1;
+    else if (unit == "s")
+        scale = 1000;
+    else if (unit == "m")
+        scale = 60'000;
+    else
+        return std::nullopt;
+    constexpr std::uint64_t max_ms = 24ULL * 3600 * 1000;
+    if (value > max_ms / scale)
+        return std::nullopt;
+    return std::chrono::milliseconds{static_cast<std::int64_t>(value * scale)};
+}
+
+namespace {
+
+/// Parses an unsigned integer within [lo, hi].
+template <class T>
+std::optional<T> parse_bounded(std::string_view text, std::uint64_t lo, std::uint64_t hi)
+{
+    std::uint64_t value = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || p != text.data() + text.size() || value < lo || value > hi)
+        return std::nullopt;
+    return static_cast<T>(value);
+}
+
+/// One flag: its name, what it means, and how it is applied.
+struct flag
+{
+    std::string_view name;
+    std::string_view value_hint;
+    std::string_view default_text;
+    std::string_view help;
+    /// Applies a value; returns an error message describing the accepted values, or empty.
+    std::string (*apply)(config&, std::string_view);
+};
+
+template <class T, std::uint64_t Lo, std::uint64_t Hi, T config::*Member>
+std::string set_number(config& c, std::string_view v)
+{
+    auto parsed = parse_bounded<T>(v, Lo, Hi);
+    if (!parsed)
+        return "expects an integer from " + std::to_string(Lo) + " to " + std::to_string(Hi);
+    c.*Member = *parsed;
+    return {};
+}
+
+template <std::chrono::milliseconds config::*Member>
+std::string set_duration(config& c, std::string_view v)
+{
+    auto parsed = parse_duration(v);
+    if (!parsed || parsed->count() == 0)
+        return "expects a positive duration such as 500ms, 10s or 2m";
+    c.*Member = *parsed;
+    return {};
+}
+
+std::string set_mode(config& c, std::string_view v)
+{
+    for (auto m : {mode::single, mode::reactors, mode::offload})
+        if (v == to_string(m)) {
+            c.mode = m;
+            return {};
+        }
+    return "expects single, reactors or offload";
+}
+
+std::string set_accept(config& c, std::string_view v)
+{
+    for (auto a : {accept_strategy::round_robin, accept_strategy::reuseport})
+        if (v == to_string(a)) {
+            c.accept = a;
+            return {};
+        }
+    return "expects round-robin or reuseport";
+}
+
+std::string set_pin(config& c, std::string_view v)
+{
+    if (v == "on" || v == "true" || v == "1")
+        c.pin = true;
+    else if (v == "off" || v == "false" || v == "0")
+        c.pin = false;
+    else
+        return "expects on or off";
+    return {};
+}
+
+std::string set_address(config& c, std::string_view v)
+{
+    if (v.empty())
+        return "expects an IP address";
+    c.address = std::string{v};
+    return {};
+}
+
+constexpr flag flags[] = {
+    {"mode", "MODE", "reactors", "execution model: single, reactors or offload", &set_mode},
+    {"threads", "N", "usable CPUs", "event loops in reactors", &set_number<unsigned, 1, 1024, &config::threads>},
+    {"accept", "HOW", "round-robin", "reactors: round-robin (one acceptor) or reuseport (one per loop)", &set_accept},
+    {"pin", "on|off", "on", "pin reactor threads to allowed CPUs", &set_pin},
+    {"pool-threads", "N", "usable CPUs", "CPU pool threads in offload", &set_number<unsigned, 1, 1024, &config::pool_threads>},
+    {"pool-queue", "N", "256", "pool tasks that may wait; beyond it requests get 503",
+     &set_number<std::size_t, 0, 1'000'000, &config::pool_queue>},
+    {"address", "IP", "127.0.0.1", "listening address", &set_address},
+    {"port", "PORT", "8080", "listening port; 0 takes a free one", &set_number<std::uint16_t, 0, 65535, &config::port>},
+    {"max-connections", "N", "10000", "open connections; beyond it new ones get 503 and are closed",
+     &set_number<std::size_t, 1, 10'000'000, &config::max_connections>},
+    {"max-header-bytes", "N", "8192", "request header limit (431 beyond it)",
+     &set_number<std::uint32_t, 256, 1 << 20, &config::max_header_bytes>},
+    {"max-body-bytes", "N", "65536", "request body limit (413 beyond it)", &set_number<std::uint64_t, 0, 1 << 30, &config::max_body_bytes>},
+    {"header-timeout", "DUR", "10s", "time to receive a request once it starts, and the first one on a connection",
+     &set_duration<&config::header_timeout>},
+    {"idle-timeout", "DUR", "60s", "keep-alive: time to wait for the next request", &set_duration<&config::idle_timeout>},
+    {"write-timeout", "DUR", "30s", "time to write one response", &set_duration<&config::write_timeout>},
+    {"drain-timeout", "DUR", "10s", "on SIGTERM/SIGINT, how long in-flight requests may take", &set_duration<&config::drain_timeout>},
+};
+
+/// "pool-threads" -> "CVP_POOL_THREADS".
+std::string env_name(std::string_view flag_name)
+{
+    std::string name = "CVP_";
+    for (char c : flag_name)
+        name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
+flag const* find_flag(std::string_view name)
+{
+    auto it = std::find_if(std::begin(flags), std::end(flags), [&](flag const& f) { return f.name == name; });
+    return it == std::end(flags) ? nullptr : &*it;
+}
+
+} // namespace
+
+parse_result parse_config(std::vector<std::string> const& args, env_lookup const& env)
+{
+    config c;
+
+    // The environment first, so that flags on the command line win.
+    for (auto const& f : flags) {
+        auto const var = env_name(f.name);
+        if (auto value = env(var)) {
+            if (auto err = f.apply(c, *value); !err.empty())
+                return config_error{var + "=" + *value + ": " + err};
+        }
+    }
+
+    // Then the command line.
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        if (arg == "--help" || arg == "-h")
+            return help_requested{};
+        if (!arg.starts_with("--"))
+            return config_error{"unexpected argument '" + std::string{arg} + "' (see --help)"};
+        arg.remove_prefix(2);
+
+        // Accept both --flag=value and --flag value.
+        std::string_view name = arg;
+        std::string value;
+        if (auto eq = arg.find('='); eq != std::string_view::npos) {
+            name = arg.substr(0, eq);
+            value = std::string{arg.substr(eq + 1)};
+        } else if (i + 1 < args.size()) {
+            value = args[++i];
+        } else {
+            return config_error{"--" + std::string{name} + " needs a value"};
+        }
+
+        auto const* f = find_flag(name);
+        if (f == nullptr)
+            return config_error{"unknown flag --" + std::string{name} + " (see --help)"};
+        if (auto err = f->apply(c, value); !err.empty())
+            return config_error{"--" + std::string{name} + " " + value + ": " + err};
+    }
+    return c;
+}
+
+env_lookup process_env()
+{
+    return [](std::string const& name) -> std::optional<std::string> {
+        if (char const* v = std::getenv(name.c_str()))
+            return std::string{v};
+        return std::nullopt;
+    };
+}
+
+std::string help_text()
+{
+    std::ostringstream out;
+    out << "usage: cvp-server [--flag value]...\n\n"
+           "One HTTP server, three execution models, the same handlers.\n\n"
+           "flags (each may also be set as an environment variable; flags win):\n";
+    for (auto const& f : flags) {
+        std::string lhs = "  --" + std::string{f.name} + " " + std::string{f.value_hint};
+        lhs.resize(std::max<std::size_t>(lhs.size() + 1, 30), ' ');
+        out << lhs << f.help << "\n" << std::string(30, ' ') << "env " << env_name(f.name) << ", default " << f.default_text << "\n";
+    }
+    out << "\nDurations take ms, s or m; a bare number is milliseconds.\n"
+           "Endpoints, headers and /stats are described in docs/API.md.\n";
+    return out.str();
+}
+
+} // namespace cvp

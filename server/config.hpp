@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace cvp {
+
+/// The execution models. The session and the handlers are the same in all of them.
+enum class mode
+{
+    single,   ///< one io_context on one thread: concurrency only
+    reactors, ///< N io_contexts, one pinned thread each: shard-per-core parallelism
+    offload,  ///< one I/O loop plus a bounded CPU pool
+};
+
+/// How `reactors` spreads connections over its loops.
+enum class accept_strategy
+{
+    round_robin, ///< one acceptor hands sockets to the loops in turn
+    reuseport,   ///< one SO_REUSEPORT acceptor per loop; the kernel hashes connections
+};
+
+std::string_view to_string(mode m) noexcept;
+std::string_view to_string(accept_strategy a) noexcept;
+
+/// Everything the server can be told. Defaults are the documented ones.
+struct config
+{
+    cvp::mode mode = mode::reactors;
+    /// Loops in `reactors`; 0 means "the usable CPUs".
+    unsigned threads = 0;
+    accept_strategy accept = accept_strategy::round_robin;
+    /// Pin reactor threads to CPUs of the allowed set.
+    bool pin = true;
+    /// CPU pool threads in `offload`; 0 means "the usable CPUs".
+    unsigned pool_threads = 0;
+    /// Tasks that may wait for a pool thread before requests get 503.
+    std::size_t pool_queue = 256;
+
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 8080;
+
+    std::size_t max_connections = 10'000;
+    std::uint32_t max_header_bytes = 8 * 1024;
+    std::uint64_t max_body_bytes = 64 * 1024;
+
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds idle_timeout{60'000};
+    std::chrono::milliseconds write_timeout{30'000};
+    std::chrono::milliseconds drain_timeout{10'000};
+};
+
+/// What parsing the command line produced: a config to run, a request for help,
+/// or an error message naming the flag at fault.
+struct help_requested
+{
+};
+struct config_error
+{
+    std::string message;
+};
+using parse_result = std::variant<config, help_requested, config_error>;
+
+/// Looks up an environment variable; empty when unset.
+using env_lookup = std::function<std::optional<std::string>(std::string const&)>;
+
+/// Reads `CVP_<FLAG>` variables first, then the flags in `args` (without argv[0]),
+/// which override them. Accepts `--flag value` and `--flag=value`.
+parse_result parse_config(std::vector<std::string> const& args, env_lookup const& env);
+
+/// The process environment as an env_lookup.
+env_lookup process_env();
+
+/// The `--help` text: every flag, its variable, default and meaning.
+std::string help_text();
+
+/// Parses a duration: "250ms", "10s", "2m", or a bare number of milliseconds.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+} // namespace cvp

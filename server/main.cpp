@@ -1,0 +1,45 @@
+/// cvp-server: parse the flags, size the models from the CPUs the process may use, listen,
+/// print one start-up line, and serve until SIGTERM/SIGINT has drained the server.
+
+#include "server/config.hpp"
+#include "server/cpu_limits.hpp"
+#include "server/server.hpp"
+
+#include <boost/system/system_error.hpp>
+
+#include <iostream>
+#include <string>
+#include <variant>
+#include <vector>
+
+int main(int argc, char** argv)
+{
+    // Flags, over CVP_* variables.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto parsed = cvp::parse_config(args, cvp::process_env());
+    if (std::holds_alternative<cvp::help_requested>(parsed)) {
+        std::cout << cvp::help_text();
+        return 0;
+    }
+    if (auto const* err = std::get_if<cvp::config_error>(&parsed)) {
+        std::cerr << "cvp-server: " << err->message << '\n';
+        return 2;
+    }
+    auto const& cfg = std::get<cvp::config>(parsed);
+
+    // Thousands of connections need thousands of descriptors.
+    auto const files = cvp::raise_open_file_limit();
+    if (files < cfg.max_connections + 64)
+        std::cerr << "cvp-server: warning: open-file limit " << files << " is below --max-connections " << cfg.max_connections
+                  << "; accepts beyond it will fail\n";
+
+    try {
+        cvp::server server{cfg, cvp::detect_cpu_limits()};
+        server.listen();
+        std::cout << server.startup_line() << std::endl;
+        return server.run();
+    } catch (boost::system::system_error const& e) {
+        std::cerr << "cvp-server: cannot listen on " << cfg.address << ':' << cfg.port << ": " << e.code().message() << '\n';
+        return 1;
+    }
+}

@@ -1,0 +1,184 @@
+#include "server/runners.hpp"
+
+#include "server/asio.hpp"
+#include "server/clock.hpp"
+
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+
+#include <exception>
+
+namespace cvp {
+
+work_record run_here(work_fn const& fn, int worker, std::int64_t submit_ns)
+{
+    work_record r;
+    r.worker = worker;
+    r.submit_ns = submit_ns;
+    auto const cpu_before = thread_cpu_ns();
+    r.start_ns = monotonic_ns();
+    fn();
+    r.end_ns = monotonic_ns();
+    r.cpu_ns = thread_cpu_ns() - cpu_before;
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// inline_runner
+
+inline_runner::inline_runner(stats_registry& stats)
+    : stats_(stats)
+{}
+
+asio::awaitable<std::optional<work_record>> inline_runner::run(work_kind, work_fn fn)
+{
+    // Run it right here, on the loop: nothing else on this loop moves meanwhile.
+    auto const r = run_here(fn, current_worker(), monotonic_ns());
+    stats_.record_work(r.worker, r.end_ns - r.start_ns);
+    co_return r;
+}
+
+asio::awaitable<std::optional<std::vector<work_record>>> inline_runner::run_all(work_kind, std::vector<work_fn> fns)
+{
+    // One after another: a single loop has no second core to offer.
+    auto const submit = monotonic_ns();
+    std::vector<work_record> records;
+    records.reserve(fns.size());
+    for (auto const& fn : fns) {
+        records.push_back(run_here(fn, current_worker(), submit));
+        stats_.record_work(records.back().worker, records.back().end_ns - records.back().start_ns);
+    }
+    co_return records;
+}
+
+// ---------------------------------------------------------------------------------------
+// offload_pool
+
+offload_pool::offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity)
+    : stats_(stats)
+    , first_worker_(first_worker)
+    , thread_count_(threads)
+    , queue_capacity_(queue_capacity)
+    , ctx_(static_cast<int>(threads))
+    , guard_(ctx_.get_executor())
+{}
+
+offload_pool::~offload_pool()
+{
+    stop();
+}
+
+void offload_pool::start()
+{
+    for (unsigned i = 0; i < thread_count_; ++i) {
+        threads_.emplace_back([this, id = first_worker_ + static_cast<int>(i)] {
+            set_current_worker(id);
+            ctx_.run();
+        });
+    }
+}
+
+void offload_pool::stop()
+{
+    guard_.reset();
+    ctx_.stop();
+    for (auto& t : threads_)
+        if (t.joinable())
+            t.join();
+    threads_.clear();
+}
+
+bool offload_pool::admit(std::size_t n) noexcept
+{
+    // Room for `n` more while running + waiting stays within threads + queue capacity.
+    auto const limit = thread_count_ + queue_capacity_;
+    auto current = in_flight_.load(std::memory_order_relaxed);
+    do {
+        if (current + n > limit) {
+            rejected_.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+    } while (!in_flight_.compare_exchange_weak(current, current + n, std::memory_order_relaxed));
+    return true;
+}
+
+work_record offload_pool::execute(work_fn const& fn, std::int64_t submit_ns)
+{
+    // Leave the queue whatever happens inside fn.
+    struct in_flight_guard
+    {
+        offload_pool& pool;
+        explicit in_flight_guard(offload_pool& p)
+            : pool(p)
+        {
+            pool.running_.fetch_add(1, std::memory_order_relaxed);
+        }
+        ~in_flight_guard()
+        {
+            pool.running_.fetch_sub(1, std::memory_order_relaxed);
+            pool.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+            pool.completed_.fetch_add(1, std::memory_order_relaxed);
+        }
+        in_flight_guard(in_flight_guard const&) = delete;
+        in_flight_guard& operator=(in_flight_guard const&) = delete;
+    } guard{*this};
+
+    auto const r = run_here(fn, current_worker(), submit_ns);
+    stats_.record_work(r.worker, r.end_ns - r.start_ns);
+    return r;
+}
+
+asio::awaitable<std::optional<work_record>> offload_pool::run(work_kind, work_fn fn)
+{
+    if (!admit(1))
+        co_return std::nullopt;
+
+    // Run on a pool thread; co_spawn resumes this coroutine on the session's loop.
+    auto task = [this, fn = std::move(fn), submit = monotonic_ns()]() -> asio::awaitable<work_record> { co_return execute(fn, submit); };
+    auto op = asio::co_spawn(ctx_, std::move(task), asio::use_awaitable);
+    co_return co_await std::move(op);
+}
+
+asio::awaitable<std::optional<std::vector<work_record>>> offload_pool::run_all(work_kind, std::vector<work_fn> fns)
+{
+    if (fns.empty())
+        co_return std::vector<work_record>{};
+    if (!admit(fns.size()))
+        co_return std::nullopt;
+
+    // One deferred co_spawn per piece, all launched together and awaited as a group.
+    auto const submit = monotonic_ns();
+    auto make_task = [this, submit](work_fn fn) {
+        return [this, fn = std::move(fn), submit]() -> asio::awaitable<work_record> { co_return execute(fn, submit); };
+    };
+    using op_type = decltype(asio::co_spawn(ctx_, make_task(work_fn{}), asio::deferred));
+    std::vector<op_type> ops;
+    ops.reserve(fns.size());
+    for (auto& fn : fns)
+        ops.push_back(asio::co_spawn(ctx_, make_task(std::move(fn)), asio::deferred));
+
+    auto group = asio::experimental::make_parallel_group(std::move(ops));
+    auto wait = group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    auto [order, exceptions, records] = co_await std::move(wait);
+
+    // A piece that threw is a bug; pass it on like any other.
+    for (auto const& e : exceptions)
+        if (e)
+            std::rethrow_exception(e);
+    co_return std::vector<work_record>(records.begin(), records.end());
+}
+
+offload_pool::snapshot offload_pool::read() const noexcept
+{
+    snapshot s;
+    s.threads = thread_count_;
+    s.queue_capacity = queue_capacity_;
+    auto const in_flight = in_flight_.load(std::memory_order_relaxed);
+    s.running = running_.load(std::memory_order_relaxed);
+    s.queue_depth = in_flight > s.running ? in_flight - s.running : 0;
+    s.completed = completed_.load(std::memory_order_relaxed);
+    s.rejected = rejected_.load(std::memory_order_relaxed);
+    return s;
+}
+
+} // namespace cvp

@@ -1,0 +1,87 @@
+#pragma once
+
+/// The two ways an execution model runs handler work.
+
+#include "handlers/work.hpp"
+#include "server/stats.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <thread>
+#include <vector>
+
+namespace cvp {
+
+/// Runs `fn` on the calling thread and records where and when; every runner uses it.
+work_record run_here(work_fn const& fn, int worker, std::int64_t submit_ns);
+
+/// `single` and `reactors`: work runs on the event loop that serves the request, so it
+/// holds up every other connection on that loop until it is done.
+class inline_runner final : public work_runner
+{
+public:
+    explicit inline_runner(stats_registry& stats);
+
+    boost::asio::awaitable<std::optional<work_record>> run(work_kind kind, work_fn fn) override;
+    boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
+
+private:
+    stats_registry& stats_;
+};
+
+/// `offload`: a bounded pool of threads. Work is admitted while fewer than
+/// threads + queue_capacity tasks are in flight and refused (503) beyond that, so the
+/// queue never grows without bound. The awaiting session resumes on its own loop.
+class offload_pool final : public work_runner
+{
+public:
+    /// Pool threads take worker ids first_worker .. first_worker + threads - 1.
+    offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity);
+    ~offload_pool() override;
+    offload_pool(offload_pool const&) = delete;
+    offload_pool& operator=(offload_pool const&) = delete;
+
+    /// Starts the threads.
+    void start();
+    /// Lets running tasks finish, drops queued ones, and joins the threads.
+    void stop();
+
+    boost::asio::awaitable<std::optional<work_record>> run(work_kind kind, work_fn fn) override;
+    boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
+
+    /// A consistent-enough view of the pool for /stats.
+    struct snapshot
+    {
+        unsigned threads = 0;
+        std::size_t queue_capacity = 0;
+        std::size_t queue_depth = 0;
+        std::size_t running = 0;
+        std::uint64_t completed = 0;
+        std::uint64_t rejected = 0;
+    };
+    snapshot read() const noexcept;
+
+private:
+    /// Reserves room for n tasks, all or none.
+    bool admit(std::size_t n) noexcept;
+    /// Runs one admitted task on the calling pool thread.
+    work_record execute(work_fn const& fn, std::int64_t submit_ns);
+
+    stats_registry& stats_;
+    int first_worker_;
+    unsigned thread_count_;
+    std::size_t queue_capacity_;
+    boost::asio::io_context ctx_;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+    std::vector<std::thread> threads_;
+
+    std::atomic<std::size_t> in_flight_{0};
+    std::atomic<std::size_t> running_{0};
+    std::atomic<std::uint64_t> completed_{0};
+    std::atomic<std::uint64_t> rejected_{0};
+};
+
+} // namespace cvp
