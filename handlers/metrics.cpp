@@ -42,6 +42,7 @@ std::string prometheus_text(nlohmann::json const& stats)
     };
     static constexpr per_worker worker_metrics[] = {
         {"cvp_requests_total", "requests", "counter", "Requests served, by the event loop that served them.", 1},
+        {"cvp_requests_in_flight", "requests_in_flight", "gauge", "Requests read and not yet answered, by event loop.", 1},
         {"cvp_connections_open", "connections_open", "gauge", "Connections open, by the event loop that owns them.", 1},
         {"cvp_connections_total", "connections_total", "counter", "Connections accepted, by the event loop that owns them.", 1},
         {"cvp_work_tasks_total", "tasks", "counter", "Pieces of CPU or blocking work run, by the thread that ran them.", 1},

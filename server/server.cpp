@@ -315,6 +315,7 @@ nlohmann::json server::stats() const
     json workers = json::array();
     json pinned = json::array();
     std::uint64_t requests = 0;
+    std::uint64_t in_flight = 0;
     std::uint64_t open = 0;
     std::uint64_t total = 0;
     for (auto const& info : stats_->workers()) {
@@ -330,11 +331,13 @@ nlohmann::json server::stats() const
                {"role", info.role},
                {"cpu", cpu},
                {"requests", c.requests.load(std::memory_order_relaxed)},
+               {"requests_in_flight", c.requests_in_flight.load(std::memory_order_relaxed)},
                {"connections_open", c.connections_open.load(std::memory_order_relaxed)},
                {"connections_total", c.connections_total.load(std::memory_order_relaxed)},
                {"tasks", c.tasks.load(std::memory_order_relaxed)},
                {"busy_ns", c.busy_ns.load(std::memory_order_relaxed)}};
         requests += w["requests"].get<std::uint64_t>();
+        in_flight += w["requests_in_flight"].get<std::uint64_t>();
         open += w["connections_open"].get<std::uint64_t>();
         total += w["connections_total"].get<std::uint64_t>();
         workers.push_back(std::move(w));
@@ -378,6 +381,7 @@ nlohmann::json server::stats() const
         {"pool", std::move(pool)},
         {"totals",
          {{"requests", requests},
+          {"requests_in_flight", in_flight},
           {"connections_open", open},
           {"connections_total", total},
           {"connections_rejected", connections_rejected_.load(std::memory_order_relaxed)}}},

@@ -13,9 +13,12 @@ namespace cvp {
 
 void session_registry::close_idle()
 {
-    for (auto& e : entries_)
-        if (e.idle)
+    // A session whose next request has already arrived is not idle: it is served, then closes.
+    for (auto& e : entries_) {
+        error_code ec;
+        if (e.idle && e.stream->socket().available(ec) == 0)
             e.stream->cancel();
+    }
 }
 
 void session_registry::close_all()
@@ -109,6 +112,15 @@ asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response& 
     co_return ec;
 }
 
+/// Answers with `r` and closes: for input after which the connection cannot go on.
+asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, reply r, loop_env const& env)
+{
+    auto res = make_response(std::move(r), 11, false, env, monotonic_ns());
+    res.keep_alive(false);
+    co_await write_response(stream, res, env);
+    shutdown_send(stream);
+}
+
 /// Keeps the per-loop and process-wide connection figures true for a session's life.
 class connection_scope
 {
@@ -196,26 +208,32 @@ asio::awaitable<void> run_session(beast::tcp_stream stream, loop_env& env)
                 co_return;
             }
             // Malformed HTTP: say what was wrong, then close.
-            auto res = make_response(protocol_error(ec, env.cfg.max_header_bytes, env.cfg.max_body_bytes), 11, false, env, monotonic_ns());
-            res.keep_alive(false);
-            co_await write_response(stream, res, env);
-            shutdown_send(stream);
+            co_await answer_and_close(stream, protocol_error(ec, env.cfg.max_header_bytes, env.cfg.max_body_bytes), env);
             co_return;
         }
         auto const parsed_ns = monotonic_ns();
         request const& req = parser.get();
 
+        // HTTP/1.0 and 1.1 only; "HTTP/9.9" parses, but is not a request we understand.
+        if (req.version() != 10 && req.version() != 11) {
+            co_await answer_and_close(stream, error_reply(http::status::bad_request, "malformed request: unsupported HTTP version"), env);
+            co_return;
+        }
+
         // Handle it. The expiry is off meanwhile: work may take longer than any I/O timeout.
         stream.expires_never();
+        worker_counters::bump(env.counters.requests_in_flight);
         auto r = co_await dispatch(env, req);
-        worker_counters::bump(env.counters.requests);
 
         // Keep the connection unless the client, the reply or a drain says otherwise; a
         // drain still serves requests that are already in the buffer.
         bool const keep_alive = req.keep_alive() && !r.close && !(env.server.draining() && buffer.size() == 0);
         auto res = make_response(std::move(r), req.version(), req.method() == http::verb::head, env, parsed_ns);
         res.keep_alive(keep_alive);
-        if (auto wec = co_await write_response(stream, res, env)) {
+        auto const wec = co_await write_response(stream, res, env);
+        env.counters.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+        worker_counters::bump(env.counters.requests);
+        if (wec) {
             if (!is_quiet(wec))
                 log_error("write", wec);
             co_return;
@@ -233,10 +251,7 @@ asio::awaitable<void> refuse_connection(beast::tcp_stream stream, loop_env& env)
     auto r = error_reply(http::status::service_unavailable,
                          "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
     r.headers.emplace_back(http::field::retry_after, "1");
-    auto res = make_response(std::move(r), 11, false, env, monotonic_ns());
-    res.keep_alive(false);
-    co_await write_response(stream, res, env);
-    shutdown_send(stream);
+    co_await answer_and_close(stream, std::move(r), env);
 }
 
 } // namespace cvp

@@ -17,6 +17,7 @@ namespace cvp {
 struct alignas(64) worker_counters
 {
     std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> requests_in_flight{0};
     std::atomic<std::uint64_t> connections_open{0};
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> tasks{0};

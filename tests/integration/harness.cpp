@@ -1,0 +1,256 @@
+#include "tests/integration/harness.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http.hpp>
+
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace cvp::test {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+std::int64_t now_ns()
+{
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// ---------------------------------------------------------------------------------------
+// server_process
+
+server_process::server_process(std::vector<std::string> args)
+{
+    // argv: the binary, a free loopback port, then the test's flags (which may override).
+    std::vector<std::string> argv_strings{CVP_SERVER_BINARY, "--address", "127.0.0.1", "--port", "0"};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_strings)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    // Start it with stdout on a pipe; stderr stays the test's, so its log shows on failure.
+    int out[2];
+    if (::pipe(out) != 0)
+        throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    int const rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (rc != 0) {
+        ::close(out[0]);
+        throw std::runtime_error("cannot start " + argv_strings[0]);
+    }
+
+    // Read the start-up line and the port it names.
+    auto const deadline = std::chrono::steady_clock::now() + patience;
+    while (startup_line_.find('\n') == std::string::npos) {
+        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd pfd{out[0], POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
+            break;
+        char buf[512];
+        auto const n = ::read(out[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        startup_line_.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    auto const at = startup_line_.find("listening=");
+    auto const colon = startup_line_.rfind(':');
+    if (at == std::string::npos || colon == std::string::npos || colon < at) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        exited_ = true;
+        throw std::runtime_error("cvp-server did not print its start-up line; got: '" + startup_line_ + "'");
+    }
+    port_ = static_cast<std::uint16_t>(std::stoul(startup_line_.substr(colon + 1)));
+}
+
+server_process::~server_process()
+{
+    if (!exited_) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+}
+
+void server_process::signal(int sig) const
+{
+    ::kill(pid_, sig);
+}
+
+std::optional<int> server_process::wait_exit(std::chrono::milliseconds timeout)
+{
+    auto const deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            exited_ = true;
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            return -WTERMSIG(status);
+        }
+        if (std::chrono::steady_clock::now() >= deadline)
+            return std::nullopt;
+        std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// http_client
+
+std::string http_reply::header(std::string const& name) const
+{
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string{} : it->second;
+}
+
+http_client::http_client(std::uint16_t port)
+    : stream_(ioc_)
+{
+    stream_.expires_after(patience);
+    stream_.async_connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port}, [](beast::error_code ec) {
+        if (ec)
+            throw beast::system_error(ec);
+    });
+    run_for(patience);
+}
+
+void http_client::run_for(std::chrono::milliseconds timeout)
+{
+    ioc_.restart();
+    ioc_.run_for(timeout);
+    if (!ioc_.stopped())
+        throw std::runtime_error("client operation did not finish in time");
+}
+
+void http_client::send(std::string const& target, http::verb method)
+{
+    http::request<http::empty_body> req{method, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::user_agent, "cvp-tests");
+    http::write(stream_.socket(), req);
+}
+
+void http_client::send_raw(std::string const& bytes)
+{
+    asio::write(stream_.socket(), asio::buffer(bytes));
+}
+
+http_reply http_client::request(std::string const& target, http::verb method, unsigned version,
+                                std::map<std::string, std::string> const& headers)
+{
+    http::request<http::empty_body> req{method, target, version};
+    req.set(http::field::host, "127.0.0.1");
+    for (auto const& [name, value] : headers)
+        req.set(name, value);
+    http::write(stream_.socket(), req);
+    return read_reply(method == http::verb::head);
+}
+
+http_reply http_client::read_reply(bool head)
+{
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    parser.skip(head);
+    beast::error_code result;
+    stream_.expires_after(patience);
+    http::async_read(stream_, buffer_, parser, [&](beast::error_code ec, std::size_t) { result = ec; });
+    run_for(patience);
+    if (result)
+        throw beast::system_error(result);
+
+    auto& res = parser.get();
+    http_reply r;
+    r.status = res.result_int();
+    for (auto const& f : res) {
+        std::string name{f.name_string()};
+        for (auto& c : name)
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = std::string{f.value()};
+    }
+    r.body = res.body();
+    r.keep_alive = res.keep_alive();
+    return r;
+}
+
+bool http_client::closed_by_server(std::chrono::milliseconds timeout)
+{
+    // Anything still buffered means the server sent more than a reply.
+    if (buffer_.size() != 0)
+        return false;
+    beast::error_code result;
+    std::size_t got = 0;
+    char byte = 0;
+    stream_.expires_after(timeout);
+    stream_.async_read_some(asio::buffer(&byte, 1), [&](beast::error_code ec, std::size_t n) {
+        result = ec;
+        got = n;
+    });
+    run_for(timeout + std::chrono::seconds{1});
+    return got == 0 && (result == asio::error::eof || result == asio::error::connection_reset);
+}
+
+bool http_client::open_after(std::chrono::milliseconds wait)
+{
+    // Read with our own timer, so the connection stays usable when it fires.
+    beast::error_code result;
+    bool waited_out = false;
+    char byte = 0;
+    asio::steady_timer timer{ioc_, wait};
+    stream_.socket().async_read_some(asio::buffer(&byte, 1), [&](beast::error_code ec, std::size_t) {
+        result = ec;
+        timer.cancel();
+    });
+    timer.async_wait([&](beast::error_code ec) {
+        if (!ec) {
+            waited_out = true;
+            stream_.socket().cancel();
+        }
+    });
+    run_for(wait + std::chrono::seconds{5});
+    return waited_out && result == asio::error::operation_aborted;
+}
+
+bool connection_refused(std::uint16_t port)
+{
+    asio::io_context ioc;
+    tcp::socket socket{ioc};
+    beast::error_code ec;
+    socket.connect(tcp::endpoint{asio::ip::make_address("127.0.0.1"), port}, ec);
+    return ec == asio::error::connection_refused;
+}
+
+nlohmann::json stats(std::uint16_t port)
+{
+    http_client client{port};
+    return client.get("/stats").json();
+}
+
+interval interval_of(nlohmann::json const& body)
+{
+    return interval{body.at("worker").get<int>(), body.at("start_ns").get<std::int64_t>(), body.at("end_ns").get<std::int64_t>()};
+}
+
+} // namespace cvp::test
