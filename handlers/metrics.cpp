@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <sstream>
 
 namespace cvp {
@@ -12,6 +13,14 @@ namespace {
 void family(std::ostringstream& out, char const* name, char const* type, char const* help)
 {
     out << "# HELP " << name << ' ' << help << '\n' << "# TYPE " << name << ' ' << type << '\n';
+}
+
+/// A double in its shortest round-trip form, so large counters keep every digit.
+std::string number(double v)
+{
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc{} ? std::string(buf, end) : "NaN";
 }
 
 /// A JSON number as Prometheus prints it; booleans as 0/1.
@@ -56,7 +65,7 @@ std::string prometheus_text(nlohmann::json const& stats)
             if (m.scale == 1)
                 out << w.at(m.field).get<std::uint64_t>() << '\n';
             else
-                out << static_cast<double>(w.at(m.field).get<std::uint64_t>()) * m.scale << '\n';
+                out << number(static_cast<double>(w.at(m.field).get<std::uint64_t>()) * m.scale) << '\n';
         }
     }
 
@@ -70,7 +79,8 @@ std::string prometheus_text(nlohmann::json const& stats)
     out << "cvp_usable_cpus{mode=\"" << mode << "\"} " << value(stats.at("cpu").at("usable")) << '\n';
     auto const& process = stats.at("process");
     family(out, "process_cpu_seconds_total", "counter", "User and system CPU time of the process.");
-    out << "process_cpu_seconds_total " << process.at("cpu_user_s").get<double>() + process.at("cpu_system_s").get<double>() << '\n';
+    out << "process_cpu_seconds_total " << number(process.at("cpu_user_s").get<double>() + process.at("cpu_system_s").get<double>())
+        << '\n';
     family(out, "process_resident_memory_bytes", "gauge", "Resident set size.");
     out << "process_resident_memory_bytes " << value(process.at("rss_bytes")) << '\n';
 

@@ -10,14 +10,17 @@ namespace cvp {
 
 std::optional<target> parse_target(std::string_view text)
 {
-    // Only origin form ("/path?query") is served; absolute and authority forms are not.
-    auto parsed = boost::urls::parse_origin_form(text);
+    // Origin form ("/path?query"), or absolute form ("http://host/path?query"), which
+    // RFC 9112 section 3.2.2 says a server must accept; authority and asterisk forms are not served.
+    auto parsed = text.starts_with('/') ? boost::urls::parse_origin_form(text) : boost::urls::parse_absolute_uri(text);
     if (!parsed)
         return std::nullopt;
     boost::urls::url_view const& url = *parsed;
+    if (!text.starts_with('/') && url.scheme_id() != boost::urls::scheme::http && url.scheme_id() != boost::urls::scheme::https)
+        return std::nullopt;
 
     target t;
-    t.path = url.path();
+    t.path = url.path().empty() ? "/" : std::string{url.path()};
     for (auto const& p : url.params()) {
         if (p.key.empty() && !p.has_value)
             continue; // "?a=1&" leaves an empty trailing segment

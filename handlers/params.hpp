@@ -23,7 +23,7 @@ struct param_error
     std::string message;
 };
 
-/// The decoded path and query of a request target in origin form ("/a/b?x=1").
+/// The decoded path and query of a request target ("/a/b?x=1", or "http://host/a/b?x=1").
 struct target
 {
     std::string path;

@@ -12,7 +12,8 @@ reply json_reply(nlohmann::json const& body, http::status status)
 {
     reply r;
     r.status = status;
-    r.body = body.dump();
+    // Messages may quote what the client sent, which need not be UTF-8: replace, never throw.
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return r;
 }
 

@@ -110,12 +110,26 @@ TEST_P(bad_input, malformed_requests_get_400_and_a_close)
     expect_still_serving();
 }
 
-TEST_P(bad_input, absolute_form_target_is_400)
+TEST_P(bad_input, malformed_targets_are_400_and_absolute_form_is_served)
 {
     http_client client{server_.port()};
-    auto r = client.get("http://example.com/json");
-    EXPECT_EQ(r.status, 400u);
-    EXPECT_NE(r.json()["error"].get<std::string>().find("target"), std::string::npos);
+    for (auto const* bad : {"*", "/json?x=%zz", "ftp://example.com/json"}) {
+        auto r = client.get(bad);
+        EXPECT_EQ(r.status, 400u) << bad;
+        EXPECT_NE(r.json()["error"].get<std::string>().find("target"), std::string::npos) << bad;
+    }
+    EXPECT_EQ(client.get("http://example.com/json").json()["message"], "Hello, World!");
+}
+
+TEST_P(bad_input, bytes_that_are_not_utf8_still_get_a_json_error)
+{
+    http_client client{server_.port()};
+    auto missing = client.get("/%FF");
+    EXPECT_EQ(missing.status, 404u);
+    EXPECT_EQ(missing.json()["status"], 404);
+    auto bad = client.get("/cpu/pbkdf2?iterations=%FF");
+    EXPECT_EQ(bad.status, 400u);
+    EXPECT_EQ(bad.json()["parameter"], "iterations");
 }
 
 TEST_P(bad_input, oversized_header_is_431)

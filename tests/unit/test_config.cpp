@@ -1,0 +1,414 @@
+#include "server/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using cvp::config;
+using cvp::config_error;
+using cvp::help_requested;
+using cvp::parse_config;
+using cvp::parse_duration;
+using cvp::parse_result;
+
+using args = std::vector<std::string>;
+using env_map = std::map<std::string, std::string>;
+
+/// An env_lookup over a fixed map.
+cvp::env_lookup fake_env(env_map vars = {})
+{
+    return [vars = std::move(vars)](std::string const& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end())
+            return std::nullopt;
+        return it->second;
+    };
+}
+
+/// Parses and expects a config.
+config parse_ok(args const& a, env_map vars = {})
+{
+    auto result = parse_config(a, fake_env(std::move(vars)));
+    if (auto const* err = std::get_if<config_error>(&result))
+        ADD_FAILURE() << "unexpected error: " << err->message;
+    EXPECT_TRUE(std::holds_alternative<config>(result));
+    auto const* c = std::get_if<config>(&result);
+    return c ? *c : config{};
+}
+
+/// Parses and expects an error; returns its message.
+std::string parse_error(args const& a, env_map vars = {})
+{
+    auto result = parse_config(a, fake_env(std::move(vars)));
+    auto const* err = std::get_if<config_error>(&result);
+    EXPECT_NE(err, nullptr) << "expected an error";
+    if (err == nullptr)
+        return {};
+    EXPECT_FALSE(err->message.empty());
+    return err->message;
+}
+
+bool contains(std::string const& haystack, std::string const& needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
+
+//------------------------------------------------------------------------------
+// Defaults
+
+TEST(Config, DefaultsAreTheDocumentedOnes)
+{
+    auto const c = parse_ok({});
+    EXPECT_EQ(c.mode, cvp::mode::reactors);
+    EXPECT_EQ(c.threads, 0u) << "0 means the usable CPUs";
+    EXPECT_EQ(c.accept, cvp::accept_strategy::round_robin);
+    EXPECT_TRUE(c.pin);
+    EXPECT_EQ(c.pool_threads, 0u) << "0 means the usable CPUs";
+    EXPECT_EQ(c.pool_queue, 256u);
+    EXPECT_EQ(c.address, "127.0.0.1");
+    EXPECT_EQ(c.port, 8080);
+    EXPECT_EQ(c.max_connections, 10'000u);
+    EXPECT_EQ(c.max_header_bytes, 8192u);
+    EXPECT_EQ(c.max_body_bytes, 65536u);
+    EXPECT_EQ(c.header_timeout, 10s);
+    EXPECT_EQ(c.idle_timeout, 60s);
+    EXPECT_EQ(c.write_timeout, 30s);
+    EXPECT_EQ(c.drain_timeout, 10s);
+}
+
+TEST(Config, ToString)
+{
+    EXPECT_EQ(cvp::to_string(cvp::mode::single), "single");
+    EXPECT_EQ(cvp::to_string(cvp::mode::reactors), "reactors");
+    EXPECT_EQ(cvp::to_string(cvp::mode::offload), "offload");
+    EXPECT_EQ(cvp::to_string(cvp::accept_strategy::round_robin), "round-robin");
+    EXPECT_EQ(cvp::to_string(cvp::accept_strategy::reuseport), "reuseport");
+}
+
+//------------------------------------------------------------------------------
+// Each flag, in both spellings and from the environment
+
+/// One flag, a value other than its default, and a check that the value landed.
+struct flag_case
+{
+    std::string flag;
+    std::string value;
+    std::function<bool(config const&)> applied;
+};
+
+std::vector<flag_case> const& flag_cases()
+{
+    static std::vector<flag_case> const cases = {
+        {"mode", "offload", [](config const& c) { return c.mode == cvp::mode::offload; }},
+        {"threads", "3", [](config const& c) { return c.threads == 3; }},
+        {"accept", "reuseport", [](config const& c) { return c.accept == cvp::accept_strategy::reuseport; }},
+        {"pin", "off", [](config const& c) { return !c.pin; }},
+        {"pool-threads", "5", [](config const& c) { return c.pool_threads == 5; }},
+        {"pool-queue", "64", [](config const& c) { return c.pool_queue == 64; }},
+        {"address", "0.0.0.0", [](config const& c) { return c.address == "0.0.0.0"; }},
+        {"port", "0", [](config const& c) { return c.port == 0; }},
+        {"max-connections", "100", [](config const& c) { return c.max_connections == 100; }},
+        {"max-header-bytes", "4096", [](config const& c) { return c.max_header_bytes == 4096; }},
+        {"max-body-bytes", "1024", [](config const& c) { return c.max_body_bytes == 1024; }},
+        {"header-timeout", "250ms", [](config const& c) { return c.header_timeout == 250ms; }},
+        {"idle-timeout", "2m", [](config const& c) { return c.idle_timeout == 2min; }},
+        {"write-timeout", "5s", [](config const& c) { return c.write_timeout == 5s; }},
+        {"drain-timeout", "1500", [](config const& c) { return c.drain_timeout == 1500ms; }},
+    };
+    return cases;
+}
+
+/// "pool-threads" -> "CVP_POOL_THREADS", as docs/API.md names the variables.
+std::string env_var(std::string const& flag)
+{
+    std::string name = "CVP_";
+    for (char ch : flag)
+        name += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return name;
+}
+
+TEST(Config, EveryFlagAsSeparateValue)
+{
+    for (auto const& fc : flag_cases()) {
+        SCOPED_TRACE("--" + fc.flag + " " + fc.value);
+        auto const c = parse_ok({"--" + fc.flag, fc.value});
+        EXPECT_TRUE(fc.applied(c));
+        EXPECT_FALSE(fc.applied(config{})) << "the test value must differ from the default";
+    }
+}
+
+TEST(Config, EveryFlagWithEquals)
+{
+    for (auto const& fc : flag_cases()) {
+        SCOPED_TRACE("--" + fc.flag + "=" + fc.value);
+        EXPECT_TRUE(fc.applied(parse_ok({"--" + fc.flag + "=" + fc.value})));
+    }
+}
+
+TEST(Config, EveryFlagFromTheEnvironment)
+{
+    for (auto const& fc : flag_cases()) {
+        SCOPED_TRACE(env_var(fc.flag) + "=" + fc.value);
+        EXPECT_TRUE(fc.applied(parse_ok({}, {{env_var(fc.flag), fc.value}})));
+    }
+}
+
+TEST(Config, DocumentedEnvironmentExample)
+{
+    EXPECT_EQ(parse_ok({}, {{"CVP_POOL_QUEUE", "64"}}).pool_queue, 64u);
+}
+
+TEST(Config, AllFlagsTogether)
+{
+    args a;
+    for (auto const& fc : flag_cases()) {
+        a.push_back("--" + fc.flag);
+        a.push_back(fc.value);
+    }
+    auto const c = parse_ok(a);
+    for (auto const& fc : flag_cases())
+        EXPECT_TRUE(fc.applied(c)) << fc.flag;
+}
+
+TEST(Config, UnrelatedVariablesAreIgnored)
+{
+    auto const c = parse_ok({}, {{"PORT", "1"}, {"CVP_PORTS", "2"}, {"cvp_port", "3"}, {"CVP_BOGUS", "x"}});
+    EXPECT_EQ(c.port, 8080);
+}
+
+TEST(Config, FlagsOverrideTheEnvironment)
+{
+    env_map const vars{{"CVP_PORT", "1111"}, {"CVP_MODE", "single"}, {"CVP_POOL_QUEUE", "8"}};
+    auto const c = parse_ok({"--port", "2222", "--mode=offload"}, vars);
+    EXPECT_EQ(c.port, 2222);
+    EXPECT_EQ(c.mode, cvp::mode::offload);
+    EXPECT_EQ(c.pool_queue, 8u) << "variables without a flag still apply";
+}
+
+TEST(Config, FlagOverridesABadVariableIsStillAnError)
+{
+    // The environment is read first, and a bad variable is reported even if a flag follows.
+    auto const msg = parse_error({"--port", "1"}, {{"CVP_PORT", "nope"}});
+    EXPECT_TRUE(contains(msg, "CVP_PORT")) << msg;
+}
+
+TEST(Config, LaterFlagWins)
+{
+    EXPECT_EQ(parse_ok({"--port", "1", "--port=2"}).port, 2);
+}
+
+TEST(Config, ModeValues)
+{
+    EXPECT_EQ(parse_ok({"--mode", "single"}).mode, cvp::mode::single);
+    EXPECT_EQ(parse_ok({"--mode", "reactors"}).mode, cvp::mode::reactors);
+    EXPECT_EQ(parse_ok({"--mode", "offload"}).mode, cvp::mode::offload);
+}
+
+TEST(Config, PinValues)
+{
+    for (char const* on : {"on", "true", "1"})
+        EXPECT_TRUE(parse_ok({"--pin", "off", "--pin", on}).pin) << on;
+    for (char const* off : {"off", "false", "0"})
+        EXPECT_FALSE(parse_ok({"--pin", off}).pin) << off;
+}
+
+TEST(Config, NumericBoundsAreInclusive)
+{
+    EXPECT_EQ(parse_ok({"--threads", "1"}).threads, 1u);
+    EXPECT_EQ(parse_ok({"--threads", "1024"}).threads, 1024u);
+    EXPECT_EQ(parse_ok({"--port", "65535"}).port, 65535);
+    EXPECT_EQ(parse_ok({"--pool-queue", "0"}).pool_queue, 0u);
+    EXPECT_EQ(parse_ok({"--max-header-bytes", "256"}).max_header_bytes, 256u);
+    EXPECT_EQ(parse_ok({"--max-header-bytes", "1048576"}).max_header_bytes, 1048576u);
+    EXPECT_EQ(parse_ok({"--max-body-bytes", "0"}).max_body_bytes, 0u);
+    EXPECT_EQ(parse_ok({"--max-body-bytes", "1073741824"}).max_body_bytes, 1073741824u);
+    EXPECT_EQ(parse_ok({"--max-connections", "1"}).max_connections, 1u);
+}
+
+//------------------------------------------------------------------------------
+// Errors
+
+/// A flag and a value it must refuse.
+struct bad_case
+{
+    std::string flag;
+    std::string value;
+};
+
+std::vector<bad_case> const& bad_cases()
+{
+    static std::vector<bad_case> const cases = {
+        {"mode", "fast"},
+        {"mode", "Single"},
+        {"mode", ""},
+        {"threads", "0"},
+        {"threads", "1025"},
+        {"threads", "-1"},
+        {"threads", "two"},
+        {"threads", "2x"},
+        {"accept", "random"},
+        {"pin", "yes"},
+        {"pool-threads", "0"},
+        {"pool-queue", "-1"},
+        {"pool-queue", "1000001"},
+        {"address", ""},
+        {"port", "65536"},
+        {"port", "-1"},
+        {"port", "99999999999999999999999"},
+        {"port", ""},
+        {"port", " 80"},
+        {"max-connections", "0"},
+        {"max-header-bytes", "255"},
+        {"max-header-bytes", "1048577"},
+        {"max-body-bytes", "1073741825"},
+        {"header-timeout", "0"},
+        {"header-timeout", "0ms"},
+        {"idle-timeout", "10h"},
+        {"write-timeout", "-5"},
+        {"drain-timeout", "ms"},
+        {"drain-timeout", "2d"},
+    };
+    return cases;
+}
+
+TEST(Config, BadFlagValueNamesTheFlag)
+{
+    for (auto const& bc : bad_cases()) {
+        SCOPED_TRACE("--" + bc.flag + " '" + bc.value + "'");
+        auto const msg = parse_error({"--" + bc.flag, bc.value});
+        EXPECT_TRUE(contains(msg, "--" + bc.flag)) << msg;
+    }
+}
+
+TEST(Config, BadFlagValueWithEqualsNamesTheFlag)
+{
+    for (auto const& bc : bad_cases()) {
+        SCOPED_TRACE("--" + bc.flag + "='" + bc.value + "'");
+        auto const msg = parse_error({"--" + bc.flag + "=" + bc.value});
+        EXPECT_TRUE(contains(msg, "--" + bc.flag)) << msg;
+    }
+}
+
+TEST(Config, BadVariableNamesTheVariable)
+{
+    for (auto const& bc : bad_cases()) {
+        SCOPED_TRACE(env_var(bc.flag) + "='" + bc.value + "'");
+        auto const msg = parse_error({}, {{env_var(bc.flag), bc.value}});
+        EXPECT_TRUE(contains(msg, env_var(bc.flag))) << msg;
+    }
+}
+
+TEST(Config, ErrorSaysWhatIsAccepted)
+{
+    EXPECT_TRUE(contains(parse_error({"--mode", "fast"}), "single, reactors or offload"));
+    EXPECT_TRUE(contains(parse_error({"--threads", "0"}), "1 to 1024"));
+    EXPECT_TRUE(contains(parse_error({"--idle-timeout", "10h"}), "duration"));
+    EXPECT_TRUE(contains(parse_error({"--port", "x"}), "x")) << "quotes the value";
+}
+
+TEST(Config, UnknownFlag)
+{
+    auto const msg = parse_error({"--bogus", "1"});
+    EXPECT_TRUE(contains(msg, "unknown flag --bogus")) << msg;
+    EXPECT_TRUE(contains(parse_error({"--bogus=1"}), "--bogus"));
+    EXPECT_TRUE(contains(parse_error({"--Port", "1"}), "--Port")) << "flags are case-sensitive";
+}
+
+TEST(Config, MissingValue)
+{
+    auto const msg = parse_error({"--port"});
+    EXPECT_TRUE(contains(msg, "--port")) << msg;
+    EXPECT_TRUE(contains(msg, "needs a value")) << msg;
+    EXPECT_TRUE(contains(parse_error({"--mode", "single", "--threads"}), "--threads"));
+}
+
+TEST(Config, PositionalArgumentIsAnError)
+{
+    auto const msg = parse_error({"offload"});
+    EXPECT_TRUE(contains(msg, "offload")) << msg;
+    EXPECT_TRUE(contains(parse_error({"-p", "80"}), "-p"));
+}
+
+TEST(Config, ErrorStopsAtTheFirstBadFlag)
+{
+    auto const msg = parse_error({"--port", "x", "--mode", "y"});
+    EXPECT_TRUE(contains(msg, "--port")) << msg;
+    EXPECT_FALSE(contains(msg, "--mode")) << msg;
+}
+
+TEST(Config, Help)
+{
+    for (args const& a : {args{"--help"}, args{"-h"}, args{"--port", "1", "--help"}, args{"--help", "--bogus"}}) {
+        auto const result = parse_config(a, fake_env());
+        EXPECT_TRUE(std::holds_alternative<help_requested>(result)) << a.front();
+    }
+}
+
+TEST(Config, HelpTextNamesEveryFlagAndVariable)
+{
+    auto const text = cvp::help_text();
+    for (auto const& fc : flag_cases()) {
+        EXPECT_TRUE(contains(text, "--" + fc.flag + " ")) << fc.flag;
+        EXPECT_TRUE(contains(text, env_var(fc.flag))) << fc.flag;
+    }
+    EXPECT_TRUE(contains(text, "default 256"));
+}
+
+TEST(Config, ProcessEnvReadsTheEnvironment)
+{
+    ASSERT_EQ(::setenv("CVP_UNIT_TEST_VARIABLE", "42", 1), 0);
+    auto const env = cvp::process_env();
+    EXPECT_EQ(env("CVP_UNIT_TEST_VARIABLE"), "42");
+    ASSERT_EQ(::unsetenv("CVP_UNIT_TEST_VARIABLE"), 0);
+    EXPECT_EQ(env("CVP_UNIT_TEST_VARIABLE"), std::nullopt);
+}
+
+//------------------------------------------------------------------------------
+// parse_duration
+
+TEST(ParseDuration, Units)
+{
+    EXPECT_EQ(parse_duration("250ms"), 250ms);
+    EXPECT_EQ(parse_duration("10s"), 10s);
+    EXPECT_EQ(parse_duration("2m"), 2min);
+    EXPECT_EQ(parse_duration("1500"), 1500ms);
+    EXPECT_EQ(parse_duration("0"), 0ms);
+    EXPECT_EQ(parse_duration("007s"), 7s);
+}
+
+TEST(ParseDuration, UpToOneDay)
+{
+    EXPECT_EQ(parse_duration("86400000"), 24h);
+    EXPECT_EQ(parse_duration("86400000ms"), 24h);
+    EXPECT_EQ(parse_duration("86400s"), 24h);
+    EXPECT_EQ(parse_duration("1440m"), 24h);
+    EXPECT_EQ(parse_duration("86400001"), std::nullopt);
+    EXPECT_EQ(parse_duration("86401s"), std::nullopt);
+    EXPECT_EQ(parse_duration("1441m"), std::nullopt);
+}
+
+TEST(ParseDuration, Rejects)
+{
+    for (char const* bad : {"", "10h", "-5", "ms", "s", "5 s", " 5", "5ms ", "1.5s", "10S", "10MS", "5sec", "0x10", "+5", "5m5s", "1e3"})
+        EXPECT_EQ(parse_duration(bad), std::nullopt) << '"' << bad << '"';
+}
+
+TEST(ParseDuration, RejectsOverflow)
+{
+    for (char const* bad : {"99999999999999999999999", "99999999999999999999999ms", "18446744073709551615", "18446744073709551615m",
+                            "307445734561825861m", "18446744073709552s"})
+        EXPECT_EQ(parse_duration(bad), std::nullopt) << bad;
+}
+
+} // namespace
