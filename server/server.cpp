@@ -164,8 +164,12 @@ std::string server::startup_line() const
         out << *limits_.quota_cpus;
     else
         out << "none";
-    out << " usable=" << limits_.usable
-        << " listening=" << (ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string()) << ':' << ep.port();
+    out << " usable=" << limits_.usable << " listening=";
+    if (ep.address().is_v6())
+        out << '[' << ep.address().to_string() << ']';
+    else
+        out << ep.address().to_string();
+    out << ':' << ep.port();
     return out.str();
 }
 
