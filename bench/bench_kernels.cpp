@@ -1,7 +1,7 @@
 /// What one unit of each CPU kernel costs on this machine: the figures the README quotes,
 /// and what the load lab's request sizes are chosen from.
 ///
-///   build/release/bench/cvp_bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+///   build/release/cvp_bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 
 #include "handlers/kernels.hpp"
 
