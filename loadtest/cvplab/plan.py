@@ -1,0 +1,320 @@
+"""The scenarios, turned into groups of cells to run.
+
+A *cell* is one point of one scenario on one server: a server spec, one or two
+wrk streams, and a duration.  A *group* is a set of cells that share servers:
+the runner starts the group's servers together, warms each up once, then runs
+each point's cells interleaved across models, repeat after repeat.
+
+Placement: ``plaintext`` measures per-request overhead, so its server runs on
+the server CPUs and wrk on the client CPUs (disjoint where there are two CPUs or
+more).  The other scenarios are about what a model does with the CPUs it has,
+so their server gets as many CPUs as it has workers, taken from the server CPUs
+first and then the client CPUs; wrk stays on the client CPUs and is watched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .cpus import Placement, format_cpu_list
+from .profiles import Profile, cpu_worker_counts
+from .servers import ServerSpec
+from .stats import littles_law_bound
+from .wrk import Stream
+
+SCENARIOS = ("plaintext", "io", "cpu", "mixed", "split", "accept")
+MODELS = ("single", "reactors", "offload")
+#: mixed: seconds between starting the I/O stream and the CPU stream.
+MIXED_CPU_START_S = 0.3
+#: Estimated seconds per wrk run beyond its duration (start-up, /stats, bookkeeping).
+RUN_OVERHEAD_S = 0.1
+#: Estimated seconds to start and stop a server.
+SERVER_START_S = 0.15
+#: Estimated seconds for the calibration, the manifest and the report.
+FIXED_S = 10.0
+
+
+@dataclass(frozen=True)
+class Load:
+    """One wrk stream of a cell and how its result is labelled."""
+
+    stream: Stream
+    variant: str | None  # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport
+    path: str  # the request the script sends, for readers of the results
+    bound_rps: float | None = None  # Little's-law bound, where it applies
+    start_after_s: float = 0.0  # started this long after the cell's first stream
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of one scenario on one server."""
+
+    scenario: str
+    server: ServerSpec
+    loads: tuple[Load, ...]
+    duration_s: int
+    workers: int
+    params: dict = field(default_factory=dict, compare=False, hash=False)  # wait_ms, split, iterations...
+    fresh_server: bool = False  # start a server for every run and kill it after (/io/block)
+    read_stats: bool = True  # read /stats around each run
+    notes: tuple[str, ...] = ()
+
+    @property
+    def mode(self) -> str:
+        return self.server.label
+
+    @property
+    def connections(self) -> int:
+        return sum(l.stream.connections for l in self.loads)
+
+    @property
+    def title(self) -> str:
+        """A short human name: ``io sleep single c=1000``."""
+        variant = "+".join(l.variant for l in self.loads if l.variant)
+        words = [self.scenario, variant, self.mode]
+        if self.scenario == "cpu":
+            words.append(f"w={self.workers}")
+        elif self.scenario == "split":
+            words.append(f"K={self.params['split']}")
+        else:
+            words.append("c=" + "+".join(str(l.stream.connections) for l in self.loads))
+        return " ".join(w for w in words if w)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cells that share servers; ``points`` are interleaved across their cells."""
+
+    scenario: str
+    servers: tuple[ServerSpec, ...]  # started for the group; empty when every cell starts its own
+    points: tuple[tuple[Cell, ...], ...]
+
+
+@dataclass
+class Plan:
+    groups: list[Group]
+    skipped: list[dict]  # {"scenario", "what", "reason"}
+    repeats: int
+    warmup_s: int
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [c for g in self.groups for p in g.points for c in p]
+
+    @property
+    def runs(self) -> int:
+        return len(self.cells) * self.repeats
+
+    @property
+    def max_connections(self) -> int:
+        return max((c.connections for c in self.cells), default=1)
+
+    def estimate_s(self) -> float:
+        """Seconds the plan should take, from durations and fixed overheads."""
+        total = FIXED_S
+        servers = {spec for g in self.groups for spec in g.servers}  # each started and warmed up once
+        total += len(servers) * (SERVER_START_S + (self.warmup_s + RUN_OVERHEAD_S if self.warmup_s else 0))
+        for g in self.groups:
+            for point in g.points:
+                for cell in point:
+                    per_run = cell.duration_s + RUN_OVERHEAD_S + (SERVER_START_S if cell.fresh_server else 0)
+                    total += self.repeats * per_run
+        return total
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the plan is built from: the profile and the facts of this run."""
+
+    profile: Profile
+    scenarios: tuple[str, ...]
+    models: tuple[str, ...]
+    placement: Placement
+    pbkdf2_iterations: int
+    max_connections: int  # the open-file limit allows no more per process
+    nginx: bool = False  # add nginx as a plaintext peer
+    target: ServerSpec | None = None  # a remote server: it is the only model
+    target_accept: str | None = None  # the remote server's accept strategy, from /stats
+
+
+def model_flags(model: str, workers: int) -> tuple[str, ...]:
+    """The flags that give a model ``workers`` parallel workers."""
+    if model == "reactors":
+        return ("--threads", str(workers))
+    if model == "offload":
+        return ("--pool-threads", str(workers))
+    return ()
+
+
+def _spec(s: Settings, model: str, workers: int, cpus: tuple[int, ...], extra: tuple[str, ...] = ()) -> ServerSpec:
+    if s.target is not None:
+        return s.target
+    return ServerSpec(model, model_flags(model, workers) + extra, cpus, 1 if model == "single" else workers)
+
+
+def _wrk_threads(s: Settings, connections: int) -> int:
+    return max(1, min(len(s.placement.client), connections))
+
+
+def _overlap_note(s: Settings, cpus: tuple[int, ...]) -> tuple[str, ...]:
+    shared = sorted(set(cpus) & set(s.placement.client))
+    if s.target is None and shared:
+        return (f"wrk shares CPU {format_cpu_list(shared)} with the server; its CPU use is watched",)
+    return ()
+
+
+def _models(s: Settings) -> tuple[str, ...]:
+    return (s.target.label,) if s.target is not None else s.models
+
+
+def plaintext(s: Settings) -> list[Group]:
+    p = s.profile
+    cpus = s.placement.server
+    c = p.plaintext_connections
+    load = Load(Stream("main", "plaintext.lua", (), c, _wrk_threads(s, c), 10), None, "/plaintext")
+    specs = [_spec(s, m, len(cpus), cpus) for m in _models(s)]
+    if s.nginx and s.target is None:
+        specs.append(ServerSpec("nginx", (), cpus, len(cpus)))
+    cells = tuple(Cell("plaintext", spec, (load,), p.duration_s, spec.workers) for spec in specs)
+    return [Group("plaintext", tuple(specs), (cells,))]
+
+
+def io(s: Settings, skipped: list[dict]) -> list[Group]:
+    p = s.profile
+    workers = s.target.workers if s.target else len(s.placement.all)
+    cpus = s.placement.server_cpus_for(workers)
+    wait = p.io_wait_ms
+    conns = []
+    for c in p.io_connections:
+        if c > s.max_connections:
+            skipped.append({"scenario": "io", "what": f"{c} connections",
+                            "reason": f"the open-file limit allows {s.max_connections} connections per process"})
+        else:
+            conns.append(c)
+    specs = [_spec(s, m, workers, cpus) for m in _models(s)]
+    timeout = max(10, math.ceil(4 * wait / 1000))
+    notes = _overlap_note(s, cpus)
+
+    def cell(spec: ServerSpec, c: int, endpoint: str) -> Cell:
+        threads = _wrk_threads(s, c)
+        # Timer waits: connections start spread over one wait, not in lockstep (see common.lua).
+        stagger = (f"stagger={math.ceil(c / threads)}",) if endpoint == "sleep" else ()
+        stream = Stream("main", "io.lua", (f"endpoint={endpoint}", f"ms={wait}", *stagger), c, threads, timeout)
+        threads = spec.workers if endpoint == "block" else None
+        load = Load(stream, endpoint, f"/io/{endpoint}?ms={wait}", littles_law_bound(c, wait, threads))
+        duration = p.io_duration_s if endpoint == "sleep" else p.block_duration_s
+        return Cell("io", spec, (load,), duration, spec.workers, {"wait_ms": wait},
+                    fresh_server=endpoint == "block", read_stats=endpoint == "sleep", notes=notes)
+
+    groups = [Group("io", tuple(specs), tuple(tuple(cell(sp, c, "sleep") for sp in specs) for c in conns))]
+    if s.target is not None:
+        skipped.append({"scenario": "io", "what": "/io/block",
+                        "reason": "it leaves a backlog of blocked requests, and the lab cannot restart a remote server"})
+    else:
+        groups.append(Group("io", (), tuple(tuple(cell(sp, c, "block") for sp in specs) for c in conns)))
+    return groups
+
+
+def cpu(s: Settings) -> list[Group]:
+    p = s.profile
+    counts = (s.target.workers,) if s.target else cpu_worker_counts(p, len(s.placement.all))
+    c = p.cpu_connections_per_worker * max(counts)
+    stream = Stream("main", "cpu.lua", (f"iterations={s.pbkdf2_iterations}",), c, _wrk_threads(s, c), 30)
+    load = Load(stream, None, f"/cpu/pbkdf2?iterations={s.pbkdf2_iterations}")
+    groups = []
+    for w in counts:
+        cpus = s.placement.server_cpus_for(w)
+        specs = [_spec(s, m, w, cpus) for m in _models(s)]
+        cells = tuple(Cell("cpu", spec, (load,), p.duration_s, w, {"iterations": s.pbkdf2_iterations},
+                           notes=_overlap_note(s, cpus)) for spec in specs)
+        groups.append(Group("cpu", tuple(specs), (cells,)))
+    return groups
+
+
+def mixed(s: Settings) -> list[Group]:
+    p = s.profile
+    workers = s.target.workers if s.target else len(s.placement.all)
+    cpus = s.placement.server_cpus_for(workers)
+    wait, c_io = p.mixed_io_wait_ms, p.mixed_io_connections
+    c_cpu = p.mixed_cpu_connections_per_cpu * workers
+    io_threads = _wrk_threads(s, c_io)
+    io_stream = Stream("io", "mixed.lua", ("stream=io", f"ms={wait}", f"stagger={math.ceil(c_io / io_threads)}"),
+                       c_io, io_threads, 30)
+    cpu_stream = Stream("cpu", "mixed.lua", ("stream=cpu", f"iterations={s.pbkdf2_iterations}"), c_cpu,
+                        _wrk_threads(s, c_cpu), 30)
+    io_path, bound = f"/io/sleep?ms={wait}", littles_law_bound(c_io, wait)
+    # The CPU stream starts once the I/O stream's connections are open: a loop busy hashing
+    # also accepts late, and a run's first requests would otherwise dominate its tail.
+    loads = (Load(io_stream, "io", io_path, bound),
+             Load(cpu_stream, "cpu", f"/cpu/pbkdf2?iterations={s.pbkdf2_iterations}",
+                  start_after_s=MIXED_CPU_START_S))
+    alone = (Load(io_stream, "io-alone", io_path, bound),)
+    specs = [_spec(s, m, workers, cpus) for m in _models(s)]
+    params = {"wait_ms": wait, "iterations": s.pbkdf2_iterations}
+    points = tuple(tuple(Cell("mixed", spec, lds, p.duration_s, spec.workers, params, notes=_overlap_note(s, cpus))
+                         for spec in specs) for lds in (alone, loads))
+    return [Group("mixed", tuple(specs), points)]
+
+
+def split(s: Settings) -> list[Group]:
+    p = s.profile
+    workers = s.target.workers if s.target else len(s.placement.all)
+    cpus = s.placement.server_cpus_for(workers)
+    specs = [_spec(s, m, workers, cpus) for m in _models(s)]
+
+    def cell(spec: ServerSpec, k: int) -> Cell:
+        stream = Stream("main", "split.lua", (f"limit={p.split_limit}", f"split={k}"), 1, 1, 60)
+        load = Load(stream, None, f"/cpu/primes?limit={p.split_limit}&split={k}")
+        return Cell("split", spec, (load,), p.split_duration_s, spec.workers,
+                    {"split": k, "limit": p.split_limit}, notes=_overlap_note(s, cpus))
+
+    return [Group("split", tuple(specs), tuple(tuple(cell(sp, k) for sp in specs) for k in p.split_values))]
+
+
+def accept(s: Settings, skipped: list[dict]) -> list[Group]:
+    p = s.profile
+    c = p.accept_connections
+    if s.target is not None:
+        if s.target.label != "reactors":
+            skipped.append({"scenario": "accept", "what": "accept strategies",
+                            "reason": f"the target runs {s.target.label}, not reactors"})
+            return []
+        specs = [(s.target, s.target_accept)]
+    elif "reactors" not in s.models:
+        skipped.append({"scenario": "accept", "what": "accept strategies", "reason": "reactors was not chosen"})
+        return []
+    else:
+        workers = len(s.placement.all)
+        cpus = s.placement.server_cpus_for(workers)
+        specs = [(_spec(s, "reactors", workers, cpus, ("--accept", a)), a) for a in ("round-robin", "reuseport")]
+    cells = []
+    wait = p.accept_wait_ms
+    for spec, strategy in specs:
+        stream = Stream("main", "accept.lua", (f"ms={wait}",), c, _wrk_threads(s, c), 10)
+        cells.append(Cell("accept", spec, (Load(stream, strategy, f"/io/sleep?ms={wait}"),), p.duration_s,
+                          spec.workers, {"accept": strategy, "wait_ms": wait}, notes=_overlap_note(s, spec.cpus)))
+    return [Group("accept", tuple(sp for sp, _ in specs), (tuple(cells),))]
+
+
+def build(s: Settings) -> Plan:
+    """The plan for the chosen scenarios, in the order of SCENARIOS."""
+    skipped: list[dict] = []
+    groups: list[Group] = []
+    for name in SCENARIOS:
+        if name not in s.scenarios:
+            continue
+        if name == "plaintext":
+            groups += plaintext(s)
+        elif name == "io":
+            groups += io(s, skipped)
+        elif name == "cpu":
+            groups += cpu(s)
+        elif name == "mixed":
+            groups += mixed(s)
+        elif name == "split":
+            groups += split(s)
+        elif name == "accept":
+            groups += accept(s, skipped)
+    groups = [g for g in groups if g.points and all(g.points)]
+    return Plan(groups, skipped, s.profile.repeats, s.profile.warmup_s)

@@ -1,0 +1,202 @@
+"""Child processes: each in its own process group, accounted for CPU, and stopped on exit.
+
+Every process the lab starts goes through a :class:`ProcessRegistry`, so that
+Ctrl-C (or SIGTERM, or an error) stops all of them, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ProcessRegistry:
+    """The children the lab started and has not reaped yet."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, tuple[subprocess.Popen, str]] = {}
+
+    def spawn(self, argv: list[str], *, name: str, stdout: IO | int, stderr: IO | int,
+              cwd: Path | None = None) -> subprocess.Popen:
+        """Starts ``argv`` as the leader of a new session (and so of a new process group).
+
+        A new session keeps the terminal's Ctrl-C away from the children: the
+        lab receives it and stops them itself, in order.
+        """
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                cwd=cwd, start_new_session=True)
+        self._live[proc.pid] = (proc, name)
+        return proc
+
+    def reaped(self, proc: subprocess.Popen) -> None:
+        """Forgets a child that has exited and been waited for."""
+        self._live.pop(proc.pid, None)
+
+    def stop(self, proc: subprocess.Popen, grace_s: float) -> int | None:
+        """Stops a child's whole process group: SIGTERM, then SIGKILL after ``grace_s``.
+
+        Returns the child's exit status (negative for a signal).
+        """
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        # Children of the leader (nginx workers) may outlive it.
+        _signal_group(proc.pid, signal.SIGKILL)
+        self.reaped(proc)
+        return proc.returncode
+
+    def stop_all(self, grace_s: float = 1.0) -> list[str]:
+        """Stops every live child, newest first.  Returns the names of those stopped."""
+        names = []
+        for proc, name in reversed(list(self._live.values())):
+            self.stop(proc, grace_s)
+            names.append(name)
+        return names
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a waited-for child ended, and the CPU it used."""
+
+    returncode: int
+    cpu_s: float  # user + system, all threads
+    wall_s: float  # from the call that started waiting's ``started`` to the exit being seen
+
+
+def wait_with_rusage(proc: subprocess.Popen, *, started: float, timeout_s: float,
+                     registry: ProcessRegistry) -> Exit:
+    """Waits for ``proc`` and returns its exit status and resource usage.
+
+    ``os.wait4`` gives the child's own user and system time (all its threads),
+    which ``Popen.wait`` throws away.  Raises ``subprocess.TimeoutExpired``
+    after ``timeout_s`` (the child is left running; the caller stops it).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            wall = time.monotonic() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            registry.reaped(proc)
+            return Exit(proc.returncode, usage.ru_utime + usage.ru_stime, wall)
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(proc.args, timeout_s)
+        time.sleep(0.01)
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3 onward)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
+
+
+SCHEDSTAT = Path("/proc/self/schedstat").exists()
+"""Whether per-thread run time in nanoseconds is available (else clock ticks are used)."""
+
+
+def _process_cpu_s(pid: str, fields: list[str]) -> float:
+    """CPU time of one process: the sum of its threads' schedstat run time, or utime+stime."""
+    if SCHEDSTAT:
+        total_ns = 0
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    total_ns += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+                except (OSError, IndexError, ValueError):
+                    continue
+            return total_ns / 1e9
+        except OSError:
+            pass
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds used so far by every live process in process group ``pgid``.
+
+    The server is started as a group leader, so this covers cvp-server's threads
+    and nginx's worker processes alike.  Processes that have exited are not
+    counted; a server's processes live for the whole run.
+    """
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        fields = _stat_fields(pid)
+        if fields is not None and int(fields[2]) == pgid:
+            total += _process_cpu_s(pid, fields)
+    return total
+
+
+def system_busy_s() -> float:
+    """CPU seconds every process on the machine has used since boot (all CPUs, /proc/stat).
+
+    Busy is everything but idle and iowait.  Its growth over a run, less the
+    server's and wrk's own CPU, is what other processes took: noise.
+    """
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+
+
+def background_cpus(seconds: float = 0.5) -> float:
+    """CPUs the rest of the machine keeps busy, sampled over ``seconds`` while the lab idles."""
+    before = system_busy_s()
+    time.sleep(seconds)
+    return max(0.0, system_busy_s() - before) / seconds
+
+
+@dataclass(frozen=True)
+class FileLimit:
+    """RLIMIT_NOFILE after the lab raised it, and whether it covers what the run needs."""
+
+    soft: int
+    hard: int
+    needed: int
+
+    @property
+    def enough(self) -> bool:
+        return self.soft >= self.needed
+
+
+def raise_file_limit(needed: int) -> FileLimit:
+    """Raises this process's soft open-file limit as far as the hard limit allows.
+
+    Children inherit it, so the servers and wrk get it too.  Raising the hard
+    limit needs root (or CAP_SYS_RESOURCE) and is not attempted.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return FileLimit(soft=soft, hard=hard, needed=needed)

@@ -1,0 +1,150 @@
+"""The parameter sets behind ``--quick``, ``--full`` and ``--smoke``.
+
+wrk takes whole seconds for ``-d`` and ``--timeout``, so every duration here is an
+integer number of seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything that sizes a run.  Scenario-specific values carry the scenario's name."""
+
+    name: str
+    repeats: int
+    warmup_s: int  # thrown away, once per server before its first measured run
+    duration_s: int  # measured wrk run, unless a scenario says otherwise
+    # plaintext: per-request overhead
+    plaintext_connections: int
+    # io: /io/sleep and /io/block swept across connections
+    io_connections: tuple[int, ...]
+    io_wait_ms: int
+    io_duration_s: int  # a run loses about one round of requests at its end; the steady-state share does not
+    block_duration_s: int  # /io/block collapses to threads / wait; a second shows it
+    # cpu: PBKDF2 swept across workers; None means "1, 2, then up to the usable CPUs"
+    cpu_workers: tuple[int, ...] | None
+    cpu_work_ms: float  # PBKDF2 iterations are calibrated to take about this long
+    cpu_connections_per_worker: int
+    # mixed: an /io/sleep stream beside a PBKDF2 stream
+    mixed_io_connections: int
+    mixed_io_wait_ms: int
+    mixed_cpu_connections_per_cpu: int
+    # split: one connection, /cpu/primes with split=K
+    split_limit: int
+    split_values: tuple[int, ...]
+    split_duration_s: int
+    # accept: reactors with round-robin against reuseport, over short timer waits
+    accept_connections: int
+    accept_wait_ms: int
+
+    def with_overrides(self, *, repeats: int | None = None, duration_s: int | None = None,
+                       warmup_s: int | None = None) -> "Profile":
+        """The profile with the command line's ``--repeats``/``--duration``/``--warmup`` applied.
+
+        ``--duration`` sets every measured run's length, whatever the scenario.
+        """
+        p = self
+        if repeats is not None:
+            p = replace(p, repeats=repeats)
+        if warmup_s is not None:
+            p = replace(p, warmup_s=warmup_s)
+        if duration_s is not None:
+            p = replace(p, duration_s=duration_s, io_duration_s=duration_s,
+                        block_duration_s=duration_s, split_duration_s=duration_s)
+        return p
+
+
+QUICK = Profile(
+    name="quick",
+    repeats=3,
+    warmup_s=1,
+    duration_s=2,
+    plaintext_connections=64,
+    io_connections=(10, 100, 1000),
+    io_wait_ms=100,
+    io_duration_s=2,
+    block_duration_s=1,
+    cpu_workers=None,
+    cpu_work_ms=5.0,
+    cpu_connections_per_worker=4,
+    mixed_io_connections=100,
+    mixed_io_wait_ms=50,
+    mixed_cpu_connections_per_cpu=4,
+    split_limit=20_000_000,
+    split_values=(1, 2, 4),
+    split_duration_s=1,
+    accept_connections=32,
+    accept_wait_ms=10,
+)
+
+FULL = Profile(
+    name="full",
+    repeats=5,
+    warmup_s=2,
+    duration_s=10,
+    plaintext_connections=64,
+    io_connections=(10, 100, 1000, 3000, 10000),
+    io_wait_ms=100,
+    io_duration_s=15,
+    block_duration_s=3,
+    cpu_workers=None,
+    cpu_work_ms=5.0,
+    cpu_connections_per_worker=4,
+    mixed_io_connections=100,
+    mixed_io_wait_ms=50,
+    mixed_cpu_connections_per_cpu=4,
+    split_limit=20_000_000,
+    split_values=(1, 2, 4, 8, 16, 32, 64),
+    split_duration_s=5,
+    accept_connections=32,
+    accept_wait_ms=10,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    repeats=1,
+    warmup_s=0,
+    duration_s=1,
+    plaintext_connections=8,
+    io_connections=(10,),
+    io_wait_ms=20,
+    io_duration_s=1,
+    block_duration_s=1,
+    cpu_workers=(1,),
+    cpu_work_ms=2.0,
+    cpu_connections_per_worker=2,
+    mixed_io_connections=10,
+    mixed_io_wait_ms=20,
+    mixed_cpu_connections_per_cpu=1,
+    split_limit=2_000_000,
+    split_values=(2,),
+    split_duration_s=1,
+    accept_connections=8,
+    accept_wait_ms=10,
+)
+
+PROFILES = {p.name: p for p in (QUICK, FULL, SMOKE)}
+
+
+def cpu_worker_counts(profile: Profile, usable: int) -> tuple[int, ...]:
+    """Worker counts for the cpu sweep: the profile's own, or 1, 2, 4, ... and ``usable``.
+
+    The full profile takes every count up to 8 usable CPUs, and powers of two
+    beyond that; the quick one takes 1, 2 and ``usable``.
+    """
+    if profile.cpu_workers is not None:
+        return tuple(w for w in profile.cpu_workers if w <= usable) or (1,)
+    if profile.name == "full" and usable <= 8:
+        return tuple(range(1, usable + 1))
+    counts = {1, usable}
+    if profile.name == "full":
+        w = 2
+        while w < usable:
+            counts.add(w)
+            w *= 2
+    elif usable >= 2:
+        counts.add(2)
+    return tuple(sorted(counts))

@@ -1,0 +1,879 @@
+"""The report: charts (matplotlib, Agg), sentences computed from the data, Markdown and HTML.
+
+The report is built as a list of blocks (headings, paragraphs, lists, tables,
+images) and rendered twice: report.md with the PNGs beside it, and a
+self-contained report.html that refers to the same PNGs.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from .stats import NOISY_CPUS, imbalance
+
+MODE_ORDER = ("single", "reactors", "offload", "nginx")
+COLORS = {"single": "tab:blue", "reactors": "tab:orange", "offload": "tab:green", "nginx": "tab:gray"}
+CLOSED_LOOP = ("wrk is closed-loop: each connection waits for its reply before sending the next request, so "
+               "queueing delay is partly hidden (coordinated omission) and these latencies are best cases.")
+
+
+# -- blocks -----------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    kind: str  # h1, h2, h3, p, ul, table, img
+    text: str = ""
+    items: list | None = None  # ul: strings; table: rows (first row is the header)
+
+
+def h(level: int, text: str) -> Block:
+    return Block(f"h{level}", text)
+
+
+def p(text: str) -> Block:
+    return Block("p", text)
+
+
+def ul(items: list[str]) -> Block:
+    return Block("ul", items=items)
+
+
+def table(header: list[str], rows: list[list[str]]) -> Block:
+    return Block("table", items=[header, *rows])
+
+
+def img(path: str, alt: str) -> Block:
+    return Block("img", path, [alt])
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out = []
+    for b in blocks:
+        if b.kind.startswith("h"):
+            out.append("#" * int(b.kind[1]) + " " + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "ul":
+            out.append("\n".join(f"- {i}" for i in b.items))
+        elif b.kind == "table":
+            header, *rows = b.items
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+            out.append("\n".join(lines))
+        elif b.kind == "img":
+            out.append(f"![{b.items[0]}]({b.text})")
+    return "\n\n".join(out) + "\n"
+
+
+HTML_HEAD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; margin: 1rem 0; }}
+th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
+img {{ max-width: 100%; border: 1px solid #eee; }}
+code {{ background: #f3f3f3; padding: 0 3px; }}
+</style></head><body>
+"""
+
+
+def _inline(text: str) -> str:
+    """Escapes text and renders `code` spans."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{s}</code>" if i % 2 else s for i, s in enumerate(parts))
+
+
+def to_html(blocks: list[Block], title: str) -> str:
+    out = [HTML_HEAD.format(title=html.escape(title))]
+    for b in blocks:
+        if b.kind.startswith("h"):
+            out.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            out.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
+        elif b.kind == "table":
+            header, *rows = b.items
+            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in header) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+                       + "</table>")
+        elif b.kind == "img":
+            out.append(f'<p><img src="{html.escape(b.text)}" alt="{html.escape(b.items[0])}"></p>')
+    out.append("</body></html>\n")
+    return "\n".join(out)
+
+
+# -- formatting ------------------------------------------------------------------------
+
+def fmt_rps(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def fmt_us(us: float | None) -> str:
+    if us is None:
+        return "-"
+    if us >= 1_000_000:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1000:
+        return f"{us / 1000:.1f} ms"
+    return f"{us:.0f} µs"
+
+
+def fmt_pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 worker``, ``2 workers``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# -- selecting cells -------------------------------------------------------------------
+
+def select(cells: list[dict], **where) -> list[dict]:
+    """Cells matching every key=value, measured ones only, in mode order."""
+    out = [c for c in cells if c.get("rps") is not None and all(c.get(k) == v for k, v in where.items())]
+    return sorted(out, key=lambda c: (_mode_rank(c["mode"]), c.get("connections", 0), c.get("workers", 0)))
+
+
+def _mode_rank(mode: str) -> int:
+    return MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER)
+
+
+def modes_of(cells: list[dict]) -> list[str]:
+    return sorted({c["mode"] for c in cells}, key=_mode_rank)
+
+
+def by_mode(cells: list[dict]) -> dict[str, list[dict]]:
+    return {m: [c for c in cells if c["mode"] == m] for m in modes_of(cells)}
+
+
+def one(cells: list[dict], **where) -> dict | None:
+    found = select(cells, **where)
+    return found[0] if found else None
+
+
+# -- charts ----------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _errbar(cells: list[dict], scale: float = 1.0, key: str = "rps") -> list[list[float]]:
+    """Asymmetric error bars (median to min, median to max)."""
+    lo = [max(0.0, (c[key] - (c.get(key + "_min") or c[key])) * scale) for c in cells]
+    hi = [max(0.0, ((c.get(key + "_max") or c[key]) - c[key]) * scale) for c in cells]
+    return [lo, hi]
+
+
+def _plain_log_ticks(axis) -> None:
+    """Plain numbers (2, 5, 100) on a log axis instead of 2×10⁰."""
+    from matplotlib.ticker import FuncFormatter
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(fmt)
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def chart_plaintext(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    names = [c["mode"] for c in cells]
+    values = [c["rps"] for c in cells]
+    ax.bar(names, values, color=[COLORS.get(n, "tab:purple") for n in names], yerr=_errbar(cells), capsize=4)
+    for i, v in enumerate(values):
+        ax.annotate(fmt_rps(v), (i, v), ha="center", va="bottom", fontsize=9,
+                    xytext=(0, 6), textcoords="offset points")
+    ax.set_ylabel("requests per second")
+    ax.set_title(f"plaintext, {cells[0]['connections']} connections (median, min–max)")
+    ax.margins(y=0.15)
+    _save(fig, path)
+
+
+def chart_latency(cells: list[dict], path: Path, title: str) -> None:
+    plt = _pyplot()
+    keys = [("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9")]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / max(1, len(cells))
+    for i, c in enumerate(cells):
+        ys = [(c["latency_us"].get(k) or 0) / 1000 for k, _ in keys]
+        xs = [j + (i - (len(cells) - 1) / 2) * width for j in range(len(keys))]
+        ax.bar(xs, ys, width, label=c["mode"], color=COLORS.get(c["mode"], "tab:purple"))
+    ax.set_xticks(range(len(keys)), [label for _, label in keys])
+    ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title(title)
+    ax.legend()
+    _save(fig, path)
+
+
+def chart_io(sleep: list[dict], block: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for mode, cs in by_mode(sleep).items():
+        xs = [c["connections"] for c in cs]
+        steady = [_steady(c) for c in cs]
+        # Little's law over the run's middle: connections ÷ mean latency, with the spread of the mean.
+        lo = [max(0.0, y - c["connections"] / (c["latency_us_max"]["mean"] / 1e6)) for y, c in zip(steady, cs)]
+        hi = [max(0.0, c["connections"] / (c["latency_us_min"]["mean"] / 1e6) - y) for y, c in zip(steady, cs)]
+        ax.errorbar(xs, steady, yerr=[lo, hi], marker="o", color=COLORS.get(mode), capsize=3,
+                    label=f"{mode}, /io/sleep: connections ÷ mean latency")
+        ax.plot(xs, [c["rps"] for c in cs], marker="o", markerfacecolor="none", linestyle="none",
+                color=COLORS.get(mode))
+    if sleep:
+        ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
+                label="/io/sleep: wrk's whole-run figure")
+    for mode, cs in by_mode(block).items():
+        ax.errorbar([c["connections"] for c in cs], [c["rps"] for c in cs], yerr=_errbar(cs), marker="s",
+                    linestyle="--", color=COLORS.get(mode), label=f"{mode}, /io/block (wrk)", capsize=3)
+    bound_pts = sorted({(c["connections"], c["littles_law_bound_rps"]) for c in sleep if c["littles_law_bound_rps"]})
+    if bound_pts:
+        ax.plot(*zip(*bound_pts), color="black", linestyle=":", linewidth=1.5,
+                label="Little's-law bound, connections ÷ wait")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    # A log axis has no zero: runs where nothing finished are marked at the bottom.
+    for c in block + sleep:
+        if not c["rps"]:
+            ax.annotate(f"{c['mode']}: 0", (c["connections"], ax.get_ylim()[0]), xytext=(0, 4),
+                        textcoords="offset points", ha="center", fontsize=8, color=COLORS.get(c["mode"]))
+    block_bounds = sorted({(c["littles_law_bound_rps"], c["workers"]) for c in block
+                           if c["connections"] >= c["workers"]})
+    for b, threads in block_bounds:
+        ax.axhline(b, color="gray", linestyle=(0, (1, 3)), linewidth=1)
+        ax.text(0.99, b, f"{_n(threads, 'thread')} ÷ wait = {fmt_rps(b)} req/s", transform=ax.get_yaxis_transform(),
+                ha="right", va="bottom", fontsize=8, color="gray")
+    ax.set_xlabel("connections (log)")
+    ax.set_ylabel("requests per second (log)")
+    wait = (sleep or block)[0]["params"].get("wait_ms")
+    ax.set_title(f"io: throughput against concurrency, each request waits {wait} ms")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _steady(cell: dict) -> float:
+    """Steady-state throughput (connections ÷ mean latency), or wrk's figure where there is none."""
+    return (cell.get("littles_law") or {}).get("steady_rps") or cell["rps"]
+
+
+def chart_cpu(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    groups = by_mode(cells)
+    base = _cpu_base(cells)
+    workers = sorted({c["workers"] for c in cells})
+    for mode, cs in groups.items():
+        cs = sorted(cs, key=lambda c: c["workers"])
+        ax.errorbar([c["workers"] for c in cs], [c["rps"] for c in cs], yerr=_errbar(cs), marker="o",
+                    color=COLORS.get(mode), label=mode, capsize=3)
+        if base.get(mode):
+            ax2.plot([c["workers"] for c in cs], [100 * c["rps"] / (c["workers"] * base[mode]) for c in cs],
+                     marker="o", color=COLORS.get(mode), label=mode)
+    if base:
+        ideal = statistics.mean(base.values())
+        ax.plot(workers, [ideal * w for w in workers], color="black", linestyle=":", label="ideal (1-worker × n)")
+    ax2.axhline(100, color="black", linestyle=":", label="ideal")
+    for a in (ax, ax2):
+        a.set_xticks(workers)
+        a.set_xlabel("workers (reactors: loops, offload: pool threads)")
+        a.legend(fontsize=8)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("requests per second")
+    ax.set_title("cpu: throughput against workers")
+    ax2.set_ylabel("scaling efficiency (%)")
+    ax2.set_ylim(0, 120)
+    ax2.set_title("efficiency: rps ÷ (workers × own 1-worker rps)")
+    _save(fig, path)
+
+
+def by_mode_first(cells: list[dict]) -> dict[str, dict]:
+    """Each model's cell with the fewest workers."""
+    return {m: min(cs, key=lambda c: c["workers"]) for m, cs in by_mode(cells).items()}
+
+
+def _cpu_base(cells: list[dict]) -> dict[str, float]:
+    """Each model's 1-worker throughput (the smallest worker count measured)."""
+    return {m: c["rps"] for m, c in by_mode_first(cells).items() if c["workers"] == 1 and c["rps"]}
+
+
+def chart_mixed(io_cells: list[dict], alone: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    wait_ms = io_cells[0]["params"]["wait_ms"]
+    keys = [("p50", "p50"), ("p90", "p90"), ("p99", "p99")]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(keys)
+    for j, (k, label) in enumerate(keys):
+        xs = [i + (j - (len(keys) - 1) / 2) * width for i in range(len(io_cells))]
+        ys = [(c["latency_us"].get(k) or 0) / 1000 for c in io_cells]
+        ax.bar(xs, ys, width, label=label, color=["#9ecae1", "#4292c6", "#08519c"][j])
+        if k == "p99":
+            for x, y in zip(xs, ys):
+                ax.annotate(f"{y:.0f}", (x, y), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                            textcoords="offset points")
+    alone_by_mode = {c["mode"]: c for c in alone}
+    xs = [i for i, c in enumerate(io_cells) if c["mode"] in alone_by_mode]
+    if xs:
+        ax.plot(xs, [alone_by_mode[io_cells[i]["mode"]]["latency_us"]["p99"] / 1000 for i in xs], marker="D",
+                linestyle="none", color="tab:orange", label="p99 of the I/O stream alone")
+    ax.axhline(wait_ms, color="black", linestyle=":", label=f"the sleep, {wait_ms} ms")
+    ax.axhline(wait_ms * 1.1, color="tab:red", linestyle="--", linewidth=1, label="sleep + 10%")
+    ax.set_xticks(range(len(io_cells)), [c["mode"] for c in io_cells])
+    # Log scale: the sleep and a p99 many times longer both stay readable.
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=wait_ms * 0.8)
+    _plain_log_ticks(ax.yaxis)
+    ax.set_ylabel("I/O stream latency (ms, log scale)")
+    ax.set_title("mixed: /io/sleep latency while a PBKDF2 stream loads the CPU")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def chart_split(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for mode, cs in by_mode(cells).items():
+        cs = sorted(cs, key=lambda c: c["params"]["split"])
+        ys = [c["latency_us"]["p50"] / 1000 for c in cs]
+        lo = [max(0.0, (c["latency_us"]["p50"] - c["latency_us_min"]["p50"]) / 1000) for c in cs]
+        hi = [max(0.0, (c["latency_us_max"]["p50"] - c["latency_us"]["p50"]) / 1000) for c in cs]
+        ax.errorbar([c["params"]["split"] for c in cs], ys, yerr=[lo, hi], marker="o", color=COLORS.get(mode),
+                    label=mode, capsize=3)
+    ks = sorted({c["params"]["split"] for c in cells})
+    off = sorted((c for c in cells if c["mode"] == "offload"), key=lambda c: c["params"]["split"])
+    if off and off[0]["params"]["split"] == 1:
+        t1, workers = off[0]["latency_us"]["p50"] / 1000, off[0]["workers"]
+        ax.plot(ks, [t1 / min(k, workers) for k in ks], color=COLORS["offload"], linestyle=":",
+                label=f"offload ideal: K=1 ÷ min(K, {workers} pool threads)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("split = K chunks of one request")
+    ax.set_ylabel("latency of one request, p50 (ms)")
+    ax.set_title(f"split: /cpu/primes?limit={cells[0]['params']['limit']:,} over one connection")
+    ax.legend()
+    _save(fig, path)
+
+
+def chart_accept(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    variants = [c for c in cells if c.get("per_worker")]
+    width = 0.8 / max(1, len(variants))
+    for ax, key, label in ((axes[0], "connections_total", "connections accepted"), (axes[1], "requests", "requests")):
+        for i, c in enumerate(variants):
+            loops = [w for w in c["per_worker"] if w["role"] in ("loop", None)]
+            xs = [w["id"] + (i - (len(variants) - 1) / 2) * width for w in loops]
+            ax.bar(xs, [w[key] for w in loops], width, label=c["variant"] or c["mode"],
+                   color=["tab:orange", "tab:purple", "tab:cyan"][i % 3])
+        ids = sorted({w["id"] for c in variants for w in c["per_worker"] if w["role"] in ("loop", None)})
+        ax.set_xticks(ids, [f"loop {i}" for i in ids])
+        ax.set_ylabel(f"{label} (all repeats)")
+        ax.set_title(f"{label} per worker")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+# -- sentences and checks --------------------------------------------------------------
+
+def _ratio_text(a: dict, b: dict, what: str) -> str:
+    return f"{a['mode']} served {a['rps'] / b['rps']:.2f}× {b['mode']} on {what}"
+
+
+def plaintext_text(cells: list[dict]) -> list[str]:
+    if not cells:
+        return []
+    best = max(cells, key=lambda c: c["rps"])
+    cvp = [c for c in cells if c["mode"] != "nginx"]
+    out = [f"{best['mode']} was fastest at {fmt_rps(best['rps'])} req/s "
+           f"(min–max {fmt_rps(best['rps_min'])}–{fmt_rps(best['rps_max'])})."]
+    if len(cvp) > 1:
+        slow = min(cvp, key=lambda c: c["rps"])
+        fast = max(cvp, key=lambda c: c["rps"])
+        overlap = fast["rps_min"] <= slow["rps_max"]
+        out.append(f"Among cvp's models, {_ratio_text(fast, slow, 'plaintext')}"
+                   + (", but their min–max ranges overlap: within this run's noise" if overlap else "")
+                   + "; server CPU per request: "
+                   + _join([f"{c['mode']} {c['server_cpu_us_per_request']:.1f} µs" for c in cvp
+                            if c.get("server_cpu_us_per_request") is not None]) + ".")
+    nginx = next((c for c in cells if c["mode"] == "nginx"), None)
+    if nginx and cvp:
+        fast = max(cvp, key=lambda c: c["rps"])
+        out.append(f"nginx (`return 200`, one worker on the same CPU) did {fmt_rps(nginx['rps'])} req/s: "
+                   f"cvp's best is {fast['rps'] / nginx['rps']:.0%} of it.")
+    sat = [c["mode"] for c in cells if c.get("client_saturated")]
+    if sat:
+        out.append(f"wrk was saturated for {_join(sat)}: those figures are wrk's limit, not the server's.")
+    return out
+
+
+def latency_text(cells: list[dict]) -> list[str]:
+    if not cells:
+        return []
+    return [("p99 latency: " + _join([f"{c['mode']} {fmt_us(c['latency_us']['p99'])}" for c in cells])
+             + "; p99.9: " + _join([f"{c['mode']} {fmt_us(c['latency_us']['p999'])}" for c in cells]) + "."),
+            CLOSED_LOOP]
+
+
+def io_text(sleep: list[dict], block: list[dict]) -> list[str]:
+    out = []
+    if sleep:
+        top = max(c["connections"] for c in sleep)
+        at_top = [c for c in sleep if c["connections"] == top]
+        out.append(f"At {top:,} connections, with a timer wait that holds no thread, "
+                   + _join([f"{c['mode']} reached {fmt_pct(c['littles_law'].get('steady_bound_share'))} of the "
+                            f"Little's-law bound in steady state ({fmt_pct(c['littles_law']['bound_share'])} over "
+                            f"whole runs: {fmt_rps(c['rps'])} of {fmt_rps(c['littles_law_bound_rps'])} req/s)"
+                            for c in at_top]) + ".")
+        ratios = [c["littles_law"]["concurrency_ratio"] for c in sleep if c["littles_law"]["concurrency_ratio"]]
+        if ratios:
+            out.append(f"Little's-law check, throughput × mean latency ÷ connections: between "
+                       f"{min(ratios):.3f} and {max(ratios):.3f} over all sleep cells (1.0 means every connection "
+                       "always had a request in flight).")
+    if block:
+        top = max(c["connections"] for c in block)
+        at_top = [c for c in block if c["connections"] == top]
+        out.append(f"With /io/block, the wait holds a thread, and at {top:,} connections throughput collapsed to "
+                   "threads ÷ wait: " + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s "
+                                               f"(bound {fmt_rps(c['littles_law_bound_rps'])}, {c['workers']} "
+                                               f"thread{'s' if c['workers'] > 1 else ''})" for c in at_top]) + ".")
+        shed = [c for c in block if c["errors"]["status"]]
+        if shed:
+            out.append("Some requests were refused rather than queued (status 400 or more, usually 503 from a full "
+                       "queue): " + _join([f"{c['mode']} at {c['connections']:,} connections, "
+                                           f"{c['errors']['status']:,} of {c['requests']:,}" for c in shed]) + ".")
+        short = [c for c in block if c["connections"] > c["workers"] and not c["errors"]["status"]
+                 and c["rps"] < 0.5 * c["littles_law_bound_rps"]]
+        if short:
+            out.append("Far below threads ÷ wait, with nothing refused: "
+                       + _join([f"{c['mode']} at {c['connections']:,} connections ({fmt_rps(c['rps'])} of "
+                                f"{fmt_rps(c['littles_law_bound_rps'])} req/s)" for c in short])
+                       + ". With threads free every wait's length, responses should have come back at the bound; "
+                         "they did not, so finished work waited for something else before its response went out "
+                         "(in offload: each completion queues behind the blocked work still waiting for the pool).")
+    return out
+
+
+def cpu_text(cells: list[dict]) -> list[str]:
+    if not cells:
+        return []
+    out = []
+    top = max(c["workers"] for c in cells)
+    at_top = {c["mode"]: c for c in cells if c["workers"] == top}
+    single = at_top.get("single")
+    if single:
+        for mode in ("reactors", "offload"):
+            if mode in at_top:
+                out.append(_ratio_text(at_top[mode], single, f"cpu with {_n(top, 'worker')}") + ".")
+    base = _cpu_base(cells)
+    if top > 1 and base:
+        out.append(f"Scaling efficiency at {_n(top, 'worker')}: "
+                   + _join([f"{m} {fmt_pct(c['rps'] / (top * base[m]), 0)}" for m, c in at_top.items() if m in base])
+                   + "; single stays on one core whatever the count.")
+    if top > 1 and any(c["rps"] > 1.05 * top * base[m] for m, c in at_top.items() if m in base and m != "single"):
+        per_req = [f"{m} {c['server_cpu_us_per_request'] / 1000:.1f} ms at 1 worker and "
+                   f"{at_top[m]['server_cpu_us_per_request'] / 1000:.1f} ms at {top}"
+                   for m, c in by_mode_first(cells).items()
+                   if m in at_top and c.get("server_cpu_us_per_request") and at_top[m].get("server_cpu_us_per_request")]
+        out.append("Efficiency above 100% is the machine, not the model: the CPU time one request took varied "
+                   f"between runs ({_join(per_req)}).")
+    busy = [f"{m} {c['server_cpus_busy']:.2f}" for m, c in at_top.items() if c.get("server_cpus_busy") is not None]
+    if busy:
+        out.append(f"CPUs the server kept busy at {_n(top, 'worker')}: {_join(busy)}. "
+                   f"wrk used at most {fmt_pct(max(c.get('client_cpu_max') or 0 for c in cells), 0)} of its CPU"
+                   + (", sharing it with the server" if any(c.get("notes") for c in cells) else "") + ".")
+    return out
+
+
+def mixed_text(io_cells: list[dict], cpu_cells: list[dict], alone: list[dict]) -> list[str]:
+    if not io_cells:
+        return []
+    wait_us = io_cells[0]["params"]["wait_ms"] * 1000
+    out = ["I/O stream p50/p99 beside the CPU stream: "
+           + _join([f"{c['mode']} {fmt_us(c['latency_us']['p50'])}/{fmt_us(c['latency_us']['p99'])} "
+                    f"(p99 {c['latency_us']['p99'] / wait_us - 1:+.0%} over the sleep)" for c in io_cells]) + "."]
+    if alone:
+        out.append("The same stream alone: p99 " + _join([f"{c['mode']} {fmt_us(c['latency_us']['p99'])} "
+                                                         f"({c['latency_us']['p99'] / wait_us - 1:+.0%})"
+                                                         for c in alone]) + ".")
+    if cpu_cells:
+        out.append("CPU stream throughput at the same time: "
+                   + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s" for c in cpu_cells]) + ".")
+    out.append("single runs PBKDF2 on its only loop, so a timer that fires waits behind the queued hashes "
+               "(head-of-line blocking); offload runs them on the pool and the loop stays free; reactors "
+               "blocks only the loop that holds the CPU request, so the I/O connections sharing that loop wait.")
+    return out
+
+
+def split_text(cells: list[dict]) -> list[str]:
+    parts, best_text = [], ""
+    for mode, cs in by_mode(cells).items():
+        cs = sorted(cs, key=lambda c: c["params"]["split"])
+        if len(cs) < 2:
+            continue
+        first, last = cs[0], cs[-1]
+        t1, tk = first["latency_us"]["p50"], last["latency_us"]["p50"]
+        parts.append(f"{mode} {fmt_us(t1)} → {fmt_us(tk)} ({t1 / tk:.2f}×)")
+        if mode == "offload":
+            best = min(cs, key=lambda c: c["latency_us"]["p50"])
+            best_text = (f" The best for offload was K={best['params']['split']}, {fmt_us(best['latency_us']['p50'])} "
+                         f"({t1 / best['latency_us']['p50']:.2f}× faster than K=1) with {best['workers']} pool "
+                         "threads.")
+    if not parts:
+        return []
+    ks = sorted({c["params"]["split"] for c in cells})
+    return [f"Latency of one request from K={ks[0]} to K={ks[-1]}: {_join(parts)}.{best_text}",
+            "Only offload spreads one request's chunks over several threads; single and reactors run them one after "
+            "another on the loop that serves the connection, so K changes nothing there but noise."]
+
+
+def accept_text(cells: list[dict]) -> list[str]:
+    out = []
+    for c in cells:
+        pw = c.get("per_worker")
+        if not pw:
+            continue
+        loops = [w for w in pw if w["role"] in ("loop", None)]
+        conns = "/".join(str(w["connections_total"]) for w in loops)
+        reqs = "/".join(f"{w['requests']:,}" for w in loops)
+        ic, ir = imbalance(pw, "connections_total"), imbalance(pw, "requests")
+        out.append(f"{c['variant'] or c['mode']}: connections per loop {conns} (max ÷ mean "
+                   f"{'-' if ic is None else f'{ic:.2f}'}), requests {reqs} "
+                   f"(max ÷ mean {'-' if ir is None else f'{ir:.2f}'}), {fmt_rps(c['rps'])} req/s.")
+    if out:
+        out.append("Round-robin hands connections to the loops in turn; with SO_REUSEPORT the kernel hashes each "
+                   "connection's addresses and ports, which can pile connections onto one loop.")
+    return out
+
+
+@dataclass
+class Check:
+    """One of the issue's expected results, checked against this run."""
+
+    name: str  # the scenario it is about
+    expectation: str
+    figure: str
+    verdict: str  # "met", "missed", "not measured"
+    why: list[str]  # why it was missed, or what to know about the figure
+
+
+def expected_checks(cells: list[dict]) -> list[Check]:
+    return [check_cpu(cells), check_io(cells), check_mixed(cells)]
+
+
+def check_cpu(cells: list[dict]) -> Check:
+    name = "cpu"
+    want = "reactors or offload ≥ 1.8× single on cpu with 2 workers"
+    cs = select(cells, scenario="cpu", workers=2)
+    single = one(cs, mode="single")
+    others = [c for c in cs if c["mode"] in ("reactors", "offload")]
+    if not single or not others:
+        return Check(name, want, "-", "not measured", ["needs cpu cells for single and reactors/offload at 2 workers"])
+    best = max(others, key=lambda c: c["rps"])
+    ratio = best["rps"] / single["rps"]
+    figure = _join([f"{c['mode']} {c['rps'] / single['rps']:.2f}×" for c in others])
+    if ratio >= 1.8:
+        return Check(name, want, figure, "met", [])
+    why = [f"{c['mode']} kept {c.get('server_cpus_busy') or 0:.2f} of 2 CPUs busy "
+           f"({fmt_rps(c['rps'])} req/s against single's {fmt_rps(single['rps'])})" for c in others]
+    why.append(f"wrk used up to {fmt_pct(max(c.get('client_cpu_max') or 0 for c in cs), 0)} of the CPU it shares "
+               "with the server")
+    if any(c.get("client_saturated") for c in cs):
+        why.append("wrk was saturated")
+    return Check(name, want, figure, "missed", why + _noise(cs))
+
+
+def check_io(cells: list[dict]) -> Check:
+    name = "io"
+    want = "single ≥ 97% of the Little's-law bound on io at 1,000 connections"
+    cs = select(cells, scenario="io", variant="sleep", mode="single")
+    cs = [c for c in cs if c["connections"] <= 1000]
+    if not cs:
+        return Check(name, want, "-", "not measured", ["needs io sleep cells for single"])
+    c = max(cs, key=lambda c: c["connections"])
+    ll = c["littles_law"]
+    steady, whole = ll.get("steady_bound_share"), ll.get("bound_share")
+    figure = (f"{fmt_pct(steady)} in steady state, {fmt_pct(whole)} over whole runs, at {c['connections']:,} "
+              f"connections ({fmt_rps(c['rps'])} of {fmt_rps(c['littles_law_bound_rps'])} req/s)")
+    if c["connections"] != 1000:
+        return Check(name, want, figure, "not measured", ["the sweep did not reach 1,000 connections"])
+    notes = []
+    mean = c["latency_us"].get("mean")
+    wait_us = c["params"]["wait_ms"] * 1000
+    if mean and whole is not None and steady is not None and whole < steady - 0.003:
+        rounds = c["duration_s"] * 1e6 / mean
+        notes.append(f"the whole-run share is lower because each {c['duration_s']}-s run is only {rounds:.0f} "
+                     f"rounds of {fmt_us(mean)} per connection, and wrk drops the requests still in flight when it "
+                     f"stops (about one round, {1 / rounds:.1%}); the steady-state share is connections ÷ mean "
+                     "latency, Little's law for a closed loop")
+    if steady is not None and steady >= 0.97:
+        return Check(name, want, figure, "met", notes)
+    why = []
+    if mean:
+        why.append(f"mean latency {fmt_us(mean)} against a {fmt_us(wait_us)} wait: "
+                   f"{mean / wait_us - 1:+.1%} per request")
+    busy = c.get("server_cpus_busy")
+    if busy is not None:
+        why.append(f"single's one loop was {busy:.0%} busy ({c['server_cpu_us_per_request']:.0f} µs of CPU per "
+                   "request); timers that expire while it works on other requests complete late, and more so the "
+                   "busier it is")
+    if c.get("client_saturated"):
+        why.append("wrk was saturated")
+    if c["errors"]["total"]:
+        why.append(f"{c['errors']['total']} errors")
+    return Check(name, want, figure, "missed", why + notes + _noise([c]))
+
+
+def _noise(cells: list[dict]) -> list[str]:
+    """A note when other processes were busy during these cells' runs."""
+    worst = max((c.get("background_cpus_max") or 0 for c in cells), default=0)
+    if worst < NOISY_CPUS:
+        return []
+    return [f"other processes on this machine kept up to {worst:.2f} CPUs busy during these runs"]
+
+
+def check_mixed(cells: list[dict]) -> Check:
+    name = "mixed"
+    want = "offload keeps mixed-load I/O p99 within 10% of the sleep; single's grows with the CPU queue"
+    io_cells = select(cells, scenario="mixed", variant="io")
+    off, single = one(io_cells, mode="offload"), one(io_cells, mode="single")
+    if not off:
+        return Check(name, want, "-", "not measured", ["needs a mixed cell for offload"])
+    wait_us = off["params"]["wait_ms"] * 1000
+    figure = f"offload p99 {fmt_us(off['latency_us']['p99'])} ({off['latency_us']['p99'] / wait_us - 1:+.1%})"
+    why = []
+    ok = off["latency_us"]["p99"] <= 1.1 * wait_us
+    if single:
+        figure += f"; single p99 {fmt_us(single['latency_us']['p99'])} " \
+                  f"({single['latency_us']['p99'] / wait_us - 1:+.0%})"
+        if single["latency_us"]["p99"] <= 1.1 * wait_us:
+            ok = False
+            why.append("single's p99 did not grow: the CPU stream did not queue work on its loop")
+    if off["latency_us"]["p99"] > 1.1 * wait_us:
+        alone = one(select(cells, scenario="mixed", variant="io-alone"), mode="offload")
+        if alone:
+            why.append(f"offload's I/O stream alone already had a p99 of {fmt_us(alone['latency_us']['p99'])} "
+                       f"({alone['latency_us']['p99'] / wait_us - 1:+.1%}): its one loop completes timers late "
+                       f"at {fmt_rps(alone['rps'])} req/s, {alone['server_cpu_us_per_request']:.0f} µs of CPU "
+                       "per request")
+        why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with {off['workers']} busy "
+                   "pool threads and wrk, so each timer completion also waits for the scheduler")
+        why += _noise([off])
+    return Check(name, want, figure, "met" if ok else "missed", why)
+
+
+# -- the report ------------------------------------------------------------------------
+
+def summary_rows(cells: list[dict]) -> list[list[str]]:
+    rows = []
+    for c in cells:
+        lat = c.get("latency_us") or {}
+        point = (f"w={c['workers']}" if c["scenario"] == "cpu" else
+                 f"K={c['params'].get('split')}" if c["scenario"] == "split" else f"c={c['connections']}")
+        flags = []
+        if c.get("client_saturated"):
+            flags.append("wrk-saturated")
+        if c.get("failures"):
+            flags.append(f"{len(c['failures'])} failed")
+        if c.get("repeats", 0) < c.get("repeats_planned", 0):
+            flags.append(f"{c.get('repeats')}/{c.get('repeats_planned')} repeats")
+        share = (c.get("littles_law") or {}).get("bound_share")
+        rows.append([c["scenario"], c.get("variant") or "", c["mode"], point, fmt_rps(c.get("rps")),
+                     f"{fmt_rps(c.get('rps_min'))}–{fmt_rps(c.get('rps_max'))}" if c.get("rps") is not None else "-",
+                     fmt_us(lat.get("p50")), fmt_us(lat.get("p99")), fmt_us(lat.get("p999")),
+                     str((c.get("errors") or {}).get("total", "-")),
+                     "-" if c.get("server_cpu_us_per_request") is None else f"{c['server_cpu_us_per_request']:.1f}",
+                     fmt_pct(c.get("client_cpu"), 0), fmt_pct(share) if share is not None else "",
+                     " ".join(flags)])
+    return rows
+
+
+SUMMARY_HEADER = ["scenario", "variant", "mode", "point", "req/s", "min–max", "p50", "p99", "p99.9", "errors",
+                  "srv µs/req", "wrk CPU", "of bound", "flags"]
+
+
+def summary_table(cells: list[dict]) -> str:
+    """The terminal's summary: one aligned line per cell."""
+    rows = [SUMMARY_HEADER, *summary_rows(cells)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(SUMMARY_HEADER))]
+    lines = ["  ".join(v.ljust(w) if i < 4 or i == len(widths) - 1 else v.rjust(w)
+                       for i, (v, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def build(doc: dict, out_dir: Path) -> list[Block]:
+    """Draws the charts into ``out_dir`` and returns the report's blocks."""
+    cells, m = doc["cells"], doc["manifest"]
+    host = m["host"]
+    blocks = [h(1, f"cvp load lab: {m['lab']['profile']['name']} profile")]
+    cg = host["cgroup"]
+    blocks.append(p(
+        f"Measured {m['started_at']} on {host['cpu_model']}, {host['usable_cpus']} usable CPU(s) (allowed "
+        f"{host['cpus_allowed']}; cgroup {cg['version']}, quota {cg['quota_cpus'] or 'none'}), Linux "
+        f"{host['kernel']}. Server binary: {m['server']['binary'] or m['server']['target']} "
+        f"({m['tools']['build_type'] or 'build type unknown'}), {m['tools']['wrk']}. "
+        f"Each cell is the median of {m['lab']['profile']['repeats']} interleaved repeat(s), with min–max; "
+        f"status: {m['status']}" + (f", {m['wall_s']:.0f} s of measuring." if m.get("wall_s") else ".")))
+
+    background = [r["background_cpus"] for c in cells for r in c.get("runs", []) if r.get("background_cpus") is not None]
+    if background:
+        blocks.append(p(f"Other processes on the machine kept a median of {statistics.median(background):.2f} CPUs "
+                        f"busy during the runs (at most {max(background):.2f}; "
+                        f"{host.get('background_cpus_at_start', 0):.2f} just before the first); the lab subtracts the "
+                        "server's and wrk's own CPU from the machine's total to get this."))
+
+    checks = expected_checks(cells)
+    blocks.append(h(2, "Expected results"))
+    blocks.append(table(["expectation", "this run", "verdict"], [[c.expectation, c.figure, c.verdict] for c in checks]))
+    whys = [f"{c.name} ({c.verdict}): {'; '.join(c.why)}." for c in checks if c.why and c.verdict != "not measured"]
+    if whys:
+        blocks.append(p("What the data says about these figures:"))
+        blocks.append(ul(whys))
+
+    pt = select(cells, scenario="plaintext")
+    if pt:
+        blocks += [h(2, "plaintext: per-request overhead"),
+                   p(f"`/plaintext` over {pt[0]['connections']} keep-alive connections; the server on CPU "
+                     f"{pt[0]['server']['cpus']} and wrk on CPU {pt[0]['client_cpus']}.")]
+        chart_plaintext(pt, out_dir / "plaintext.png")
+        blocks += [img("plaintext.png", "plaintext throughput per model"), *map(p, plaintext_text(pt))]
+        chart_latency(pt, out_dir / "latency.png", "plaintext: latency percentiles per model")
+        blocks += [img("latency.png", "latency percentiles per model"), *map(p, latency_text(pt))]
+
+    sleep, block = select(cells, scenario="io", variant="sleep"), select(cells, scenario="io", variant="block")
+    if sleep or block:
+        blocks += [h(2, "io: concurrency without threads"),
+                   p("Each request waits on a timer (`/io/sleep`), or blocks a thread for the same time "
+                     "(`/io/block`, the anti-pattern). The dotted line is the Little's-law bound, connections ÷ "
+                     "wait; with blocking the bound is threads ÷ wait. For `/io/sleep` the solid points are the "
+                     "rate each run sustained, connections ÷ mean latency (Little's law for a closed loop); the "
+                     "hollow ones are wrk's whole-run figures, which also lose the requests in flight when a short "
+                     "run stops. `/io/block` shows wrk's figures: there most requests never finish within a run.")]
+        chart_io(sleep, block, out_dir / "io.png")
+        blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block))]
+
+    cpu = select(cells, scenario="cpu")
+    if cpu:
+        blocks += [h(2, "cpu: parallelism"),
+                   p(f"`{cpu[0]['path']}` (about {_work_ms(doc)} of CPU each) over {cpu[0]['connections']} "
+                     "connections; the server gets one CPU per worker.")]
+        chart_cpu(cpu, out_dir / "cpu.png")
+        blocks += [img("cpu.png", "cpu throughput and scaling efficiency"), *map(p, cpu_text(cpu))]
+
+    mio, mcpu = select(cells, scenario="mixed", variant="io"), select(cells, scenario="mixed", variant="cpu")
+    malone = select(cells, scenario="mixed", variant="io-alone")
+    if mio:
+        blocks += [h(2, "mixed: I/O latency beside CPU work"),
+                   p(f"Two wrk processes at once: `{mio[0]['path']}` over {mio[0]['connections']} connections and "
+                     f"`{mcpu[0]['path'] if mcpu else 'PBKDF2'}` over "
+                     f"{mcpu[0]['connections'] if mcpu else '?'} connections, started 0.3 s later, once the I/O "
+                     "connections are open (a loop busy hashing also accepts late). The I/O stream also runs alone, "
+                     "for a baseline.")]
+        chart_mixed(mio, malone, out_dir / "mixed.png")
+        blocks += [img("mixed.png", "mixed-load I/O latency per model"), *map(p, mixed_text(mio, mcpu, malone)),
+                   p(CLOSED_LOOP)]
+
+    sp = select(cells, scenario="split")
+    if sp:
+        blocks += [h(2, "split: parallelism inside one request"),
+                   p("One connection sends `/cpu/primes` again and again; the server splits each request into K "
+                     "chunks.")]
+        chart_split(sp, out_dir / "split.png")
+        blocks += [img("split.png", "latency against split"), *map(p, split_text(sp))]
+
+    acc = select(cells, scenario="accept")
+    if acc and any(c.get("per_worker") for c in acc):
+        blocks += [h(2, "accept: how reactors spreads connections"),
+                   p(f"`{acc[0]['path']}` over {acc[0]['connections']} connections: a short wait keeps every loop "
+                     "lightly loaded, so the requests a loop serves follow the connections it was handed. "
+                     "Per-worker counts are deltas of `/stats` around each run, summed over repeats (wrk opens one "
+                     "extra connection per run to check the address).")]
+        chart_accept(acc, out_dir / "accept.png")
+        blocks += [img("accept.png", "connections and requests per worker"), *map(p, accept_text(acc))]
+
+    blocks += problems(doc)
+    blocks += method(doc)
+    blocks += [h(2, "All cells"), table(SUMMARY_HEADER, summary_rows(cells)),
+               p("`srv µs/req`: server CPU time per request. `wrk CPU`: wrk's CPU use as a share of the CPUs it had "
+                 "(flagged from 90%). `of bound`: throughput as a share of the Little's-law bound.")]
+    return blocks
+
+
+def _work_ms(doc: dict) -> str:
+    cal = doc["manifest"].get("calibration")
+    return f"{cal['expected_ms']:.1f} ms" if cal else "a few ms"
+
+
+def problems(doc: dict) -> list[Block]:
+    items = []
+    for c in doc["cells"]:
+        for f in c.get("failures", []):
+            items.append(f"{c['id']} repeat {f['repeat']}: {f['error'].splitlines()[0]}")
+        if c.get("client_saturated"):
+            items.append(f"{c['id']}: wrk was saturated ({fmt_pct(c['client_cpu'], 0)} of its CPU); "
+                         "the server may have had more to give.")
+        # /io/block is expected to time out and shed load; io_text describes it.
+        if (c.get("errors") or {}).get("total") and c.get("variant") != "block":
+            e = c["errors"]
+            items.append(f"{c['id']}: {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
+                                                                         if k != "total" and v) + ").")
+    noisy = [c for c in doc["cells"] if (c.get("background_cpus_max") or 0) >= NOISY_CPUS]
+    if noisy:
+        worst = max(c["background_cpus_max"] for c in noisy)
+        items.append(f"{len(noisy)} of {len(doc['cells'])} cells had runs during which other processes on this "
+                     f"machine kept at least {NOISY_CPUS} CPUs busy (up to {worst:.2f}); their figures are noisy: "
+                     + ", ".join(c["id"] for c in noisy[:12]) + (", ..." if len(noisy) > 12 else "") + ".")
+    for s in doc.get("skipped", []):
+        items.append(f"skipped in {s['scenario']}: {s['what']} ({s['reason']}).")
+    items += doc["manifest"]["limits"].get("notes", [])
+    if not items:
+        return []
+    return [h(2, "Problems and notes"), ul(items)]
+
+
+def method(doc: dict) -> list[Block]:
+    m = doc["manifest"]
+    pl = m["placement"]
+    return [h(2, "Method"), ul([
+        f"CPU placement: plaintext runs the server on CPU {pl['server_cpus']} and wrk on CPU {pl['client_cpus']}"
+        f"{'' if pl['disjoint'] else ' (they overlap)'}; the other scenarios give the server one CPU per worker, "
+        "taken from those CPUs in turn, and record wrk's CPU use.",
+        f"A warm-up of {m['lab']['profile']['warmup_s']} s per server is thrown away; then the repeats are "
+        "interleaved across models, each round starting with a different model.",
+        "Throughput and latency come from wrk's Lua `done()`, printed as JSON (`scripts/common.lua`). " + CLOSED_LOOP,
+        "Little's law: for a closed loop, connections ≈ throughput × mean latency; the `io` bound is connections ÷ "
+        "wait, and threads ÷ wait when the wait blocks a thread.",
+        f"Server CPU: {m['accounting']['server_cpu']}. Client CPU: {m['accounting']['client_cpu']}.",
+        f"Open files: soft limit {m['limits']['nofile_soft']} (hard {m['limits']['nofile_hard']}), "
+        f"{m['limits']['nofile_needed']} wanted.",
+        f"Git commit: {m['git']['commit'] or m['git']['note']}{' (tree has changes)' if m['git']['dirty'] else ''}; "
+        f"compiler: {m['tools']['compiler']}; Boost {m['tools']['boost']}.",
+        "Raw wrk outputs are in `raw/`; every figure here is in `results.json` and `results.csv`.",
+    ])]
+
+
+def write(out_dir: Path, doc: dict) -> None:
+    """Writes the charts, report.md and report.html into ``out_dir``."""
+    blocks = build(doc, out_dir)
+    (out_dir / "report.md").write_text(to_markdown(blocks))
+    title = f"cvp load lab: {doc['manifest']['lab']['profile']['name']}"
+    (out_dir / "report.html").write_text(to_html(blocks, title))

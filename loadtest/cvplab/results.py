@@ -1,0 +1,115 @@
+"""results.json and results.csv: the lab's output for other tools (docs/results-format.md)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from . import RESULTS_SCHEMA_VERSION
+from .cpus import format_cpu_list
+from .plan import Cell, Load
+from .stats import Run, summarize
+from .wrk import ERROR_KINDS, PERCENTILES
+
+
+def cell_id(cell: Cell, load: Load) -> str:
+    """A stable identifier: scenario/variant/mode/point, e.g. ``io/sleep/single/c1000``."""
+    if cell.scenario == "cpu":
+        point = f"w{cell.workers}"
+    elif cell.scenario == "split":
+        point = f"k{cell.params['split']}"
+    else:
+        point = f"c{load.stream.connections}"
+    return "/".join(x for x in (cell.scenario, load.variant, cell.mode, point) if x)
+
+
+def make_cell(cell: Cell, load: Load, runs: list[Run], *, server_info: dict, client_cpus: tuple[int, ...],
+              repeats_planned: int, failures: list[dict]) -> dict:
+    """One entry of ``cells``: what was asked, what was measured, and the checks."""
+    others = [{"variant": l.variant, "path": l.path, "connections": l.stream.connections}
+              for l in cell.loads if l is not load]
+    out = {
+        "id": cell_id(cell, load),
+        "scenario": cell.scenario,
+        "variant": load.variant,
+        "mode": cell.mode,
+        "path": load.path,
+        "connections": load.stream.connections,
+        "wrk_threads": load.stream.threads,
+        "workers": cell.workers,
+        "params": dict(cell.params, **({"concurrent_streams": others} if others else {})),
+        "duration_s": cell.duration_s,
+        "repeats": len(runs),
+        "repeats_planned": repeats_planned,
+        "server": {"description": cell.server.description, "cpus": format_cpu_list(cell.server.cpus),
+                   "startup": server_info},
+        "client_cpus": format_cpu_list(client_cpus),
+        "notes": list(cell.notes),
+        "failures": failures,
+    }
+    if runs:
+        out.update(summarize(runs, connections=load.stream.connections, bound_rps=load.bound_rps))
+    else:
+        out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
+                    "client_cpu": None, "client_saturated": None,
+                    "littles_law_bound_rps": load.bound_rps, "runs": []})
+    return out
+
+
+CSV_COLUMNS = (
+    "id", "scenario", "variant", "mode", "path", "connections", "wrk_threads", "workers", "split",
+    "duration_s", "repeats", "rps", "rps_min", "rps_max",
+    *(f"{p}_us" for p in PERCENTILES), "mean_us", "max_us",
+    "errors_total", *(f"errors_{k}" for k in ERROR_KINDS),
+    "server_cpu_us_per_request", "client_cpu", "client_saturated",
+    "littles_law_bound_rps", "bound_share", "concurrency_ratio", "failed",
+)
+
+
+def csv_row(cell: dict) -> dict:
+    """A cell flattened into CSV_COLUMNS (empty where not measured)."""
+    lat = cell.get("latency_us") or {}
+    errors = cell.get("errors") or {}
+    ll = cell.get("littles_law") or {}
+    row = {k: cell.get(k) for k in ("id", "scenario", "variant", "mode", "path", "connections", "wrk_threads",
+                                     "workers", "duration_s", "repeats", "rps", "rps_min", "rps_max",
+                                     "server_cpu_us_per_request", "client_cpu", "client_saturated",
+                                     "littles_law_bound_rps")}
+    row["split"] = cell.get("params", {}).get("split")
+    row.update({f"{p}_us": lat.get(p) for p in PERCENTILES})
+    row["mean_us"], row["max_us"] = lat.get("mean"), lat.get("max")
+    row["errors_total"] = errors.get("total")
+    row.update({f"errors_{k}": errors.get(k) for k in ERROR_KINDS})
+    row["bound_share"], row["concurrency_ratio"] = ll.get("bound_share"), ll.get("concurrency_ratio")
+    row["failed"] = "; ".join(f["error"].splitlines()[0] for f in cell.get("failures", []))
+    return {k: "" if v is None else v for k, v in row.items()}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict]) -> None:
+    """Writes results.json and results.csv (each replaced atomically, so a reader never sees half)."""
+    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": manifest, "cells": cells, "skipped": skipped}
+    _atomic_write(out_dir / "results.json", json.dumps(doc, indent=1) + "\n")
+    tmp = out_dir / "results.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for cell in cells:
+            writer.writerow(csv_row(cell))
+    os.replace(tmp, out_dir / "results.csv")
+
+
+def load(path: Path) -> dict:
+    """Reads a results.json, checking its schema version."""
+    doc = json.loads(Path(path).read_text())
+    if doc.get("schema_version") != RESULTS_SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}, "
+                         f"this lab reads {RESULTS_SCHEMA_VERSION}")
+    return doc

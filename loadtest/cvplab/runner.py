@@ -1,0 +1,293 @@
+"""Executes a plan: servers up, warm-up, interleaved repeats, results saved as they come."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from . import results
+from .plan import Cell, Group, Plan
+from .procs import ProcessRegistry, system_busy_s
+from .servers import Server, ServerError, ServerSpec, find_nginx, get_json, start_cvp, start_nginx
+from .stats import NOISY_CPUS, Run, per_worker_delta
+from .wrk import WrkError, WrkResult, WrkRun
+
+
+@dataclass
+class Measurement:
+    """One run of a cell: each stream's wrk result, and the server around them."""
+
+    wrk: list[tuple[WrkResult, WrkRun]]  # in the order of the cell's loads
+    server_cpu_s: float
+    client_cpu: float  # every wrk of the run, as a share of the client CPUs
+    per_worker: list[dict] | None
+    background_cpus: float  # CPUs that other processes on this machine kept busy meanwhile
+
+
+@dataclass
+class Environment:
+    """What the runner needs beyond the plan."""
+
+    out_dir: Path
+    wrk: str
+    client_cpus: tuple[int, ...]
+    registry: ProcessRegistry
+    server_binary: Path | None  # None with a remote target
+    remote: Server | None = None
+    max_connections: int = 10_000  # passed to local servers
+    log: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+class Runner:
+    """Runs every group of a plan and keeps ``cells`` (results) up to date on disk."""
+
+    def __init__(self, plan: Plan, env: Environment, manifest: dict) -> None:
+        self.plan, self.env, self.manifest = plan, env, manifest
+        self.cells: list[dict] = []
+        self.failures: list[str] = []  # one line per problem, for the summary
+        self._done_runs = 0
+        self._started = time.monotonic()
+        self._estimate = plan.estimate_s()
+        self._raw = env.out_dir / "raw"
+        self._raw.mkdir(parents=True, exist_ok=True)
+        (self._raw / "servers").mkdir(exist_ok=True)
+
+    # -- output -----------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        print(text, file=self.env.log, flush=True)
+
+    def save(self) -> None:
+        results.write(self.env.out_dir, self.manifest, self.cells, self.plan.skipped)
+
+    def _progress(self, cell: Cell, repeat: int, m: Measurement) -> None:
+        self._done_runs += 1
+        elapsed = time.monotonic() - self._started
+        parts = []
+        for load, (r, _) in zip(cell.loads, m.wrk):
+            variant = load.variant if len(cell.loads) > 1 else ""
+            p50, p99 = r.latency_us.get("p50"), r.latency_us.get("p99")
+            lat = f"p50 {_ms(p50)} p99 {_ms(p99)}" if p50 is not None else "no latency"
+            errs = sum(r.errors.values())
+            parts.append(f"{variant + ': ' if variant else ''}{r.rps:,.0f} req/s {lat}"
+                         f"{f' errors {errs}' if errs else ''}")
+        left = max(0.0, self._estimate - elapsed)
+        self.say(f"  [{self._done_runs:>3}/{self.plan.runs} {_clock(elapsed)}, ~{_clock(left)} left] {cell.title} "
+                 f"r{repeat + 1}: {'; '.join(parts)} (wrk {m.client_cpu:.0%} CPU"
+                 f"{f', others {m.background_cpus:.1f} CPUs' if m.background_cpus >= NOISY_CPUS else ''})")
+
+    # -- servers ----------------------------------------------------------------
+
+    def start_server(self, spec: ServerSpec) -> Server:
+        """Starts (or, with a remote target, attaches to) the server for ``spec``."""
+        if self.env.remote is not None:
+            return self.env.remote
+        log_dir = self._raw / "servers"
+        if spec.label == "nginx":
+            binary = find_nginx()
+            if binary is None:
+                raise ServerError("nginx", "not installed")
+            return start_nginx(binary, spec, max_connections=self.env.max_connections, log_dir=log_dir,
+                               registry=self.env.registry)
+        assert self.env.server_binary is not None
+        return start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
+                         log_dir=log_dir, registry=self.env.registry)
+
+    def stop_server(self, server: Server, grace_s: float = 3.0) -> None:
+        """Stops a server the lab started; a remote target is left running."""
+        if server is not self.env.remote:
+            server.stop(grace_s)
+
+    # -- running ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Runs the whole plan.  KeyboardInterrupt propagates after partial results are saved.
+
+        A server serves every group that needs its exact spec (io, cpu at full width, mixed
+        and split share theirs): it is started and warmed up once, and stopped after the
+        last group that uses it.
+        """
+        self.save()
+        last_use = {spec: i for i, g in enumerate(self.plan.groups) for spec in g.servers}
+        servers: dict[ServerSpec, Server | ServerError] = {}
+        try:
+            for i, group in enumerate(self.plan.groups):
+                self.run_group(group, servers)
+                for spec in [sp for sp, last in last_use.items() if last == i and sp in servers]:
+                    server = servers.pop(spec)
+                    if isinstance(server, Server):
+                        self.stop_server(server)
+        finally:
+            for server in servers.values():
+                if isinstance(server, Server):
+                    self.stop_server(server)
+
+    def run_group(self, group: Group, servers: dict[ServerSpec, Server | ServerError]) -> None:
+        """Starts the group's servers that are not running yet, warms them up, and runs its points."""
+        first = group.points[0]
+        what = ", ".join(sorted({l.path for c in first for l in c.loads}))
+        self.say(f"== {group.scenario}: {what}")
+        started = {}
+        for spec in group.servers:
+            if isinstance(servers.get(spec), Server):
+                continue
+            try:
+                servers[spec] = started[spec] = self.start_server(spec)
+            except ServerError as e:
+                servers[spec] = e
+                self._problem(str(e))
+        self._warm_up(group, started)
+        for point in group.points:
+            self.run_point(point, servers)
+
+    def _warm_up(self, group: Group, servers: dict) -> None:
+        """One thrown-away run per server, on its first cell, before anything is measured."""
+        if not self.plan.warmup_s:
+            return
+        for spec, server in servers.items():
+            if not isinstance(server, Server):
+                continue
+            cell = next(c for p in group.points for c in p if c.server == spec)
+            try:
+                self._measure(cell, server, self.plan.warmup_s, tag="warmup")
+            except (WrkError, ServerError, OSError, ValueError) as e:
+                self._problem(f"warm-up of {cell.title}: {e}")
+
+    def run_point(self, point: tuple[Cell, ...], servers: dict) -> None:
+        """Repeats of one point, interleaved across its cells (rotated so no model always goes first)."""
+        runs: dict[Cell, list[list[Run]]] = {c: [] for c in point}
+        failures: dict[Cell, list[dict]] = {c: [] for c in point}
+        infos: dict[Cell, dict] = {c: {} for c in point}
+        try:
+            for repeat in range(self.plan.repeats):
+                shift = repeat % len(point)
+                for cell in point[shift:] + point[:shift]:
+                    try:
+                        server = self._server_for(cell, servers)
+                        infos[cell] = server.info
+                        try:
+                            measured = self._measure(cell, server, cell.duration_s, tag=f"r{repeat + 1}")
+                        finally:
+                            if cell.fresh_server:
+                                self.stop_server(server, grace_s=0.5)
+                    except (WrkError, ServerError, OSError, ValueError) as e:
+                        failures[cell].append({"repeat": repeat + 1, "error": str(e)})
+                        self._problem(f"{cell.title} r{repeat + 1}: {e}")
+                        continue
+                    runs[cell].append(self._to_runs(repeat, measured))
+                    self._progress(cell, repeat, measured)
+        finally:
+            for cell in point:
+                for i, load in enumerate(cell.loads):
+                    self.cells.append(results.make_cell(
+                        cell, load, [r[i] for r in runs[cell]], server_info=infos[cell],
+                        client_cpus=self.env.client_cpus, repeats_planned=self.plan.repeats,
+                        failures=failures[cell]))
+            self.save()
+
+    def _server_for(self, cell: Cell, servers: dict) -> Server:
+        """The cell's server; a fresh one for /io/block, and a new one where the last has died."""
+        if cell.fresh_server:
+            return self.start_server(cell.server)
+        server = servers.get(cell.server)
+        if isinstance(server, ServerError):
+            raise server
+        assert server is not None
+        if not server.alive:
+            self.say(f"  .. {server.name} has exited (status {server.proc.returncode}); starting a new one")
+            server.stop()
+            try:
+                servers[cell.server] = server = self.start_server(cell.server)
+            except ServerError as e:
+                servers[cell.server] = e
+                raise
+        return server
+
+    def _measure(self, cell: Cell, server: Server, duration_s: int, *, tag: str) -> Measurement:
+        """One run of every stream of ``cell`` at once, with server CPU and /stats around it."""
+        server.check_alive()
+        stats_ok = cell.read_stats and server.has_stats
+        before = server.stats() if stats_ok else None
+        cpu0, busy0 = server.cpu_s(), system_busy_s()
+        stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}"
+        stem.parent.mkdir(exist_ok=True)
+        wrks = []
+        first = time.monotonic()
+        try:
+            for load in cell.loads:
+                time.sleep(max(0.0, first + load.start_after_s - time.monotonic()))
+                wrks.append(WrkRun(wrk=self.env.wrk, stream=load.stream, url=server.base_url,
+                                   duration_s=duration_s, cpus=self.env.client_cpus,
+                                   name=f"{cell.title} {tag}{' ' + load.variant if len(cell.loads) > 1 else ''}",
+                                   raw_stem=stem.with_name(stem.name + f".{load.stream.name}"),
+                                   registry=self.env.registry))
+            measured = [(w.finish(), w) for w in wrks]
+        except BaseException:
+            for w in wrks:
+                self.env.registry.stop(w.proc, 0.5)
+            raise
+        cpu1, busy1 = server.cpu_s(), system_busy_s()
+        server.check_alive()
+        after = server.stats() if stats_ok else None
+        wall = max(r.wall_s for r, _ in measured)
+        wrk_cpu = sum(r.cpu_s for r, _ in measured)
+        # A remote server's CPU is not this machine's: only wrk is subtracted then.
+        local_server = 0.0 if server is self.env.remote else cpu1 - cpu0
+        return Measurement(wrk=measured, server_cpu_s=cpu1 - cpu0,
+                           client_cpu=wrk_cpu / wall / len(self.env.client_cpus),
+                           per_worker=per_worker_delta(before, after) if stats_ok else None,
+                           background_cpus=max(0.0, (busy1 - busy0) - local_server - wrk_cpu) / wall)
+
+    def _to_runs(self, repeat: int, m: Measurement) -> list[Run]:
+        total_requests = sum(r.requests for r, _ in m.wrk)
+        out_dir = self.env.out_dir
+        return [Run(repeat=repeat + 1, rps=r.rps, requests=r.requests, duration_s=r.duration_s,
+                    latency_us=r.latency_us, errors=r.errors, client_cpu=m.client_cpu, client_cpu_s=r.cpu_s,
+                    server_cpu_s=m.server_cpu_s, server_requests=total_requests,
+                    background_cpus=m.background_cpus,
+                    raw=[str(w.stdout_path.relative_to(out_dir)), str(w.stderr_path.relative_to(out_dir))],
+                    per_worker=m.per_worker)
+                for r, w in m.wrk]
+
+    def _problem(self, text: str) -> None:
+        self.failures.append(text)
+        self.say("  !! " + text.replace("\n", "\n     "))
+
+
+def calibrate_pbkdf2(base_url: str, target_ms: float, probe_iterations: int = 20_000, samples: int = 5) -> dict:
+    """PBKDF2 iterations that take about ``target_ms`` of CPU on this server.
+
+    Times a few requests with ``probe_iterations`` using the server's own
+    ``cpu_ns`` (thread CPU time of the work), or the client's wall time when the
+    response lacks it, and scales.  The result has two significant digits.
+    """
+    per_iteration_ns = []
+    sources = set()
+    for _ in range(samples):
+        t0 = time.perf_counter_ns()
+        body = get_json(base_url, f"/cpu/pbkdf2?iterations={probe_iterations}", timeout_s=30)
+        wall = time.perf_counter_ns() - t0
+        sources.add("cpu_ns from the responses" if body.get("cpu_ns") else "the client's wall time")
+        per_iteration_ns.append(float(body.get("cpu_ns") or wall) / probe_iterations)
+    ns = statistics.median(per_iteration_ns)
+    raw = max(1, int(target_ms * 1e6 / ns))
+    digits = len(str(raw)) - 2
+    iterations = max(1, min(1_000_000, round(raw, -digits) if digits > 0 else raw))
+    return {"iterations": iterations, "target_ms": target_ms, "ns_per_iteration": round(ns, 2),
+            "expected_ms": round(iterations * ns / 1e6, 3), "probe_iterations": probe_iterations,
+            "samples": samples, "source": " and ".join(sorted(sources)) + ", median"}
+
+
+def _ms(us: float | None) -> str:
+    if us is None:
+        return "-"
+    return f"{us / 1000:.1f} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}:{s:02d}"

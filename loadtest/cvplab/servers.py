@@ -1,0 +1,319 @@
+"""The servers the lab measures, behind one small interface.
+
+- :class:`CvpServer`: ``cvp-server`` started by the lab (``--port 0``; the port is
+  read from its start-up line, see docs/API.md).
+- :class:`NginxServer`: nginx answering ``return 200``, a peer for plaintext.
+- :class:`RemoteServer`: a server started elsewhere (``--target``); its model and
+  CPU use are read from ``/stats``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import procs
+from .cpus import format_cpu_list
+
+#: How long a server may take to print its start-up line or open its port.
+START_TIMEOUT_S = 10.0
+#: cvp-server's drain timeout in the lab: stopping should not wait for long sleeps.
+DRAIN_TIMEOUT = "1s"
+
+
+class ServerError(Exception):
+    """A server failed to start, died, or did not answer.  Carries its name and stderr."""
+
+    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
+        self.name, self.problem, self.stderr = name, problem, stderr
+        text = f"{name}: {problem}"
+        if stderr.strip():
+            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What to start: a model (or nginx), its extra flags, and its CPUs."""
+
+    label: str  # the model as results name it: single, reactors, offload, nginx
+    flags: tuple[str, ...] = ()
+    cpus: tuple[int, ...] = ()
+    workers: int = 1  # threads that can run CPU or blocking work in parallel
+
+    @property
+    def description(self) -> str:
+        what = "nginx" if self.label == "nginx" else f"cvp-server --mode {self.label}"
+        return " ".join([what, *self.flags]) + f" (CPUs {format_cpu_list(self.cpus)})"
+
+
+def parse_startup_line(line: str) -> dict[str, str]:
+    """Parses cvp-server's start-up line (``cvp-server k=v ... listening=HOST:PORT``)."""
+    words = line.strip().split(" ")
+    if not words or words[0] != "cvp-server":
+        raise ValueError(f"not a cvp-server start-up line: {line.strip()!r}")
+    pairs: dict[str, str] = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ValueError(f"start-up line has {word!r}, expected key=value")
+        pairs[key] = value
+    if words[-1].partition("=")[0] != "listening":
+        raise ValueError("start-up line does not end with listening=HOST:PORT")
+    split_host_port(pairs["listening"])
+    return pairs
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """Splits ``HOST:PORT`` or ``[V6]:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not (0 < int(port) < 65536):
+        raise ValueError(f"bad HOST:PORT {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and for addresses in 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_for(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _connect(base_url: str, timeout_s: float) -> http.client.HTTPConnection:
+    parts = urlsplit(base_url)
+    return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout_s)
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> dict:
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 200:
+        raise ValueError(f"GET {path} answered {resp.status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+def get_json(base_url: str, path: str, timeout_s: float = 5.0) -> dict:
+    """GETs ``path`` on a new connection and decodes the JSON body.  Raises OSError or ValueError."""
+    conn = _connect(base_url, timeout_s)
+    try:
+        return _get(conn, path)
+    finally:
+        conn.close()
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+@dataclass
+class Server:
+    """A running server: where it listens and how to ask it about itself."""
+
+    spec: ServerSpec
+    base_url: str
+    info: dict = field(default_factory=dict)  # start-up line pairs, or /stats facts
+    proc: subprocess.Popen | None = None
+    registry: procs.ProcessRegistry | None = None
+    stderr_path: Path | None = None
+    _stats_conn: http.client.HTTPConnection | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.description
+
+    @property
+    def has_stats(self) -> bool:
+        return self.spec.label != "nginx"
+
+    def stats(self, timeout_s: float = 5.0) -> dict:
+        """The server's ``/stats``, over one keep-alive connection kept for the server's life.
+
+        Reusing the connection keeps the lab's own reads out of the per-worker
+        connection counts; each read still counts as one request on some worker.
+        """
+        for attempt in (1, 2):
+            if self._stats_conn is None:
+                self._stats_conn = _connect(self.base_url, timeout_s)
+            try:
+                return _get(self._stats_conn, "/stats")
+            except (OSError, http.client.HTTPException):
+                self._stats_conn.close()
+                self._stats_conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used so far (all its threads and processes)."""
+        if self.proc is not None:
+            return procs.group_cpu_s(self.proc.pid)
+        process = self.stats()["process"]
+        return float(process["cpu_user_s"]) + float(process["cpu_system_s"])
+
+    @property
+    def alive(self) -> bool:
+        """False once a server the lab started has exited."""
+        return self.proc is None or self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        """Raises ServerError, with the server's stderr, if it has exited."""
+        if not self.alive:
+            raise ServerError(self.name, f"exited with status {self.proc.returncode} during the run",
+                              _tail(self.stderr_path) if self.stderr_path else "")
+
+    def stop(self, grace_s: float = 3.0) -> None:
+        """Stops a server the lab started (a remote one is left alone): SIGTERM, SIGKILL after ``grace_s``."""
+        if self._stats_conn is not None:
+            self._stats_conn.close()
+            self._stats_conn = None
+        if self.proc is not None and self.registry is not None:
+            self.registry.stop(self.proc, grace_s)
+
+
+def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: Path,
+              registry: procs.ProcessRegistry) -> Server:
+    """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line."""
+    stem = log_dir / f"server-{spec.label}-{time.monotonic_ns()}"
+    out_path, err_path = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
+    argv = ["taskset", "-c", format_cpu_list(spec.cpus), str(binary), "--mode", spec.label,
+            "--address", "127.0.0.1", "--port", "0", "--max-connections", str(max_connections),
+            "--drain-timeout", DRAIN_TIMEOUT, *spec.flags]
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = registry.spawn(argv, name=spec.description, stdout=out, stderr=err)
+    server = Server(spec, "", proc=proc, registry=registry, stderr_path=err_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        text = out_path.read_text(errors="replace")
+        if "\n" in text:
+            break
+        if proc.poll() is not None:
+            registry.stop(proc, 0.1)
+            raise ServerError(spec.description, f"exited with status {proc.returncode} before its start-up line",
+                              _tail(err_path))
+        if time.monotonic() > deadline:
+            server.stop()
+            raise ServerError(spec.description, f"printed no start-up line within {START_TIMEOUT_S:.0f} s",
+                              _tail(err_path))
+        time.sleep(0.01)
+    try:
+        info = parse_startup_line(text.splitlines()[0])
+        host, port = split_host_port(info["listening"])
+        if not is_loopback(host):
+            raise ValueError(f"it listens on {host}, which is not a loopback address")
+    except ValueError as e:
+        server.stop()
+        raise ServerError(spec.description, f"unusable start-up line: {e}", _tail(err_path)) from None
+    server.base_url, server.info = url_for(host, port), info
+    return server
+
+
+def find_nginx() -> str | None:
+    """The nginx binary, if installed (Debian puts it in /usr/sbin)."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+NGINX_CONF = """\
+# Written by cvplab: nginx as a plaintext peer.  Everything stays under the prefix.
+worker_processes {workers};
+worker_rlimit_nofile {nofile};
+pid {prefix}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections {connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    keepalive_requests 100000000;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }}
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(binary: str, spec: ServerSpec, *, max_connections: int, log_dir: Path,
+                registry: procs.ProcessRegistry) -> Server:
+    """Starts nginx in the foreground with its own prefix, one worker per CPU given."""
+    prefix = log_dir / f"nginx-{time.monotonic_ns()}"
+    (prefix / "tmp").mkdir(parents=True)
+    port = _free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(workers=len(spec.cpus), nofile=max_connections + 64,
+                                      connections=max_connections + 64, prefix=prefix, port=port))
+    err_path = prefix / "stderr.log"
+    argv = ["taskset", "-c", format_cpu_list(spec.cpus), binary, "-p", str(prefix), "-c", str(conf),
+            "-e", "stderr", "-g", "daemon off;"]
+    with open(prefix / "stdout.log", "wb") as out, open(err_path, "wb") as err:
+        proc = registry.spawn(argv, name="nginx", stdout=out, stderr=err)
+    server = Server(spec, url_for("127.0.0.1", port), proc=proc, registry=registry, stderr_path=err_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            registry.stop(proc, 0.1)
+            raise ServerError("nginx", f"exited with status {proc.returncode} at start-up", _tail(err_path))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise ServerError("nginx", f"did not open port {port} within {START_TIMEOUT_S:.0f} s",
+                                  _tail(err_path)) from None
+            time.sleep(0.02)
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
+    server.info = {"version": version.removeprefix("nginx version: "), "listening": f"127.0.0.1:{port}"}
+    return server
+
+
+def connect_remote(url: str) -> Server:
+    """Attaches to a server started elsewhere; its model and workers come from ``/stats``."""
+    try:
+        stats = get_json(url, "/stats")
+        mode = str(stats["mode"])
+        workers = _parallel_workers(stats)
+        cpus = tuple(stats.get("cpu", {}).get("allowed") or ())
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ServerError(f"target {url}", f"/stats could not be read: {e}") from None
+    spec = ServerSpec(mode, cpus=cpus, workers=workers)
+    return Server(spec, url.rstrip("/"), info={"mode": mode, "accept": stats.get("accept"),
+                                               "workers": workers, "pid": stats.get("process", {}).get("pid")})
+
+
+def _parallel_workers(stats: dict) -> int:
+    """Threads that run CPU or blocking work: the pool in offload, the loops otherwise."""
+    roles = [w.get("role") for w in stats.get("workers", [])]
+    if stats.get("mode") == "offload":
+        return max(1, roles.count("pool"))
+    return max(1, roles.count("loop"))

@@ -1,0 +1,189 @@
+"""Statistics over repeats, Little's law, saturation, and per-worker deltas.
+
+Pure functions only: everything here is computed from numbers already measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from .wrk import ERROR_KINDS, PERCENTILES
+
+#: wrk counts as saturated at this share of the CPUs it was given.
+SATURATION = 0.9
+#: Other processes keeping this many CPUs busy during a run make its figures noisy.
+NOISY_CPUS = 0.2
+#: Latency figures kept per cell (microseconds).
+LATENCY_KEYS = (*PERCENTILES, "mean", "max")
+
+
+def spread(values: list[float | None]) -> tuple[float | None, float | None, float | None]:
+    """Median, min and max of the values that are not None (all None when there are none)."""
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return None, None, None
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def littles_law_bound(connections: int, wait_ms: float, threads: int | None = None) -> float:
+    """The most requests per second a closed loop can make when each request waits ``wait_ms``.
+
+    With a timer wait every connection can wait at once: connections / wait.
+    When the wait blocks a thread (``threads`` given), at most that many wait at
+    once: min(connections, threads) / wait.
+    """
+    if wait_ms <= 0:
+        raise ValueError("wait_ms must be positive")
+    waiting = connections if threads is None else min(connections, threads)
+    return waiting / (wait_ms / 1000.0)
+
+
+def implied_concurrency(rps: float, mean_latency_us: float | None) -> float | None:
+    """Little's law, L = λW: requests in flight implied by throughput and mean latency.
+
+    In wrk's closed loop this should be close to the number of connections; less
+    means time went somewhere wrk did not measure as latency (connecting,
+    wrk itself, the run's ramp-up and ramp-down).
+    """
+    if mean_latency_us is None:
+        return None
+    return rps * mean_latency_us / 1e6
+
+
+def steady_state_rps(connections: int, mean_latency_us: float | None) -> float | None:
+    """Closed-loop throughput by Little's law, λ = L / W: connections ÷ mean latency.
+
+    Every wrk connection always has one request in flight, so this is the rate
+    the run sustained between its start-up and its end, free of the requests a
+    short run loses when wrk stops with every connection mid-request.
+    """
+    if not mean_latency_us:
+        return None
+    return connections / (mean_latency_us / 1e6)
+
+
+def is_saturated(client_cpu: float | None) -> bool:
+    """True when wrk used at least SATURATION of the CPUs it had: then wrk may be the bottleneck."""
+    return client_cpu is not None and client_cpu >= SATURATION
+
+
+def per_worker_delta(before: dict, after: dict) -> list[dict]:
+    """Per-worker counters from two ``/stats`` snapshots: what happened in between.
+
+    Counts ``requests``, ``connections_total``, ``tasks`` and ``busy_ns`` per worker
+    id.  The lab's own ``/stats`` request is counted too (one per snapshot).
+    """
+    old = {w["id"]: w for w in before.get("workers", [])}
+    out = []
+    for w in after.get("workers", []):
+        prev = old.get(w["id"], {})
+        out.append({"id": w["id"], "role": w.get("role"), "cpu": w.get("cpu"),
+                    **{k: int(w.get(k, 0)) - int(prev.get(k, 0))
+                       for k in ("requests", "connections_total", "tasks", "busy_ns")}})
+    return out
+
+
+def sum_per_worker(runs: list[list[dict] | None]) -> list[dict] | None:
+    """Adds per-worker deltas over repeats (by worker id)."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    total: dict[int, dict] = {}
+    for run in runs:
+        for w in run:
+            t = total.setdefault(w["id"], {"id": w["id"], "role": w["role"], "cpu": w.get("cpu"),
+                                           "requests": 0, "connections_total": 0, "tasks": 0, "busy_ns": 0})
+            for k in ("requests", "connections_total", "tasks", "busy_ns"):
+                t[k] += w[k]
+    return [total[k] for k in sorted(total)]
+
+
+def imbalance(per_worker: list[dict], key: str) -> float | None:
+    """max / mean of ``key`` over loop workers: 1.0 is perfectly even."""
+    values = [w[key] for w in per_worker if w.get("role") in ("loop", None)]
+    if not values or sum(values) == 0:
+        return None
+    return max(values) / (sum(values) / len(values))
+
+
+@dataclass
+class Run:
+    """One measured repeat of one wrk stream."""
+
+    repeat: int
+    rps: float
+    requests: int
+    duration_s: float
+    latency_us: dict
+    errors: dict
+    client_cpu: float  # share of the client CPUs used by every wrk of this run
+    client_cpu_s: float  # this stream's wrk
+    server_cpu_s: float | None  # the server's CPU over the run (all streams)
+    server_requests: int  # requests of all streams, to divide server CPU by
+    raw: list[str] = field(default_factory=list)
+    per_worker: list[dict] | None = None
+    background_cpus: float | None = None  # CPUs other processes on the machine used meanwhile
+
+    def to_json(self) -> dict:
+        return {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
+                "duration_s": round(self.duration_s, 3), "latency_us": self.latency_us, "errors": self.errors,
+                "client_cpu": round(self.client_cpu, 3), "client_cpu_s": round(self.client_cpu_s, 3),
+                "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 4),
+                "server_cpu_us_per_request": _round(self.server_cpu_us_per_request, 2),
+                "background_cpus": _round(self.background_cpus, 3), "raw": self.raw, "per_worker": self.per_worker}
+
+    @property
+    def server_cpus_busy(self) -> float | None:
+        """CPUs the server kept busy on average over the run (1.0 = one CPU all the time)."""
+        if self.server_cpu_s is None or self.duration_s <= 0:
+            return None
+        return self.server_cpu_s / self.duration_s
+
+    @property
+    def server_cpu_us_per_request(self) -> float | None:
+        if self.server_cpu_s is None or self.server_requests <= 0:
+            return None
+        return self.server_cpu_s * 1e6 / self.server_requests
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def summarize(runs: list[Run], *, connections: int, bound_rps: float | None) -> dict:
+    """Folds repeats into a cell's figures: medians with min and max, summed errors, checks."""
+    rps, rps_min, rps_max = spread([r.rps for r in runs])
+    lat = {k: spread([r.latency_us.get(k) for r in runs]) for k in LATENCY_KEYS}
+    errors = {k: sum(r.errors.get(k, 0) for r in runs) for k in ERROR_KINDS}
+    errors["total"] = sum(errors.values())
+    cpu_per_req, _, _ = spread([r.server_cpu_us_per_request for r in runs])
+    busy, _, _ = spread([r.server_cpus_busy for r in runs])
+    _, _, background = spread([r.background_cpus for r in runs])
+    client_cpu, _, client_cpu_max = spread([r.client_cpu for r in runs])
+    implied = implied_concurrency(rps or 0.0, lat["mean"][0])
+    steady = steady_state_rps(connections, lat["mean"][0])
+    return {
+        "rps": _round(rps, 1), "rps_min": _round(rps_min, 1), "rps_max": _round(rps_max, 1),
+        "requests": sum(r.requests for r in runs),
+        "latency_us": {k: _round(v[0], 1) for k, v in lat.items()},
+        "latency_us_min": {k: _round(v[1], 1) for k, v in lat.items()},
+        "latency_us_max": {k: _round(v[2], 1) for k, v in lat.items()},
+        "errors": errors,
+        "server_cpu_us_per_request": _round(cpu_per_req, 2),
+        "server_cpus_busy": _round(busy, 3),
+        "client_cpu": _round(client_cpu, 3),
+        "client_cpu_max": _round(client_cpu_max, 3),
+        "client_saturated": is_saturated(client_cpu),
+        "background_cpus_max": _round(background, 3),
+        "littles_law_bound_rps": _round(bound_rps, 1),
+        "littles_law": {
+            "bound_share": _round(rps / bound_rps, 4) if bound_rps and rps is not None else None,
+            "steady_rps": _round(steady, 1),
+            "steady_bound_share": _round(steady / bound_rps, 4) if bound_rps and steady is not None else None,
+            "implied_connections": _round(implied, 1),
+            "concurrency_ratio": _round(implied / connections, 4) if implied is not None and connections else None,
+        },
+        "per_worker": sum_per_worker([r.per_worker for r in runs]),
+        "runs": [r.to_json() for r in runs],
+    }

@@ -1,0 +1,160 @@
+"""Running wrk and reading the JSON line that ``scripts/common.lua``'s ``done()`` prints."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import procs
+from .cpus import format_cpu_list
+
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
+#: The prefix of the line done() prints.  Everything after it is one JSON object.
+RESULT_MARKER = "CVPLAB_RESULT "
+ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
+PERCENTILES = ("p50", "p90", "p99", "p999")
+
+
+class WrkError(Exception):
+    """wrk failed or printed no result.  Carries the run's name and wrk's stderr."""
+
+    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
+        self.name, self.problem, self.stderr = name, problem, stderr
+        text = f"wrk ({name}): {problem}"
+        if stderr.strip():
+            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
+        super().__init__(text)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One wrk process: a scenario script, its arguments and its load."""
+
+    name: str  # "main"; "io" and "cpu" for the two streams of mixed
+    script: str  # a file in loadtest/scripts
+    args: tuple[str, ...]  # key=value pairs for the script's init()
+    connections: int
+    threads: int
+    timeout_s: int  # wrk --timeout: slower responses count as timeouts
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one wrk run measured, plus the CPU wrk itself used."""
+
+    requests: int  # every response, whatever its status
+    duration_s: float
+    latency_us: dict  # min, mean, stdev, max, p50, p90, p99, p999 (None when nothing completed)
+    errors: dict  # connect, read, write, timeout, status (non-2xx/3xx)
+    cpu_s: float  # wrk's user + system time
+    wall_s: float
+    cpus: int  # CPUs wrk was allowed
+
+    @property
+    def rps(self) -> float:
+        """Successful responses per second: wrk's count less those with a status of 400 or more.
+
+        A server that sheds load answers 503 quickly; counting those would make
+        shedding look like throughput.
+        """
+        ok = self.requests - self.errors.get("status", 0)
+        return ok / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def client_cpu(self) -> float:
+        """wrk's CPU use as a share of the CPUs it had (1.0 = all of them, all the time)."""
+        return self.cpu_s / self.wall_s / self.cpus if self.wall_s > 0 else 0.0
+
+
+def parse_result(stdout: str) -> dict:
+    """Finds and validates the ``CVPLAB_RESULT {...}`` line in wrk's stdout.
+
+    Returns the decoded object with latency values as floats (or None) and
+    integer error counts.  Raises ValueError if the line is missing or malformed.
+    """
+    lines = [l for l in stdout.splitlines() if l.startswith(RESULT_MARKER)]
+    if not lines:
+        raise ValueError("no CVPLAB_RESULT line: the scenario script's done() did not run")
+    if len(lines) > 1:
+        raise ValueError("more than one CVPLAB_RESULT line")
+    data = json.loads(lines[0][len(RESULT_MARKER):])
+    try:
+        requests = int(data["requests"])
+        duration_us = float(data["duration_us"])
+        latency = {k: _finite_or_none(data["latency_us"].get(k))
+                   for k in ("min", "mean", "stdev", "max", *PERCENTILES)}
+        errors = {k: int(data["errors"][k]) for k in ERROR_KINDS}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"CVPLAB_RESULT lacks a field: {e}") from None
+    if requests < 0 or duration_us <= 0:
+        raise ValueError(f"CVPLAB_RESULT has requests={requests}, duration_us={duration_us}")
+    return {"requests": requests, "duration_s": duration_us / 1e6, "latency_us": latency,
+            "errors": errors, "bytes": int(data.get("bytes", 0))}
+
+
+def _finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def command(wrk: str, stream: Stream, url: str, duration_s: int, cpus: tuple[int, ...]) -> list[str]:
+    """The wrk command line for one stream, pinned to ``cpus`` with taskset."""
+    return ["taskset", "-c", format_cpu_list(cpus), wrk,
+            "-t", str(stream.threads), "-c", str(stream.connections), "-d", f"{duration_s}s",
+            "--timeout", f"{stream.timeout_s}s", "-s", str(SCRIPTS_DIR / stream.script),
+            url + "/", "--", *stream.args]
+
+
+class WrkRun:
+    """A started wrk process; :meth:`finish` waits for it and parses its output."""
+
+    def __init__(self, *, wrk: str, stream: Stream, url: str, duration_s: int, cpus: tuple[int, ...],
+                 name: str, raw_stem: Path, registry: procs.ProcessRegistry) -> None:
+        self.name, self.cpus, self.duration_s = name, cpus, duration_s
+        self.stream, self.registry = stream, registry
+        self.stdout_path = raw_stem.with_name(raw_stem.name + ".stdout")
+        self.stderr_path = raw_stem.with_name(raw_stem.name + ".stderr")
+        self.argv = command(wrk, stream, url, duration_s, cpus)
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.started = time.monotonic()
+            self.proc = registry.spawn(self.argv, name=f"wrk ({name})", stdout=out, stderr=err)
+
+    def finish(self) -> WrkResult:
+        """Waits for wrk, then returns its result or raises WrkError with its stderr."""
+        limit = self.duration_s + self.stream.timeout_s + 30
+        try:
+            exit_ = procs.wait_with_rusage(self.proc, started=self.started, timeout_s=limit,
+                                           registry=self.registry)
+        except subprocess.TimeoutExpired:
+            self.registry.stop(self.proc, grace_s=1.0)
+            raise WrkError(self.name, f"still running {limit} s after it started; stopped", self._stderr()) from None
+        if exit_.returncode != 0:
+            raise WrkError(self.name, f"exited with status {exit_.returncode}", self._stderr())
+        try:
+            data = parse_result(self.stdout_path.read_text(errors="replace"))
+        except ValueError as e:
+            raise WrkError(self.name, str(e), self._stderr()) from None
+        return WrkResult(requests=data["requests"], duration_s=data["duration_s"], latency_us=data["latency_us"],
+                         errors=data["errors"], cpu_s=exit_.cpu_s, wall_s=exit_.wall_s, cpus=len(self.cpus))
+
+    def _stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def version(wrk: str) -> str:
+    """wrk's version line (``wrk -v`` prints it and exits with status 1)."""
+    try:
+        out = subprocess.run([wrk, "-v"], capture_output=True, text=True, timeout=10)
+    except OSError as e:
+        return f"unknown ({e})"
+    text = (out.stdout + out.stderr).strip().splitlines()
+    return text[0].split(" Copyright")[0] if text else "unknown"

@@ -1,0 +1,72 @@
+"""Synthetic results for testing the report: plausible numbers for every scenario, built through the
+same plan and results code the lab uses."""
+
+from cvplab import manifest, plan, results
+from cvplab.cpus import CgroupLimits, Placement
+from cvplab.procs import FileLimit
+from cvplab.profiles import QUICK
+from cvplab.stats import Run
+
+
+def _latency(mean_us: float, p99_us: float) -> dict:
+    return {"min": mean_us * 0.9, "mean": mean_us, "stdev": 1.0, "max": p99_us * 1.2, "p50": mean_us,
+            "p90": (mean_us + p99_us) / 2, "p99": p99_us, "p999": p99_us * 1.1}
+
+
+def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float, float]:
+    """rps, mean latency and p99 (µs) that a healthy (or, with good=False, an unhealthy) run might show."""
+    c, mode = load.stream.connections, cell.mode
+    if cell.scenario == "io":
+        wait = cell.params["wait_ms"] * 1000
+        share = 0.985 if good else 0.95
+        rps = load.bound_rps * (share if load.variant == "sleep" else 1.0)
+        mean = wait * (1.02 if good else 1.06) if load.variant == "sleep" else c / rps * 1e6
+        return rps, mean, wait * 1.05
+    if cell.scenario == "cpu":
+        rps = 200.0 if mode == "single" else 200.0 * cell.workers * (0.96 if good else 0.8)
+        return rps, c / rps * 1e6, c / rps * 1.5e6
+    if cell.scenario == "mixed":
+        if load.variant == "cpu":
+            return 380.0, 21_000.0, 40_000.0
+        p99 = {"single": 95_000.0, "reactors": 80_000.0, "offload": 52_500.0 if good else 60_000.0}[mode]
+        return c / 0.052, 52_000.0, p99
+    if cell.scenario == "split":
+        k = cell.params["split"]
+        lat = 80_000.0 / (min(k, 2) if mode == "offload" else 1)
+        return 1e6 / lat, lat, lat * 1.1
+    rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "nginx": 140_000.0}[mode]
+    return rps, c / rps * 1e6, c / rps * 4e6
+
+
+def synthetic_doc(good: bool = True) -> dict:
+    """A results.json document for the quick profile on two CPUs, with nginx."""
+    settings = plan.Settings(profile=QUICK, scenarios=plan.SCENARIOS, models=plan.MODELS,
+                             placement=Placement((0,), (1,)), pbkdf2_iterations=4700, max_connections=20_000,
+                             nginx=True)
+    p = plan.build(settings)
+    cells = []
+    for cell in p.cells:
+        for load in cell.loads:
+            rps, mean, p99 = _figures(cell, load, good)
+            per_worker = None
+            if cell.scenario == "accept":
+                even = load.variant == "round-robin"
+                per_worker = [{"id": 0, "role": "loop", "cpu": 0, "requests": 30_000 if even else 20_000,
+                               "connections_total": 16 if even else 11, "tasks": 0, "busy_ns": 0},
+                              {"id": 1, "role": "loop", "cpu": 1, "requests": 30_000 if even else 40_000,
+                               "connections_total": 16 if even else 21, "tasks": 0, "busy_ns": 0}]
+            runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s),
+                        duration_s=cell.duration_s, latency_us=_latency(mean, p99),
+                        errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
+                        client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=0.5 * cell.duration_s,
+                        server_requests=int(rps * cell.duration_s), raw=[], per_worker=per_worker)
+                    for i, f in enumerate((0.99, 1.0, 1.01))]
+            cells.append(results.make_cell(cell, load, runs, server_info={"mode": cell.mode}, client_cpus=(1,),
+                                           repeats_planned=3, failures=[]))
+    m = manifest.collect(repo=__import__("pathlib").Path("."), argv=["loadtest/lab"], options={}, profile=QUICK,
+                         placement=settings.placement, allowed=(0, 1), limits=CgroupLimits("v1", None, "0-1"),
+                         usable=2, file_limit=FileLimit(20_000, 20_000, 1_100), wrk_version="wrk 4.1.0",
+                         server_binary=None, target=None)
+    manifest.finish(m, status="complete", wall_s=250.0)
+    m["calibration"] = {"iterations": 4700, "expected_ms": 5.0}
+    return {"schema_version": 1, "manifest": m, "cells": cells, "skipped": []}

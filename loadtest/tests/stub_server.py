@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""A stand-in for cvp-server, for testing the lab's plumbing without the C++ build.
+
+It speaks just enough of docs/API.md: the start-up line, the flags the lab
+passes, /plaintext, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz and
+/stats with per-worker counters.  It is slow and single-threaded (asyncio); it
+proves the lab's wiring, never anything about performance.
+
+``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", default="reactors", choices=["single", "reactors", "offload"])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pool-threads", type=int, default=2)
+    p.add_argument("--accept", default="round-robin")
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--max-connections", type=int, default=10000)
+    p.add_argument("--drain-timeout", default="10s")
+    p.add_argument("--pin", default="on")
+    p.add_argument("--fail-start", action="store_true")
+    return p.parse_args()
+
+
+class Stub:
+    def __init__(self, args):
+        self.args = args
+        loops = args.threads if args.mode == "reactors" else 1
+        pool = args.pool_threads if args.mode == "offload" else 0
+        self.workers = [{"id": i, "role": "loop", "cpu": None, "requests": 0, "connections_open": 0,
+                         "connections_total": 0, "tasks": 0, "busy_ns": 0} for i in range(loops)]
+        self.workers += [{"id": loops + i, "role": "pool", "cpu": None, "requests": 0, "connections_open": 0,
+                          "connections_total": 0, "tasks": 0, "busy_ns": 0} for i in range(pool)]
+        self.next_loop = 0
+        self.started = time.monotonic()
+
+    def stats(self):
+        t = os.times()
+        loops = [w for w in self.workers if w["role"] == "loop"]
+        return {"mode": self.args.mode, "accept": self.args.accept, "draining": False,
+                "uptime_s": time.monotonic() - self.started,
+                "cpu": {"allowed": sorted(os.sched_getaffinity(0)), "pinned": [], "cgroup": "none",
+                        "quota_cpus": None, "usable": len(os.sched_getaffinity(0))},
+                "process": {"pid": os.getpid(), "cpu_user_s": t.user, "cpu_system_s": t.system, "rss_bytes": 0},
+                "workers": self.workers,
+                "pool": None,
+                "totals": {"requests": sum(w["requests"] for w in loops),
+                           "connections_open": sum(w["connections_open"] for w in loops),
+                           "connections_total": sum(w["connections_total"] for w in loops),
+                           "connections_rejected": 0}}
+
+    async def handle(self, path, query, loop_worker):
+        q = {k: v[0] for k, v in parse_qs(query).items()}
+        if path == "/plaintext":
+            return 200, "text/plain", "Hello, World!"
+        if path == "/healthz":
+            return 200, "application/json", '{"status":"ok"}'
+        if path == "/stats":
+            return 200, "application/json", json.dumps(self.stats())
+        if path == "/io/sleep":
+            await asyncio.sleep(int(q["ms"]) / 1000)
+            return 200, "application/json", json.dumps({"ms": int(q["ms"]), "worker": loop_worker["id"]})
+        if path == "/io/block":
+            time.sleep(int(q["ms"]) / 1000)
+            return 200, "application/json", json.dumps({"ms": int(q["ms"])})
+        if path == "/cpu/pbkdf2":
+            t0 = time.thread_time_ns()
+            h = hashlib.pbkdf2_hmac("sha256", b"password", b"salt", int(q["iterations"]), 32).hex()
+            work = {"mode": self.args.mode, "worker": loop_worker["id"], "cpu_ns": time.thread_time_ns() - t0}
+            loop_worker["tasks"] += 1
+            return 200, "application/json", json.dumps({**work, "hash": h})
+        if path == "/cpu/primes":
+            limit = int(q["limit"])
+            sieve = bytearray([1]) * (limit + 1)
+            sieve[0:2] = b"\0\0"
+            for i in range(2, int(limit ** 0.5) + 1):
+                if sieve[i]:
+                    sieve[i * i::i] = bytes(len(range(i * i, limit + 1, i)))
+            return 200, "application/json", json.dumps({"count": sum(sieve), "split": int(q.get("split", 1))})
+        return 404, "application/json", '{"error":"not found","status":404}'
+
+    async def session(self, reader, writer):
+        loops = [w for w in self.workers if w["role"] == "loop"]
+        w = loops[self.next_loop % len(loops)]
+        self.next_loop += 1
+        w["connections_open"] += 1
+        w["connections_total"] += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                target = head.split(b" ", 2)[1].decode()
+                parts = urlsplit(target)
+                status, ctype, body = await self.handle(parts.path, parts.query, w)
+                w["requests"] += 1
+                data = body.encode()
+                writer.write(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Mode: %s\r\n\r\n%s"
+                             % (status, ctype.encode(), len(data), self.args.mode.encode(), data))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            w["connections_open"] -= 1
+            writer.close()
+
+
+async def main():
+    args = parse_args()
+    if args.fail_start:
+        print("cvp-server: --fail-start: refusing to start, as asked", file=sys.stderr)
+        sys.exit(2)
+    stub = Stub(args)
+    server = await asyncio.start_server(stub.session, args.address, args.port, backlog=4096)
+    host, port = server.sockets[0].getsockname()[:2]
+    loops = len([w for w in stub.workers if w["role"] == "loop"])
+    print(f"cvp-server mode={args.mode} threads={loops} accept={args.accept} "
+          f"pool_threads={len(stub.workers) - loops} pinned=none allowed=0 cgroup=none quota=none usable=1 "
+          f"listening={host}:{port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,156 @@
+"""End-to-end tests: the lab as a user runs it, with the stub server, and with cvp-server itself.
+
+The cvp-server smoke test skips when build/release/cvp-server is missing, except in
+CI (CI=true), where the binary is built first and a missing one is a failure.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+LOADTEST = Path(__file__).resolve().parents[1]
+LAB = LOADTEST / "lab"
+REPO = LOADTEST.parent
+SERVER = REPO / "build" / "release" / "cvp-server"
+STUB = Path(__file__).resolve().parent / "stub_server.py"
+REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
+            "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
+
+
+def run_lab(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LAB), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def only_run_dir(out: Path) -> Path:
+    dirs = [d for d in out.iterdir() if d.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+class LabTestCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.out = Path(self.tmp.name) / "results"
+        # A private copy of the stub, so that its processes can be told apart from any other.
+        self.stub = Path(self.tmp.name) / "stub-cvp-server"
+        shutil.copy(STUB, self.stub)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def assert_complete_run(self, proc: subprocess.CompletedProcess, scenarios: set[str]) -> dict:
+        self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] + proc.stderr[-3000:])
+        run_dir = only_run_dir(self.out)
+        doc = json.loads((run_dir / "results.json").read_text())
+        self.assertEqual(doc["manifest"]["status"], "complete")
+        self.assertEqual({c["scenario"] for c in doc["cells"]}, scenarios)
+        for cell in doc["cells"]:
+            for key in REQUIRED:
+                self.assertIn(key, cell)
+            self.assertEqual(cell["failures"], [], cell["id"])
+            self.assertGreater(cell["rps"], 0, cell["id"])
+            self.assertIsNotNone(cell["latency_us"]["p99"], cell["id"])
+        for name in ("report.md", "report.html", "results.csv"):
+            self.assertTrue((run_dir / name).is_file(), name)
+        self.assertTrue(list((run_dir / "raw").rglob("*.stdout")))
+        self.assertIn(str(run_dir / "report.md"), proc.stdout)
+        return doc
+
+    def stub_processes(self) -> list[str]:
+        out = subprocess.run(["pgrep", "-f", str(self.stub)], capture_output=True, text=True)
+        return out.stdout.split()
+
+
+class StubEndToEndTest(LabTestCase):
+    """The whole lab against the Python stub: every scenario, both accept strategies, a report."""
+
+    def test_smoke_profile(self):
+        proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--no-nginx",
+                       "--models", "single,reactors")
+        doc = self.assert_complete_run(proc, {"plaintext", "io", "cpu", "mixed", "split", "accept"})
+        run_dir = only_run_dir(self.out)
+        for chart in ("plaintext", "latency", "io", "cpu", "mixed", "split", "accept"):
+            self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
+        # Servers with the same spec serve every scenario that needs them: plaintext's serve cpu at one
+        # worker, io's serve cpu at two, mixed and split; /io/block starts its own for every run.
+        started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
+        self.assertEqual(started, ["reactors"] * 5 + ["single"] * 3)
+        accept = [c for c in doc["cells"] if c["scenario"] == "accept"]
+        self.assertEqual({c["variant"] for c in accept}, {"round-robin", "reuseport"})
+        self.assertTrue(all(c["per_worker"] for c in accept))
+        self.assertEqual(self.stub_processes(), [], "no server left running")
+
+    def test_failing_server_is_named_with_its_stderr(self):
+        fake = Path(self.tmp.name) / "broken-server"
+        fake.write_text("#!/bin/sh\necho 'cvp-server: --max-connections: out of range' >&2\nexit 2\n")
+        fake.chmod(0o755)
+        proc = run_lab("--smoke", "--server-binary", str(fake), "--out", str(self.out), "--no-nginx",
+                       "--scenarios", "plaintext", "--models", "single")
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("cvp-server --mode single", proc.stdout)
+        self.assertIn("--max-connections: out of range", proc.stdout)
+        doc = json.loads((only_run_dir(self.out) / "results.json").read_text())
+        self.assertIn("out of range", doc["cells"][0]["failures"][0]["error"])
+
+    def test_failing_wrk_is_named_with_its_stderr(self):
+        fake = Path(self.tmp.name) / "wrk"
+        fake.write_text("#!/bin/sh\necho 'unable to connect to 127.0.0.1:1 Connection refused' >&2\nexit 1\n")
+        fake.chmod(0o755)
+        proc = run_lab("--smoke", "--server-binary", str(self.stub), "--wrk", str(fake), "--out", str(self.out),
+                       "--no-nginx", "--scenarios", "plaintext", "--models", "single")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("wrk (plaintext single c=8 r1): exited with status 1", proc.stdout)
+        self.assertIn("Connection refused", proc.stdout)
+        self.assertTrue((only_run_dir(self.out) / "report.md").is_file(), "partial results still get a report")
+        self.assertEqual(self.stub_processes(), [])
+
+    def test_ctrl_c_stops_everything_and_keeps_partial_results(self):
+        proc = subprocess.Popen([str(LAB), "--quick", "--server-binary", str(self.stub), "--out", str(self.out),
+                                 "--no-nginx", "--scenarios", "io", "--warmup", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        try:
+            for line in proc.stdout:
+                if "[  1/" in line:  # the first measured run is done; others are under way
+                    break
+            time.sleep(0.5)
+            self.assertTrue(self.stub_processes(), "servers are running before the interrupt")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("interrupted", err)
+        self.assertEqual(self.stub_processes(), [], "every server the lab started is gone")
+        doc = json.loads((only_run_dir(self.out) / "results.json").read_text())
+        self.assertEqual(doc["manifest"]["status"], "interrupted")
+        self.assertTrue(any(c["rps"] for c in doc["cells"]), "the finished run is kept")
+
+
+class CvpServerSmokeTest(LabTestCase):
+    """The main command's path on the real server: one tiny cell per scenario and model."""
+
+    def test_smoke_profile_on_cvp_server(self):
+        if not (SERVER.is_file() and os.access(SERVER, os.X_OK)):
+            message = f"{SERVER} is missing; build it with cmake --preset release && cmake --build --preset release"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                self.fail(message)
+            self.skipTest(message)
+        proc = run_lab("--smoke", "--out", str(self.out))
+        doc = self.assert_complete_run(proc, {"plaintext", "io", "cpu", "mixed", "split", "accept"})
+        modes = {c["mode"] for c in doc["cells"]}
+        self.assertTrue({"single", "reactors", "offload"} <= modes)
+        for cell in doc["cells"]:
+            if cell["mode"] != "nginx":
+                self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])
+            self.assertEqual(cell["errors"]["status"], 0, f"{cell['id']}: non-2xx responses")
+
+
+if __name__ == "__main__":
+    unittest.main()

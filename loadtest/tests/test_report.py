@@ -1,0 +1,86 @@
+import importlib.util
+import tempfile
+import unittest
+from pathlib import Path
+
+from cvplab import report
+from tests.fakes import synthetic_doc
+
+HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
+
+
+class ChecksTest(unittest.TestCase):
+    def test_healthy_run_meets_expectations(self):
+        checks = report.expected_checks(synthetic_doc()["cells"])
+        self.assertEqual([c.verdict for c in checks], ["met", "met", "met"], [c.figure for c in checks])
+        self.assertIn("reactors 1.92×", checks[0].figure)
+        self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[1].figure)
+
+    def test_unhealthy_run_says_why(self):
+        checks = report.expected_checks(synthetic_doc(good=False)["cells"])
+        self.assertEqual([c.verdict for c in checks], ["missed", "missed", "missed"])
+        cpu, io, mixed = checks
+        self.assertTrue(any("CPUs busy" in w or "of 2 CPUs" in w for w in cpu.why))
+        self.assertTrue(any("per request" in w for w in io.why))
+        self.assertTrue(any("pool threads" in w for w in mixed.why))
+
+    def test_missing_models_are_not_measured(self):
+        cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
+        checks = report.expected_checks(cells)
+        self.assertEqual([c.verdict for c in checks], ["not measured", "met", "not measured"])
+
+
+class SentencesTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def test_cpu_sentence_is_computed(self):
+        text = " ".join(report.cpu_text(report.select(self.cells, scenario="cpu")))
+        self.assertIn("reactors served 1.92× single on cpu with 2 workers", text)
+        self.assertIn("Scaling efficiency at 2 workers", text)
+
+    def test_io_sentence(self):
+        text = " ".join(report.io_text(report.select(self.cells, scenario="io", variant="sleep"),
+                                       report.select(self.cells, scenario="io", variant="block")))
+        self.assertIn("single reached 98.0% of the Little's-law bound in steady state (98.5% over whole runs: "
+                      "9,850 of 10,000 req/s)", text)
+        self.assertIn("threads ÷ wait", text)
+
+    def test_accept_sentence_shows_imbalance(self):
+        text = " ".join(report.accept_text(report.select(self.cells, scenario="accept")))
+        self.assertIn("reuseport: connections per loop 33/63", text)
+        self.assertIn("round-robin: connections per loop 48/48 (max ÷ mean 1.00)", text)
+
+    def test_summary_table_has_a_line_per_cell(self):
+        lines = report.summary_table(self.cells).splitlines()
+        self.assertEqual(len(lines), len(self.cells) + 2)
+        self.assertTrue(lines[0].startswith("scenario"))
+
+
+class RenderTest(unittest.TestCase):
+    def test_markdown_and_html(self):
+        blocks = [report.h(1, "T"), report.p("a `b` <c>"), report.ul(["x"]), report.table(["h|1", "h2"], [["1", "2"]]),
+                  report.img("x.png", "alt")]
+        md = report.to_markdown(blocks)
+        self.assertIn("# T", md)
+        self.assertIn("![alt](x.png)", md)
+        html = report.to_html(blocks, "T")
+        self.assertIn("<code>b</code> &lt;c&gt;", html)
+        self.assertIn('<img src="x.png" alt="alt">', html)
+
+    @unittest.skipUnless(HAVE_MPL, "matplotlib is not available to this Python (Debian: python3-matplotlib)")
+    def test_full_report_from_synthetic_results(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            report.write(out, synthetic_doc())
+            for name in ("plaintext", "latency", "io", "cpu", "mixed", "split", "accept"):
+                self.assertGreater((out / f"{name}.png").stat().st_size, 5000, name)
+            md = (out / "report.md").read_text()
+            self.assertIn("![io throughput against connections](io.png)", md)
+            self.assertIn("coordinated omission", md)
+            self.assertIn("nginx", md)
+            self.assertIn("<img", (out / "report.html").read_text())
+
+
+if __name__ == "__main__":
+    unittest.main()

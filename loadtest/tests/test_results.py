@@ -1,0 +1,72 @@
+import csv
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+from cvplab import RESULTS_SCHEMA_VERSION, results
+from tests.fakes import synthetic_doc
+
+REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
+            "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
+
+
+class ResultsFileTest(unittest.TestCase):
+    def setUp(self):
+        self.doc = synthetic_doc()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_every_cell_has_the_documented_fields(self):
+        for cell in self.doc["cells"]:
+            for key in REQUIRED:
+                self.assertIn(key, cell, f"{cell['id']} lacks {key}")
+            self.assertEqual(set(cell["latency_us"]) >= {"p50", "p90", "p99", "p999"}, True)
+
+    def test_ids_are_unique(self):
+        ids = [c["id"] for c in self.doc["cells"]]
+        self.assertEqual(len(ids), len(set(ids)))
+        self.assertIn("io/sleep/single/c1000", ids)
+        self.assertIn("cpu/offload/w2", ids)
+        self.assertIn("split/offload/k4", ids)
+        self.assertIn("mixed/io/single/c100", ids)
+
+    def test_round_trip_and_csv(self):
+        results.write(self.dir, self.doc["manifest"], self.doc["cells"], [{"scenario": "io", "what": "x",
+                                                                           "reason": "y"}])
+        doc = results.load(self.dir / "results.json")
+        self.assertEqual(doc["schema_version"], RESULTS_SCHEMA_VERSION)
+        self.assertEqual(len(doc["cells"]), len(self.doc["cells"]))
+        self.assertEqual(doc["skipped"][0]["reason"], "y")
+        with open(self.dir / "results.csv") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), len(self.doc["cells"]))
+        self.assertEqual(tuple(rows[0]), results.CSV_COLUMNS)
+        io = next(r for r in rows if r["id"] == "io/sleep/single/c1000")
+        self.assertEqual(io["littles_law_bound_rps"], "10000.0")
+        self.assertFalse(list(self.dir.glob("*.tmp")))
+
+    def test_unknown_schema_is_refused(self):
+        path = self.dir / "results.json"
+        path.write_text(json.dumps({"schema_version": 999, "manifest": {}, "cells": []}))
+        with self.assertRaisesRegex(ValueError, "schema_version"):
+            results.load(path)
+
+    def test_failed_cell_keeps_its_errors(self):
+        from cvplab import plan
+        from cvplab.servers import ServerSpec
+        from cvplab.wrk import Stream
+        cell = plan.Cell("plaintext", ServerSpec("single", (), (0,), 1),
+                         (plan.Load(Stream("main", "plaintext.lua", (), 8, 1, 10), None, "/plaintext"),), 1, 1)
+        out = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
+                                failures=[{"repeat": 1, "error": "wrk (plaintext single c=8 r1): exited with status 1"}])
+        self.assertIsNone(out["rps"])
+        self.assertEqual(out["repeats"], 0)
+        self.assertIn("exited", results.csv_row(out)["failed"])
+
+
+if __name__ == "__main__":
+    unittest.main()

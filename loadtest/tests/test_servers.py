@@ -1,0 +1,127 @@
+import shutil
+import tempfile
+import unittest
+from pathlib import Path
+
+from cvplab import procs
+from cvplab.servers import (ServerError, ServerSpec, _parallel_workers, connect_remote, is_loopback,
+                            parse_startup_line, split_host_port, start_cvp)
+
+STUB = Path(__file__).resolve().parent / "stub_server.py"
+LINE = ("cvp-server mode=reactors threads=2 accept=round-robin pool_threads=0 pinned=0,1 allowed=0-1 "
+        "cgroup=v1 quota=none usable=2 listening=127.0.0.1:41234\n")
+
+
+class StartupLineTest(unittest.TestCase):
+    def test_api_example(self):
+        info = parse_startup_line(LINE)
+        self.assertEqual(info["mode"], "reactors")
+        self.assertEqual(info["pinned"], "0,1")
+        self.assertEqual(split_host_port(info["listening"]), ("127.0.0.1", 41234))
+
+    def test_rejects(self):
+        for bad in ("listening on 8080", "cvp-server mode=single", "cvp-server listening=127.0.0.1:0",
+                    "cvp-server mode single listening=127.0.0.1:1", "nginx listening=127.0.0.1:80"):
+            with self.subTest(line=bad), self.assertRaises(ValueError):
+                parse_startup_line(bad)
+
+    def test_ipv6(self):
+        self.assertEqual(split_host_port("[::1]:8080"), ("::1", 8080))
+
+
+class LoopbackTest(unittest.TestCase):
+    def test_loopback(self):
+        for host in ("127.0.0.1", "127.1.2.3", "::1", "localhost"):
+            self.assertTrue(is_loopback(host), host)
+        for host in ("0.0.0.0", "10.0.0.1", "example.com", "::"):
+            self.assertFalse(is_loopback(host), host)
+
+
+class WorkersFromStatsTest(unittest.TestCase):
+    def test_roles(self):
+        loop = {"role": "loop"}
+        pool = {"role": "pool"}
+        self.assertEqual(_parallel_workers({"mode": "offload", "workers": [loop, pool, pool]}), 2)
+        self.assertEqual(_parallel_workers({"mode": "reactors", "workers": [loop, loop, loop]}), 3)
+        self.assertEqual(_parallel_workers({"mode": "single", "workers": [loop]}), 1)
+
+
+class StubServerTest(unittest.TestCase):
+    """Starting, reading and stopping a server, with the Python stub standing in for cvp-server."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        self.registry = procs.ProcessRegistry()
+
+    def tearDown(self):
+        self.registry.stop_all()
+        self.tmp.cleanup()
+
+    def test_start_stats_cpu_stop(self):
+        spec = ServerSpec("reactors", ("--threads", "2"), (0,), 2)
+        server = start_cvp(STUB, spec, max_connections=100, log_dir=self.dir, registry=self.registry)
+        self.assertTrue(server.base_url.startswith("http://127.0.0.1:"))
+        self.assertEqual(server.info["mode"], "reactors")
+        stats = server.stats()
+        self.assertEqual(len(stats["workers"]), 2)
+        again = server.stats()  # the same keep-alive connection: no new connection counted
+        self.assertEqual(sum(w["connections_total"] for w in again["workers"]),
+                         sum(w["connections_total"] for w in stats["workers"]))
+        self.assertGreaterEqual(server.cpu_s(), 0.0)
+        remote = connect_remote(server.base_url)
+        self.assertEqual((remote.spec.label, remote.spec.workers), ("reactors", 2))
+        self.assertGreaterEqual(remote.cpu_s(), 0.0)
+        remote.stop()  # closes its /stats connection; the process is not the lab's to stop
+        server.check_alive()
+        server.check_alive()
+        server.stop()
+        self.assertEqual(len(self.registry), 0)
+        with self.assertRaises(ServerError):
+            server.check_alive()
+
+    def test_failed_start_names_the_server_and_shows_stderr(self):
+        spec = ServerSpec("single", ("--fail-start",), (0,), 1)
+        with self.assertRaises(ServerError) as ctx:
+            start_cvp(STUB, spec, max_connections=100, log_dir=self.dir, registry=self.registry)
+        text = str(ctx.exception)
+        self.assertIn("cvp-server --mode single --fail-start", text)
+        self.assertIn("exited with status 2", text)
+        self.assertIn("refusing to start, as asked", text)
+
+    def test_binary_that_prints_nonsense(self):
+        fake = self.dir / "fake-server"
+        fake.write_text("#!/bin/sh\necho hello\nsleep 30\n")
+        fake.chmod(0o755)
+        with self.assertRaisesRegex(ServerError, "unusable start-up line"):
+            start_cvp(fake, ServerSpec("single", (), (0,), 1), max_connections=10, log_dir=self.dir,
+                      registry=self.registry)
+        self.assertEqual(len(self.registry), 0)
+
+    def test_non_loopback_listener_is_refused(self):
+        fake = self.dir / "fake-server"
+        fake.write_text("#!/bin/sh\necho 'cvp-server mode=single listening=10.1.2.3:8080'\nsleep 30\n")
+        fake.chmod(0o755)
+        with self.assertRaisesRegex(ServerError, "not a loopback address"):
+            start_cvp(fake, ServerSpec("single", (), (0,), 1), max_connections=10, log_dir=self.dir,
+                      registry=self.registry)
+
+
+@unittest.skipUnless(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "nginx is not installed")
+class NginxTest(unittest.TestCase):
+    def test_start_and_stop(self):
+        from cvplab.servers import find_nginx, start_nginx
+        registry = procs.ProcessRegistry()
+        with tempfile.TemporaryDirectory() as tmp:
+            server = start_nginx(find_nginx(), ServerSpec("nginx", (), (0,), 1), max_connections=100,
+                                 log_dir=Path(tmp), registry=registry)
+            try:
+                self.assertIn("version", server.info)
+                self.assertGreaterEqual(server.cpu_s(), 0.0)
+            finally:
+                server.stop()
+        self.assertEqual(len(registry), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
