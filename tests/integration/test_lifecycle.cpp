@@ -135,6 +135,9 @@ TEST(configuration, environment_variables_set_flags_and_flags_win)
 TEST(configuration, reactors_default_to_the_usable_cpus_and_pin_to_allowed_ones)
 {
     server_process server{{"--mode", "reactors"}};
+    // Each loop pins itself as its thread starts, which may be just after the first request.
+    ASSERT_TRUE(wait_for_stats(
+        server.port(), [](nlohmann::json const& st) { return st["cpu"]["pinned"].size() == st["cpu"]["usable"].get<std::size_t>(); }));
     auto s = stats(server.port());
     auto const usable = s["cpu"]["usable"].get<std::size_t>();
     std::size_t loops = 0;
