@@ -64,8 +64,11 @@ def boost_version(cache: dict[str, str]) -> str | None:
 def git_state(repo: Path) -> dict:
     """Commit and whether the tree differs from it (read-only git commands)."""
     commit = _run(["git", "rev-parse", "HEAD"], cwd=repo)
-    status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, cwd=repo)
-    return {"commit": commit, "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
+    dirty = None
+    if commit:
+        status = _run(["git", "status", "--porcelain"], cwd=repo)
+        dirty = bool(status) if status is not None else None
+    return {"commit": commit, "dirty": dirty,
             "note": None if commit else "no commit yet (or not a git checkout)"}
 
 
