@@ -4,7 +4,9 @@
 #include "server/clock.hpp"
 
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 
 #include <exception>
 
@@ -128,14 +130,37 @@ work_record offload_pool::execute(work_fn const& fn, std::int64_t submit_ns)
     return r;
 }
 
+template <class Token>
+auto offload_pool::async_execute(work_fn fn, std::int64_t submit_ns, Token&& token)
+{
+    // Not co_spawn: in Boost 1.81 its completion is first posted back through the pool's
+    // own queue, so a finished task's answer waited behind every task still queued. Here
+    // the result goes straight to the awaiting session's executor.
+    auto initiate = [this](auto handler, work_fn job, std::int64_t submit) {
+        auto resume_on = asio::get_associated_executor(handler);
+        auto keep_alive = asio::make_work_guard(resume_on);
+        asio::post(ctx_, [this, handler = std::move(handler), keep_alive = std::move(keep_alive), job = std::move(job), submit]() mutable {
+            std::exception_ptr failure;
+            work_record record;
+            try {
+                record = execute(job, submit);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            auto ex = keep_alive.get_executor();
+            asio::dispatch(ex, [handler = std::move(handler), failure, record]() mutable { std::move(handler)(failure, record); });
+        });
+    };
+    return asio::async_initiate<Token, void(std::exception_ptr, work_record)>(std::move(initiate), token, std::move(fn), submit_ns);
+}
+
 asio::awaitable<std::optional<work_record>> offload_pool::run(work_kind, work_fn fn)
 {
     if (!admit(1))
         co_return std::nullopt;
 
-    // Run on a pool thread; co_spawn resumes this coroutine on the session's loop.
-    auto task = [this, fn = std::move(fn), submit = monotonic_ns()]() -> asio::awaitable<work_record> { co_return execute(fn, submit); };
-    auto op = asio::co_spawn(ctx_, std::move(task), asio::use_awaitable);
+    // Run on a pool thread, then resume on the session's loop.
+    auto op = async_execute(std::move(fn), monotonic_ns(), asio::use_awaitable);
     co_return co_await std::move(op);
 }
 
@@ -146,16 +171,13 @@ asio::awaitable<std::optional<std::vector<work_record>>> offload_pool::run_all(w
     if (!admit(fns.size()))
         co_return std::nullopt;
 
-    // One deferred co_spawn per piece, all launched together and awaited as a group.
+    // One deferred operation per piece, all launched together and awaited as a group.
     auto const submit = monotonic_ns();
-    auto make_task = [this, submit](work_fn fn) {
-        return [this, fn = std::move(fn), submit]() -> asio::awaitable<work_record> { co_return execute(fn, submit); };
-    };
-    using op_type = decltype(asio::co_spawn(ctx_, make_task(work_fn{}), asio::deferred));
+    using op_type = decltype(async_execute(work_fn{}, submit, asio::deferred));
     std::vector<op_type> ops;
     ops.reserve(fns.size());
     for (auto& fn : fns)
-        ops.push_back(asio::co_spawn(ctx_, make_task(std::move(fn)), asio::deferred));
+        ops.push_back(async_execute(std::move(fn), submit, asio::deferred));
 
     auto group = asio::experimental::make_parallel_group(std::move(ops));
     auto wait = group.async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);

@@ -67,6 +67,10 @@ public:
 private:
     /// Reserves room for n tasks, all or none.
     bool admit(std::size_t n) noexcept;
+    /// Runs `fn` on a pool thread and completes on the initiator's executor with
+    /// (exception_ptr, work_record).
+    template <class Token>
+    auto async_execute(work_fn fn, std::int64_t submit_ns, Token&& token);
     /// Runs one admitted task on the calling pool thread.
     work_record execute(work_fn const& fn, std::int64_t submit_ns);
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace cvp::test {
@@ -110,6 +111,31 @@ TEST(offload, timer_waits_complete_while_the_pool_is_busy)
         EXPECT_EQ(s["worker"], 0);
     }
     EXPECT_EQ(block["worker"], 1);
+}
+
+TEST(offload, a_finished_task_is_answered_without_waiting_for_queued_ones)
+{
+    server_process server{{"--mode", "offload", "--pool-threads", "1"}};
+    // Three blocking tasks on one pool thread: the second and third queue behind the first.
+    std::vector<std::unique_ptr<http_client>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<http_client>(server.port()));
+        clients.back()->send("/io/block?ms=300");
+    }
+    std::vector<nlohmann::json> bodies;
+    std::vector<std::int64_t> received_ns;
+    for (auto& c : clients) {
+        bodies.push_back(c->read_reply().json());
+        received_ns.push_back(now_ns());
+    }
+    // Order the tasks by when they ran; each answer arrives before the next task ends,
+    // rather than behind the tasks that were still queued when it finished.
+    std::vector<std::size_t> order{0, 1, 2};
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return bodies[a]["start_ns"] < bodies[b]["start_ns"]; });
+    for (std::size_t k = 0; k + 1 < order.size(); ++k) {
+        auto const answered = received_ns[order[k]];
+        EXPECT_LT(answered, bodies[order[k + 1]]["end_ns"].get<std::int64_t>()) << bodies[order[k]] << "\n" << bodies[order[k + 1]];
+    }
 }
 
 TEST(offload, split_chunks_run_on_the_pool_in_parallel)
