@@ -196,18 +196,31 @@ def io(s: Settings, skipped: list[dict]) -> list[Group]:
     timeout = max(10, math.ceil(4 * wait / 1000))
     notes = _overlap_note(s, cpus)
 
-    def cell(spec: ServerSpec, c: int, endpoint: str) -> Cell:
+    def cell(spec: ServerSpec, c: int, endpoint: str, spread: int = 0, variant: str | None = None) -> Cell:
         threads = _wrk_threads(s, c)
-        # Timer waits: connections start spread over one wait, not in lockstep (see common.lua).
-        stagger = (f"stagger={math.ceil(c / threads)}",) if endpoint == "sleep" else ()
-        stream = Stream("main", "io.lua", (f"endpoint={endpoint}", f"ms={wait}", *stagger), c, threads, timeout)
+        args = [f"endpoint={endpoint}", f"ms={wait}"]
+        params = {"wait_ms": wait}
+        path = f"/io/{endpoint}?ms={wait}"
+        if endpoint == "sleep":
+            # Timer waits: connections start spread over one wait, not in lockstep (see common.lua),
+            # and each wait varies a little around its mean, as a downstream's does (see io.lua).
+            args += [f"spread={spread}", f"stagger={math.ceil(c / threads)}"]
+            params["spread_ms"] = spread
+            if spread:
+                path = f"/io/sleep?ms={wait - spread}..{wait + spread}"
+        stream = Stream("main", "io.lua", tuple(args), c, threads, timeout)
         threads = spec.workers if endpoint == "block" else None
-        load = Load(stream, endpoint, f"/io/{endpoint}?ms={wait}", littles_law_bound(c, wait, threads))
+        load = Load(stream, variant or endpoint, path, littles_law_bound(c, wait, threads))
         duration = p.io_duration_s if endpoint == "sleep" else p.block_duration_s
-        return Cell("io", spec, (load,), duration, spec.workers, {"wait_ms": wait},
+        return Cell("io", spec, (load,), duration, spec.workers, params,
                     fresh_server=endpoint == "block", read_stats=endpoint == "sleep", notes=notes)
 
-    groups = [Group("io", tuple(specs), tuple(tuple(cell(sp, c, "sleep") for sp in specs) for c in conns))]
+    points = [tuple(cell(sp, c, "sleep", p.io_wait_spread_ms) for sp in specs) for c in conns]
+    if conns and p.io_wait_spread_ms > 0:
+        # The control: every wait exactly the same, at the most connections, on one loop.
+        one_loop = [sp for sp in specs if sp.label == "single"] or specs[:1]
+        points.append(tuple(cell(sp, conns[-1], "sleep", 0, "sleep-lockstep") for sp in one_loop))
+    groups = [Group("io", tuple(specs), tuple(points))]
     if s.target is not None:
         skipped.append({"scenario": "io", "what": "/io/block",
                         "reason": "it leaves a backlog of blocked requests, and the lab cannot restart a remote server"})

@@ -22,6 +22,7 @@ class Profile:
     # io: /io/sleep and /io/block swept across connections
     io_connections: tuple[int, ...]
     io_wait_ms: int
+    io_wait_spread_ms: int  # /io/sleep waits are drawn from wait ± spread (mean wait); see scripts/io.lua
     io_duration_s: int  # a run loses about one round of requests at its end; the steady-state share does not
     block_duration_s: int  # /io/block collapses to threads / wait; a second shows it
     # cpu: PBKDF2 swept across workers; None means "1, 2, then up to the usable CPUs"
@@ -65,6 +66,7 @@ QUICK = Profile(
     plaintext_connections=64,
     io_connections=(10, 100, 1000),
     io_wait_ms=100,
+    io_wait_spread_ms=5,
     io_duration_s=2,
     block_duration_s=1,
     cpu_workers=None,
@@ -88,6 +90,7 @@ FULL = Profile(
     plaintext_connections=64,
     io_connections=(10, 100, 1000, 3000, 10000),
     io_wait_ms=100,
+    io_wait_spread_ms=5,
     io_duration_s=15,
     block_duration_s=3,
     cpu_workers=None,
@@ -111,6 +114,7 @@ SMOKE = Profile(
     plaintext_connections=8,
     io_connections=(10,),
     io_wait_ms=20,
+    io_wait_spread_ms=1,
     io_duration_s=1,
     block_duration_s=1,
     cpu_workers=(1,),

@@ -226,7 +226,7 @@ def chart_latency(cells: list[dict], path: Path, title: str) -> None:
     _save(fig, path)
 
 
-def chart_io(sleep: list[dict], block: list[dict], path: Path) -> None:
+def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[dict] = ()) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for mode, cs in by_mode(sleep).items():
@@ -242,6 +242,9 @@ def chart_io(sleep: list[dict], block: list[dict], path: Path) -> None:
     if sleep:
         ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
                 label="/io/sleep: wrk's whole-run figure")
+    for c in lockstep:
+        ax.plot([c["connections"]], [_steady(c)], marker="x", markersize=9, linestyle="none",
+                color=COLORS.get(c["mode"]), label=f"{c['mode']}, every wait exactly {c['params']['wait_ms']} ms")
     for mode, cs in by_mode(block).items():
         ax.errorbar([c["connections"] for c in cs], [c["rps"] for c in cs], yerr=_errbar(cs), marker="s",
                     linestyle="--", color=COLORS.get(mode), label=f"{mode}, /io/block (wrk)", capsize=3)
@@ -433,7 +436,7 @@ def latency_text(cells: list[dict]) -> list[str]:
             CLOSED_LOOP]
 
 
-def io_text(sleep: list[dict], block: list[dict]) -> list[str]:
+def io_text(sleep: list[dict], block: list[dict], lockstep: list[dict] = ()) -> list[str]:
     out = []
     if sleep:
         top = max(c["connections"] for c in sleep)
@@ -448,6 +451,7 @@ def io_text(sleep: list[dict], block: list[dict]) -> list[str]:
             out.append(f"Little's-law check, throughput × mean latency ÷ connections: between "
                        f"{min(ratios):.3f} and {max(ratios):.3f} over all sleep cells (1.0 means every connection "
                        "always had a request in flight).")
+    out += _lockstep_text(sleep, lockstep)
     if block:
         top = max(c["connections"] for c in block)
         at_top = [c for c in block if c["connections"] == top]
@@ -467,8 +471,29 @@ def io_text(sleep: list[dict], block: list[dict]) -> list[str]:
                        + _join([f"{c['mode']} at {c['connections']:,} connections ({fmt_rps(c['rps'])} of "
                                 f"{fmt_rps(c['littles_law_bound_rps'])} req/s)" for c in short])
                        + ". With threads free every wait's length, responses should have come back at the bound; "
-                         "they did not, so finished work waited for something else before its response went out "
-                         "(in offload: each completion queues behind the blocked work still waiting for the pool).")
+                         "they did not, so finished work waited for something else before its response went out.")
+    return out
+
+
+def _lockstep_text(sleep: list[dict], lockstep: list[dict]) -> list[str]:
+    """What identical waits did, against the same connections with waits that vary a little."""
+    out = []
+    for c in lockstep:
+        varied = one(sleep, mode=c["mode"], connections=c["connections"])
+        if not varied or not c["latency_us"].get("mean") or not varied["latency_us"].get("mean"):
+            continue
+        wait_us = c["params"]["wait_ms"] * 1000
+        spread = varied["params"].get("spread_ms", 0)
+        out.append(f"With every wait exactly {c['params']['wait_ms']} ms instead of "
+                   f"{c['params']['wait_ms']} ± {spread} ms, {c['mode']} at {c['connections']:,} connections reached "
+                   f"{fmt_pct(c['littles_law'].get('steady_bound_share'))} of the bound in steady state instead of "
+                   f"{fmt_pct(varied['littles_law'].get('steady_bound_share'))}, with a mean latency "
+                   f"{c['latency_us']['mean'] / wait_us - 1:+.1%} over the wait instead of "
+                   f"{varied['latency_us']['mean'] / wait_us - 1:+.1%}. Identical waits put closed-loop clients in "
+                   "step: the requests a loop reads in one batch start their timers together, finish together and "
+                   "come back together, so the bursts grow round after round, and the last request of a burst "
+                   "waits for the CPU of all the others. The same loop at the same load keeps up once the waits "
+                   "vary by a few percent, as a real downstream's do.")
     return out
 
 
@@ -760,16 +785,21 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
         blocks += [img("latency.png", "latency percentiles per model"), *map(p, latency_text(pt))]
 
     sleep, block = select(cells, scenario="io", variant="sleep"), select(cells, scenario="io", variant="block")
+    lockstep = select(cells, scenario="io", variant="sleep-lockstep")
     if sleep or block:
+        spread = max((c["params"].get("spread_ms", 0) for c in sleep), default=0)
+        varied = (f" Each timer wait is drawn from {sleep[0]['params']['wait_ms']} ± {spread} ms (mean "
+                  f"{sleep[0]['params']['wait_ms']} ms), as a downstream's latency varies; the crosses are the "
+                  "control, every wait exactly the same.") if spread else ""
         blocks += [h(2, "io: concurrency without threads"),
                    p("Each request waits on a timer (`/io/sleep`), or blocks a thread for the same time "
-                     "(`/io/block`, the anti-pattern). The dotted line is the Little's-law bound, connections ÷ "
+                     "(`/io/block`, the anti-pattern)." + varied + " The dotted line is the Little's-law bound, connections ÷ "
                      "wait; with blocking the bound is threads ÷ wait. For `/io/sleep` the solid points are the "
                      "rate each run sustained, connections ÷ mean latency (Little's law for a closed loop); the "
                      "hollow ones are wrk's whole-run figures, which also lose the requests in flight when a short "
                      "run stops. `/io/block` shows wrk's figures: there most requests never finish within a run.")]
-        chart_io(sleep, block, out_dir / "io.png")
-        blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block))]
+        chart_io(sleep, block, out_dir / "io.png", lockstep)
+        blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block, lockstep))]
 
     cpu = select(cells, scenario="cpu")
     if cpu:

@@ -211,6 +211,10 @@ class Runner:
         """One run of every stream of ``cell`` at once, with server CPU and /stats around it."""
         server.check_alive()
         stats_ok = cell.read_stats and server.has_stats
+        if server.has_stats and server is not self.env.remote:
+            lingering = server.settle()
+            if lingering:
+                self.say(f"  .. {server.name}: {lingering} connection(s) of an earlier run still open")
         before = server.stats() if stats_ok else None
         cpu0, busy0 = server.cpu_s(), system_busy_s()
         stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}"

@@ -162,6 +162,20 @@ class Server:
                     raise
         raise AssertionError("unreachable")
 
+    def settle(self, timeout_s: float = 5.0, poll_s: float = 0.02) -> int:
+        """Waits until no connection but the lab's own /stats one is open; returns how many were.
+
+        A run's connections outlive wrk: a session waiting on a timer closes only when its
+        response fails.  The next run, with its own connections, would otherwise find them
+        still counted against ``--max-connections`` and still costing the server CPU.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            others = int(self.stats()["totals"]["connections_open"]) - 1
+            if others <= 0 or time.monotonic() >= deadline:
+                return max(0, others)
+            time.sleep(poll_s)
+
     def cpu_s(self) -> float:
         """CPU seconds the server has used so far (all its threads and processes)."""
         if self.proc is not None:

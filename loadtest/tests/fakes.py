@@ -18,10 +18,11 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float
     c, mode = load.stream.connections, cell.mode
     if cell.scenario == "io":
         wait = cell.params["wait_ms"] * 1000
-        share = 0.985 if good else 0.95
-        rps = load.bound_rps * (share if load.variant == "sleep" else 1.0)
-        mean = wait * (1.02 if good else 1.06) if load.variant == "sleep" else c / rps * 1e6
-        return rps, mean, wait * 1.05
+        if load.variant == "block":
+            return load.bound_rps, c / load.bound_rps * 1e6, wait * 1.05
+        slow = load.variant == "sleep-lockstep" or not good  # identical waits fall into step
+        rps = load.bound_rps * (0.95 if slow else 0.985)
+        return rps, wait * (1.06 if slow else 1.02), wait * 1.05
     if cell.scenario == "cpu":
         rps = 200.0 if mode == "single" else 200.0 * cell.workers * (0.96 if good else 0.8)
         return rps, c / rps * 1e6, c / rps * 1.5e6

@@ -45,7 +45,17 @@ class QuickPlanTest(unittest.TestCase):
         self.assertEqual(reactors_block.loads[0].bound_rps, 2 / 0.1)
         self.assertTrue(all(c.fresh_server and not c.read_stats for c in block))
         self.assertIn("stagger=1000", single.loads[0].stream.args, "timer waits start spread, not in lockstep")
-        self.assertFalse(any(a.startswith("stagger") for c in block for a in c.loads[0].stream.args))
+        self.assertIn("spread=5", single.loads[0].stream.args, "timer waits vary around their mean")
+        self.assertEqual(single.params, {"wait_ms": 100, "spread_ms": 5})
+        self.assertEqual(single.loads[0].path, "/io/sleep?ms=95..105")
+        self.assertFalse(any(a.startswith(("stagger", "spread")) for c in block for a in c.loads[0].stream.args))
+
+    def test_io_has_a_lockstep_control_on_one_loop_at_the_most_connections(self):
+        (control,) = [c for c in self.of("io") if c.loads[0].variant == "sleep-lockstep"]
+        self.assertEqual((control.mode, control.connections), ("single", 1000))
+        self.assertIn("spread=0", control.loads[0].stream.args)
+        self.assertEqual(control.params["spread_ms"], 0)
+        self.assertEqual(control.loads[0].bound_rps, 1000 / 0.1)
 
     def test_cpu_gives_the_server_a_cpu_per_worker(self):
         cells = self.of("cpu")
@@ -86,7 +96,8 @@ class QuickPlanTest(unittest.TestCase):
     def test_points_interleave_models(self):
         for g in self.plan.groups:
             for point in g.points:
-                if g.scenario != "accept":
+                controls = {c.loads[0].variant for c in point} == {"sleep-lockstep"}  # one loop only
+                if g.scenario != "accept" and not controls:
                     self.assertEqual([c.mode for c in point], list(plan.MODELS))
 
 

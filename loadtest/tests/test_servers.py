@@ -1,5 +1,8 @@
 import shutil
+import socket
 import tempfile
+import threading
+import time
 import unittest
 from pathlib import Path
 
@@ -79,6 +82,24 @@ class StubServerTest(unittest.TestCase):
         self.assertEqual(len(self.registry), 0)
         with self.assertRaises(ServerError):
             server.check_alive()
+
+    def test_settle_waits_for_an_earlier_run_s_connections_to_close(self):
+        spec = ServerSpec("single", (), (0,), 1)
+        server = start_cvp(STUB, spec, max_connections=100, log_dir=self.dir, registry=self.registry)
+        self.assertEqual(server.settle(timeout_s=1), 0, "only the lab's own /stats connection is open")
+        port = int(server.base_url.rsplit(":", 1)[1])
+        lingering = socket.create_connection(("127.0.0.1", port))
+        try:
+            for _ in range(100):  # until the stub has accepted it
+                if server.stats()["totals"]["connections_open"] == 2:
+                    break
+                time.sleep(0.01)
+            self.assertEqual(server.settle(timeout_s=0.2), 1, "gives up after its timeout, and says how many")
+            threading.Timer(0.2, lingering.close).start()
+            self.assertEqual(server.settle(timeout_s=5), 0, "returns once the connection has closed")
+        finally:
+            lingering.close()
+        server.stop()
 
     def test_failed_start_names_the_server_and_shows_stderr(self):
         spec = ServerSpec("single", ("--fail-start",), (0,), 1)
