@@ -849,6 +849,11 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
 
 
 def _work_ms(doc: dict) -> str:
+    """The CPU one request took: measured in the cpu cells, else the calibration's estimate."""
+    measured = [c["server_cpu_us_per_request"] for c in select(doc["cells"], scenario="cpu")
+                if c.get("server_cpu_us_per_request")]
+    if measured:
+        return f"{statistics.median(measured) / 1000:.1f} ms"
     cal = doc["manifest"].get("calibration")
     return f"{cal['expected_ms']:.1f} ms" if cal else "a few ms"
 

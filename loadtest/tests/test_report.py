@@ -1,4 +1,5 @@
 import importlib.util
+import statistics
 import tempfile
 import unittest
 from pathlib import Path
@@ -45,6 +46,15 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("single reached 98.0% of the Little's-law bound in steady state (98.5% over whole runs: "
                       "9,850 of 10,000 req/s)", text)
         self.assertIn("threads ÷ wait", text)
+
+    def test_cpu_work_per_request_is_the_measured_one(self):
+        doc = synthetic_doc()
+        measured = sorted(c["server_cpu_us_per_request"] for c in report.select(doc["cells"], scenario="cpu"))
+        estimate = doc["manifest"]["calibration"]["expected_ms"]
+        self.assertNotAlmostEqual(statistics.median(measured) / 1000, estimate, places=1, msg="the test tells them apart")
+        self.assertEqual(report._work_ms(doc), f"{statistics.median(measured) / 1000:.1f} ms")
+        doc["cells"] = [c for c in doc["cells"] if c["scenario"] != "cpu"]
+        self.assertEqual(report._work_ms(doc), "5.0 ms", "without cpu cells, the calibration's estimate")
 
     def test_io_lockstep_control_is_compared_with_varied_waits(self):
         lockstep = report.select(self.cells, scenario="io", variant="sleep-lockstep")
