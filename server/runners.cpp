@@ -151,7 +151,8 @@ auto offload_pool::async_execute(work_fn fn, std::int64_t submit_ns, Token&& tok
             asio::dispatch(ex, [handler = std::move(handler), failure, record]() mutable { std::move(handler)(failure, record); });
         });
     };
-    return asio::async_initiate<Token, void(std::exception_ptr, work_record)>(std::move(initiate), token, std::move(fn), submit_ns);
+    return asio::async_initiate<Token, void(std::exception_ptr, work_record)>(std::move(initiate), std::forward<Token>(token),
+                                                                              std::move(fn), submit_ns);
 }
 
 asio::awaitable<std::optional<work_record>> offload_pool::run(work_kind, work_fn fn)

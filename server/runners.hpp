@@ -67,8 +67,8 @@ public:
 private:
     /// Reserves room for n tasks, all or none.
     bool admit(std::size_t n) noexcept;
-    /// Runs `fn` on a pool thread and completes on the initiator's executor with
-    /// (exception_ptr, work_record).
+    /// Runs `fn` on a pool thread, then completes with (exception_ptr, work_record) on the
+    /// handler's associated executor (inline on the pool thread if it has none).
     template <class Token>
     auto async_execute(work_fn fn, std::int64_t submit_ns, Token&& token);
     /// Runs one admitted task on the calling pool thread.

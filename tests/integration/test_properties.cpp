@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <memory>
 
 namespace cvp::test {
@@ -116,25 +115,33 @@ TEST(offload, timer_waits_complete_while_the_pool_is_busy)
 TEST(offload, a_finished_task_is_answered_without_waiting_for_queued_ones)
 {
     server_process server{{"--mode", "offload", "--pool-threads", "1"}};
-    // Three blocking tasks on one pool thread: the second and third queue behind the first.
+    // Three blocking tasks on one pool thread, sent one at a time so that the queue's order
+    // is known: the first runs, the second and third wait behind it.
     std::vector<std::unique_ptr<http_client>> clients;
-    for (int i = 0; i < 3; ++i) {
+    auto const send_and_wait = [&](auto pred) {
         clients.push_back(std::make_unique<http_client>(server.port()));
         clients.back()->send("/io/block?ms=300");
-    }
+        ASSERT_TRUE(wait_for_stats(server.port(), pred));
+    };
+    send_and_wait([](nlohmann::json const& s) { return s["pool"]["running"] == 1; });
+    send_and_wait([](nlohmann::json const& s) { return s["pool"]["queue_depth"] == 1; });
+    send_and_wait([](nlohmann::json const& s) { return s["pool"]["queue_depth"] == 2; });
+
     std::vector<nlohmann::json> bodies;
     std::vector<std::int64_t> received_ns;
     for (auto& c : clients) {
-        bodies.push_back(c->read_reply().json());
+        auto const reply = c->read_reply();
         received_ns.push_back(now_ns());
+        EXPECT_EQ(reply.status, 200u);
+        bodies.push_back(reply.json());
     }
-    // Order the tasks by when they ran; each answer arrives before the next task ends,
-    // rather than behind the tasks that were still queued when it finished.
-    std::vector<std::size_t> order{0, 1, 2};
-    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return bodies[a]["start_ns"] < bodies[b]["start_ns"]; });
-    for (std::size_t k = 0; k + 1 < order.size(); ++k) {
-        auto const answered = received_ns[order[k]];
-        EXPECT_LT(answered, bodies[order[k + 1]]["end_ns"].get<std::int64_t>()) << bodies[order[k]] << "\n" << bodies[order[k + 1]];
+    for (std::size_t k = 0; k + 1 < bodies.size(); ++k) {
+        auto const& task = bodies[k];
+        auto const& next = bodies[k + 1];
+        // The queue is FIFO: task k ran before task k+1 ...
+        EXPECT_LE(task["end_ns"].get<std::int64_t>(), next["start_ns"].get<std::int64_t>()) << task << "\n" << next;
+        // ... and its answer arrived while task k+1 was still running, not behind it.
+        EXPECT_LT(received_ns[k], next["end_ns"].get<std::int64_t>()) << task << "\n" << next;
     }
 }
 

@@ -76,9 +76,11 @@ std::optional<double> parse_value(std::string const& text)
         return HUGE_VAL;
     if (text == "-Inf")
         return -HUGE_VAL;
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text.front())))
+        return std::nullopt; // strtod would skip leading blanks the format does not allow
     char* end = nullptr;
     double const v = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
+    if (end != text.c_str() + text.size())
         return std::nullopt;
     return v;
 }
@@ -191,7 +193,8 @@ std::optional<std::array<std::string, 3>> parse_comment(std::string_view line)
     return std::nullopt;
 }
 
-/// `name{labels} value` or `name value`.
+/// `name{labels} value` or `name value`. The format allows a timestamp after the value;
+/// cvp never writes one, so here it counts as malformed.
 std::optional<sample> parse_sample(std::string_view line)
 {
     line_reader in{line};
@@ -281,7 +284,7 @@ TEST(ExpositionParser, AcceptsGoodLinesAndRejectsBrokenOnes)
     EXPECT_EQ(good.untyped, std::vector<std::string>{"b{x=\"}\",} 1.5e3"});
 
     for (std::string const line : {"1a 3", "a  3", "a 3 4", "a 3x", "a{w=0} 1", "a{w=\"0\" v=\"1\"} 1", "a{w=\"0} 1", "a{=\"0\"} 1",
-                                   "a{w=\"0\"}1", "a", "# TYPE a", "# HELP 1a x"}) {
+                                   "a{w=\"0\"}1", "a", "a \t3", "# TYPE a", "# HELP 1a x"}) {
         auto const e = parse(line + "\n");
         EXPECT_EQ(e.malformed, std::vector<std::string>{line});
     }
