@@ -217,7 +217,8 @@ def io(s: Settings, skipped: list[dict]) -> list[Group]:
 
     points = [tuple(cell(sp, c, "sleep", p.io_wait_spread_ms) for sp in specs) for c in conns]
     if conns and p.io_wait_spread_ms > 0:
-        # The control: every wait exactly the same, at the most connections, on one loop.
+        # The control: every wait exactly the same, at the most connections, on single (one loop),
+        # or on the first model chosen when single is not.
         one_loop = [sp for sp in specs if sp.label == "single"] or specs[:1]
         points.append(tuple(cell(sp, conns[-1], "sleep", 0, "sleep-lockstep") for sp in one_loop))
     groups = [Group("io", tuple(specs), tuple(points))]

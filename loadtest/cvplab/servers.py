@@ -163,11 +163,12 @@ class Server:
         raise AssertionError("unreachable")
 
     def settle(self, timeout_s: float = 5.0, poll_s: float = 0.02) -> int:
-        """Waits until no connection but the lab's own /stats one is open; returns how many were.
+        """Waits until no connection but the lab's own /stats one is open, or ``timeout_s``
+        passes; returns how many others were still open.
 
-        A run's connections outlive wrk: a session waiting on a timer closes only when its
-        response fails.  The next run, with its own connections, would otherwise find them
-        still counted against ``--max-connections`` and still costing the server CPU.
+        A run's connections outlive wrk: a session still waiting on a timer when wrk exits
+        closes only once it tries to write its response.  Without this wait the next run
+        would find them still counted against ``--max-connections`` and costing CPU.
         """
         deadline = time.monotonic() + timeout_s
         while True:

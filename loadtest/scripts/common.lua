@@ -12,8 +12,9 @@
 --        "latency_us":{"min":..,"mean":..,"stdev":..,"max":..,"p50":..,"p90":..,"p99":..,"p999":..}}
 --     Latencies are microseconds, null when no response completed in time.
 --     errors.status counts responses with a status of 400 or more (wrk's rule).
--- Scenario scripts set wrk.path in init() and define no request()/response(),
--- so wrk sends one prebuilt request and never calls Lua on the hot path.
+-- Scenario scripts set wrk.path in init() and define no response(), so wrk sends one
+-- prebuilt request.  Only io.lua with spread=D defines request(), to pick one of a few
+-- prebuilt requests at random; no script calls Lua for each response.
 
 local cvplab = {}
 

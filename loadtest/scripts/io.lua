@@ -19,8 +19,11 @@ function init(args)
       error("cvplab: endpoint must be sleep or block, not " .. endpoint)
    end
    local ms = tonumber(cvplab.need(a, "ms"))
+   if not ms or ms < 1 or ms ~= math.floor(ms) then
+      error("cvplab: ms must be a whole number of milliseconds, at least 1, not " .. a.ms)
+   end
    local spread = tonumber(a.spread or "0")
-   if not ms or not spread or spread < 0 or spread > ms or spread ~= math.floor(spread) then
+   if not spread or spread < 0 or spread > ms or spread ~= math.floor(spread) then
       error("cvplab: spread must be a whole number of milliseconds from 0 to ms")
    end
    wrk.path = "/io/" .. endpoint .. "?ms=" .. ms

@@ -63,6 +63,23 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("With every wait exactly 100 ms instead of 100 ± 5 ms, single at 1,000 connections reached "
                       "94.3% of the bound in steady state instead of 98.0%, with a mean latency +6.0% over the wait "
                       "instead of +2.0%.", text)
+        self.assertIn("Identical waits put closed-loop clients in step", text)
+
+    def test_io_lockstep_explanation_only_when_the_control_is_clearly_lower(self):
+        sleep = report.select(self.cells, scenario="io", variant="sleep")
+        lockstep = [dict(c) for c in report.select(self.cells, scenario="io", variant="sleep-lockstep")]
+        varied = report.one(sleep, mode="single", connections=1000)
+        for c in lockstep:  # the control as good as the varied waits, within noise
+            c["littles_law"] = dict(c["littles_law"], steady_bound_share=varied["littles_law"]["steady_bound_share"])
+        text = " ".join(report.io_text(sleep, [], lockstep))
+        self.assertIn("With every wait exactly 100 ms", text)
+        self.assertNotIn("in step", text)
+        self.assertIn("made no clear difference", text)
+
+    def test_io_check_names_the_wait_spread_and_the_control(self):
+        io = report.expected_checks(self.cells)[1]
+        self.assertIn("each wait is drawn from 100 ± 5 ms", " ".join(io.why))
+        self.assertIn("the control with every wait exactly 100 ms reached 94.3%", " ".join(io.why))
 
     def test_accept_sentence_shows_imbalance(self):
         text = " ".join(report.accept_text(report.select(self.cells, scenario="accept")))
