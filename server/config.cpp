@@ -147,6 +147,8 @@ constexpr flag flags[] = {
     {"pool-threads", "N", "usable CPUs", "CPU pool threads in offload", &set_number<unsigned, 1, 1024, &config::pool_threads>},
     {"pool-queue", "N", "256", "pool tasks that may wait; beyond it requests get 503",
      &set_number<std::size_t, 0, 1'000'000, &config::pool_queue>},
+    {"pool-nice", "N", "10", "nice levels the pool threads run below the I/O loop (0: the same priority)",
+     &set_number<unsigned, 0, 19, &config::pool_nice>},
     {"address", "IP", "127.0.0.1", "listening address", &set_address},
     {"port", "PORT", "8080", "listening port; 0 takes a free one", &set_number<std::uint16_t, 0, 65535, &config::port>},
     {"max-connections", "N", "10000", "open connections; beyond it new ones get 503 and are closed",

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -475,6 +476,26 @@ bool pin_current_thread(int cpu)
         return false;
     set.add(cpu);
     return ::pthread_setaffinity_np(::pthread_self(), set.size(), set.get()) == 0;
+}
+
+std::optional<int> lower_current_thread_priority(int increment)
+{
+    // PRIO_PROCESS with a thread id addresses that one thread on Linux. getpriority may
+    // return -1 as a real value, so errno tells failure apart.
+    auto const tid = static_cast<id_t>(::gettid());
+    errno = 0;
+    int const current = ::getpriority(PRIO_PROCESS, tid);
+    if (errno != 0)
+        return std::nullopt;
+    int const wanted = std::min(19, current + std::max(0, increment));
+    if (wanted != current && ::setpriority(PRIO_PROCESS, tid, wanted) != 0)
+        return std::nullopt;
+    return wanted - current;
+}
+
+void name_current_thread(std::string const& name)
+{
+    ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
 }
 
 } // namespace cvp

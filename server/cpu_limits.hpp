@@ -53,4 +53,12 @@ cpu_limits detect_cpu_limits();
 /// Pins the calling thread to one CPU. Returns false (and leaves it unpinned) on failure.
 bool pin_current_thread(int cpu);
 
+/// Lowers the calling thread's scheduling priority by `increment` nice levels (Linux
+/// keeps a nice value per thread), at most to nice 19. Returns how many levels it was
+/// lowered by, which is less than `increment` near 19, or nothing on failure.
+std::optional<int> lower_current_thread_priority(int increment);
+
+/// Names the calling thread for top, ps and debuggers; Linux keeps the first 15 bytes.
+void name_current_thread(std::string const& name);
+
 } // namespace cvp

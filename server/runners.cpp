@@ -2,6 +2,7 @@
 
 #include "server/asio.hpp"
 #include "server/clock.hpp"
+#include "server/cpu_limits.hpp"
 
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -9,6 +10,8 @@
 #include <boost/asio/post.hpp>
 
 #include <exception>
+#include <iostream>
+#include <string>
 
 namespace cvp {
 
@@ -56,11 +59,12 @@ asio::awaitable<std::optional<std::vector<work_record>>> inline_runner::run_all(
 // ---------------------------------------------------------------------------------------
 // offload_pool
 
-offload_pool::offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity)
+offload_pool::offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity, unsigned nice_increment)
     : stats_(stats)
     , first_worker_(first_worker)
     , thread_count_(threads)
     , queue_capacity_(queue_capacity)
+    , nice_increment_(nice_increment)
     , ctx_(static_cast<int>(threads))
     , guard_(ctx_.get_executor())
 {}
@@ -75,6 +79,12 @@ void offload_pool::start()
     for (unsigned i = 0; i < thread_count_; ++i) {
         threads_.emplace_back([this, id = first_worker_ + static_cast<int>(i)] {
             set_current_worker(id);
+            // The loop answers timers and sockets; CPU work may wait for it, not the other way.
+            if (auto const lowered = lower_current_thread_priority(static_cast<int>(nice_increment_)))
+                nice_below_loop_.store(static_cast<unsigned>(*lowered), std::memory_order_relaxed);
+            else
+                std::cerr << "cvp-server: could not lower the priority of pool thread " << id << '\n';
+            name_current_thread("cvp-pool-" + std::to_string(id));
             ctx_.run();
         });
     }
@@ -201,6 +211,7 @@ offload_pool::snapshot offload_pool::read() const noexcept
     s.queue_depth = in_flight > s.running ? in_flight - s.running : 0;
     s.completed = completed_.load(std::memory_order_relaxed);
     s.rejected = rejected_.load(std::memory_order_relaxed);
+    s.nice_below_loop = nice_below_loop_.load(std::memory_order_relaxed);
     return s;
 }
 

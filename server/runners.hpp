@@ -38,8 +38,9 @@ private:
 class offload_pool final : public work_runner
 {
 public:
-    /// Pool threads take worker ids first_worker .. first_worker + threads - 1.
-    offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity);
+    /// Pool threads take worker ids first_worker .. first_worker + threads - 1 and run
+    /// `nice_increment` nice levels below the thread that starts them.
+    offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity, unsigned nice_increment);
     ~offload_pool() override;
     offload_pool(offload_pool const&) = delete;
     offload_pool& operator=(offload_pool const&) = delete;
@@ -61,6 +62,8 @@ public:
         std::size_t running = 0;
         std::uint64_t completed = 0;
         std::uint64_t rejected = 0;
+        /// Nice levels the pool threads really run below the loop (0 until they start).
+        unsigned nice_below_loop = 0;
     };
     snapshot read() const noexcept;
 
@@ -78,6 +81,8 @@ private:
     int first_worker_;
     unsigned thread_count_;
     std::size_t queue_capacity_;
+    unsigned nice_increment_;
+    std::atomic<unsigned> nice_below_loop_{0};
     boost::asio::io_context ctx_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     std::vector<std::thread> threads_;

@@ -99,7 +99,7 @@ server::server(config cfg, cpu_limits limits)
 
     // The pool, when the model has one; every loop's handlers then use it.
     if (pool_threads > 0)
-        pool_ = std::make_unique<offload_pool>(*stats_, static_cast<int>(loop_count), pool_threads, cfg_.pool_queue);
+        pool_ = std::make_unique<offload_pool>(*stats_, static_cast<int>(loop_count), pool_threads, cfg_.pool_queue, cfg_.pool_nice);
 
     // The loops, each with its own runner unless work goes to the pool.
     for (unsigned i = 0; i < loop_count; ++i) {
@@ -158,8 +158,9 @@ std::string server::startup_line() const
     auto const ep = local_endpoint();
     out << "cvp-server mode=" << to_string(cfg_.mode) << " threads=" << loops_.size()
         << " accept=" << (cfg_.mode == mode::reactors ? to_string(cfg_.accept) : "round-robin")
-        << " pool_threads=" << (pool_ ? pool_->read().threads : 0) << " pinned=" << (pinned.empty() ? "none" : format_cpu_list(pinned))
-        << " allowed=" << format_cpu_list(limits_.allowed) << " cgroup=" << limits_.cgroup << " quota=";
+        << " pool_threads=" << (pool_ ? pool_->read().threads : 0) << " pool_nice=" << (pool_ ? cfg_.pool_nice : 0u)
+        << " pinned=" << (pinned.empty() ? "none" : format_cpu_list(pinned)) << " allowed=" << format_cpu_list(limits_.allowed)
+        << " cgroup=" << limits_.cgroup << " quota=";
     if (limits_.quota_cpus)
         out << *limits_.quota_cpus;
     else
@@ -190,6 +191,7 @@ int server::run()
         auto& l = *loops_[i];
         l.thread = std::thread([&l, i] {
             set_current_worker(static_cast<int>(i));
+            name_current_thread("cvp-loop-" + std::to_string(i));
             if (l.planned_cpu) {
                 if (pin_current_thread(*l.planned_cpu))
                     l.pinned_cpu.store(*l.planned_cpu, std::memory_order_relaxed);
@@ -350,8 +352,13 @@ nlohmann::json server::stats() const
     json pool = nullptr;
     if (pool_) {
         auto const p = pool_->read();
-        pool = json{{"threads", p.threads}, {"queue_capacity", p.queue_capacity}, {"queue_depth", p.queue_depth},
-                    {"running", p.running}, {"completed", p.completed},           {"rejected", p.rejected}};
+        pool = json{{"threads", p.threads},
+                    {"queue_capacity", p.queue_capacity},
+                    {"queue_depth", p.queue_depth},
+                    {"running", p.running},
+                    {"completed", p.completed},
+                    {"rejected", p.rejected},
+                    {"nice_below_loop", p.nice_below_loop}};
     }
 
     rusage usage{};

@@ -719,8 +719,11 @@ def check_mixed(cells: list[dict]) -> Check:
                        f"({alone['latency_us']['p99'] / wait_us - 1:+.1%}): its one loop completes timers late "
                        f"at {fmt_rps(alone['rps'])} req/s, {alone['server_cpu_us_per_request']:.0f} µs of CPU "
                        "per request")
+        nice = (off["server"].get("startup") or {}).get("pool_nice")  # absent before --pool-nice existed
+        below = ("" if nice is None else f" (running {nice} nice levels below it)" if int(nice)
+                 else " at its own priority (`--pool-nice 0`)")
         why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with {off['workers']} busy "
-                   "pool threads and wrk, so each timer completion also waits for the scheduler")
+                   f"pool threads{below} and with wrk, so each timer completion may also wait for the scheduler")
         why += _noise([off])
     return Check(name, want, figure, "met" if ok else "missed", why)
 

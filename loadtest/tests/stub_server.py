@@ -125,7 +125,7 @@ async def main():
     host, port = server.sockets[0].getsockname()[:2]
     loops = len([w for w in stub.workers if w["role"] == "loop"])
     print(f"cvp-server mode={args.mode} threads={loops} accept={args.accept} "
-          f"pool_threads={len(stub.workers) - loops} pinned=none allowed=0 cgroup=none quota=none usable=1 "
+          f"pool_threads={len(stub.workers) - loops} pool_nice=0 pinned=none allowed=0 cgroup=none quota=none usable=1 "
           f"listening={host}:{port}", flush=True)
     async with server:
         await server.serve_forever()

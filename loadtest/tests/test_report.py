@@ -25,6 +25,14 @@ class ChecksTest(unittest.TestCase):
         self.assertTrue(any("per request" in w for w in io.why))
         self.assertTrue(any("pool threads" in w for w in mixed.why))
 
+    def test_mixed_miss_names_the_pool_priority(self):
+        cells = synthetic_doc(good=False)["cells"]
+        off = report.one(report.select(cells, scenario="mixed", variant="io"), mode="offload")
+        self.assertNotIn("nice", " ".join(report.check_mixed(cells).why), "unknown for older results")
+        for nice, said in (("10", "running 10 nice levels below it"), ("0", "at its own priority")):
+            off["server"]["startup"]["pool_nice"] = nice
+            self.assertIn(said, " ".join(report.check_mixed(cells).why))
+
     def test_missing_models_are_not_measured(self):
         cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
         checks = report.expected_checks(cells)

@@ -11,7 +11,7 @@ from cvplab.servers import (ServerError, ServerSpec, _parallel_workers, connect_
                             parse_startup_line, split_host_port, start_cvp)
 
 STUB = Path(__file__).resolve().parent / "stub_server.py"
-LINE = ("cvp-server mode=reactors threads=2 accept=round-robin pool_threads=0 pinned=0,1 allowed=0-1 "
+LINE = ("cvp-server mode=reactors threads=2 accept=round-robin pool_threads=0 pool_nice=0 pinned=0,1 allowed=0-1 "
         "cgroup=v1 quota=none usable=2 listening=127.0.0.1:41234\n")
 
 

@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -246,6 +249,29 @@ nlohmann::json stats(std::uint16_t port)
 {
     http_client client{port};
     return client.get("/stats").json();
+}
+
+std::map<std::string, int> thread_nice_values(pid_t pid)
+{
+    std::map<std::string, int> out;
+    std::error_code ec;
+    for (auto const& task : std::filesystem::directory_iterator(std::filesystem::path{"/proc"} / std::to_string(pid) / "task", ec)) {
+        std::ifstream comm_file{task.path() / "comm"};
+        std::ifstream stat_file{task.path() / "stat"};
+        std::string name;
+        std::string stat;
+        if (!std::getline(comm_file, name) || !std::getline(stat_file, stat))
+            continue; // the thread has exited
+        // stat is "tid (comm) state ppid ..."; nice is the 17th field after the comm's ')'.
+        std::istringstream fields{stat.substr(stat.rfind(')') + 1)};
+        std::string field;
+        for (int i = 0; i < 16; ++i)
+            fields >> field;
+        int nice = 0;
+        if (fields >> nice)
+            out[name] = nice;
+    }
+    return out;
 }
 
 interval interval_of(nlohmann::json const& body)

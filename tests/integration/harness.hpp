@@ -44,6 +44,7 @@ public:
     server_process& operator=(server_process const&) = delete;
 
     std::uint16_t port() const noexcept { return port_; }
+    pid_t pid() const noexcept { return pid_; }
     std::string const& startup_line() const noexcept { return startup_line_; }
 
     /// Sends a signal to the server.
@@ -114,6 +115,9 @@ bool connection_refused(std::uint16_t port);
 
 /// GET /stats on a fresh connection.
 nlohmann::json stats(std::uint16_t port);
+
+/// The nice value of each named thread of process `pid`, from /proc/<pid>/task.
+std::map<std::string, int> thread_nice_values(pid_t pid);
 
 /// Polls /stats until `pred` holds, at most `patience`. Returns whether it held.
 template <class Pred>

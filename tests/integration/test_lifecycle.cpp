@@ -4,8 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <thread>
 
 namespace cvp::test {
 namespace {
@@ -130,6 +134,27 @@ TEST(configuration, environment_variables_set_flags_and_flags_win)
     EXPECT_EQ(s["mode"], "offload");
     EXPECT_EQ(s["pool"]["threads"], 3);
     EXPECT_EQ(s["pool"]["queue_capacity"], 9);
+}
+
+TEST(configuration, pool_threads_run_pool_nice_levels_below_the_loop)
+{
+    for (int const increment : {10, 3, 0}) {
+        SCOPED_TRACE("--pool-nice " + std::to_string(increment));
+        server_process server{{"--mode", "offload", "--pool-threads", "2", "--pool-nice", std::to_string(increment)}};
+        // Each thread takes its name once it has set its priority, just after start-up.
+        std::map<std::string, int> nice;
+        auto const deadline = std::chrono::steady_clock::now() + patience;
+        while (std::chrono::steady_clock::now() < deadline) {
+            nice = thread_nice_values(server.pid());
+            if (nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2"))
+                break;
+            std::this_thread::sleep_for(5ms);
+        }
+        ASSERT_TRUE(nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2"));
+        EXPECT_EQ(nice["cvp-pool-1"], nice["cvp-loop-0"] + increment);
+        EXPECT_EQ(nice["cvp-pool-2"], nice["cvp-loop-0"] + increment);
+        EXPECT_EQ(stats(server.port())["pool"]["nice_below_loop"], increment);
+    }
 }
 
 TEST(configuration, reactors_default_to_the_usable_cpus_and_pin_to_allowed_ones)

@@ -76,6 +76,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes)
     EXPECT_TRUE(c.pin);
     EXPECT_EQ(c.pool_threads, 0u) << "0 means the usable CPUs";
     EXPECT_EQ(c.pool_queue, 256u);
+    EXPECT_EQ(c.pool_nice, 10u);
     EXPECT_EQ(c.address, "127.0.0.1");
     EXPECT_EQ(c.port, 8080);
     EXPECT_EQ(c.max_connections, 10'000u);
@@ -116,6 +117,7 @@ std::vector<flag_case> const& flag_cases()
         {"pin", "off", [](config const& c) { return !c.pin; }},
         {"pool-threads", "5", [](config const& c) { return c.pool_threads == 5; }},
         {"pool-queue", "64", [](config const& c) { return c.pool_queue == 64; }},
+        {"pool-nice", "0", [](config const& c) { return c.pool_nice == 0; }},
         {"address", "0.0.0.0", [](config const& c) { return c.address == "0.0.0.0"; }},
         {"port", "0", [](config const& c) { return c.port == 0; }},
         {"max-connections", "100", [](config const& c) { return c.max_connections == 100; }},
@@ -262,6 +264,8 @@ std::vector<bad_case> const& bad_cases()
         {"pool-threads", "0"},
         {"pool-queue", "-1"},
         {"pool-queue", "1000001"},
+        {"pool-nice", "20"},
+        {"pool-nice", "-1"},
         {"address", ""},
         {"port", "65536"},
         {"port", "-1"},
