@@ -80,10 +80,14 @@ void offload_pool::start()
         threads_.emplace_back([this, id = first_worker_ + static_cast<int>(i)] {
             set_current_worker(id);
             // The loop answers timers and sockets; CPU work may wait for it, not the other way.
-            if (auto const lowered = lower_current_thread_priority(static_cast<int>(nice_increment_)))
-                nice_below_loop_.store(static_cast<unsigned>(*lowered), std::memory_order_relaxed);
-            else
+            auto const lowered = lower_current_thread_priority(static_cast<int>(nice_increment_));
+            if (!lowered)
                 std::cerr << "cvp-server: could not lower the priority of pool thread " << id << '\n';
+            // /stats shows the least any thread got, so one thread's failure is not hidden.
+            auto const got = static_cast<unsigned>(lowered.value_or(0));
+            auto seen = nice_below_loop_.load(std::memory_order_relaxed);
+            while (got < seen && !nice_below_loop_.compare_exchange_weak(seen, got, std::memory_order_relaxed)) {
+            }
             name_current_thread("cvp-pool-" + std::to_string(id));
             ctx_.run();
         });
@@ -211,7 +215,8 @@ offload_pool::snapshot offload_pool::read() const noexcept
     s.queue_depth = in_flight > s.running ? in_flight - s.running : 0;
     s.completed = completed_.load(std::memory_order_relaxed);
     s.rejected = rejected_.load(std::memory_order_relaxed);
-    s.nice_below_loop = nice_below_loop_.load(std::memory_order_relaxed);
+    auto const nice = nice_below_loop_.load(std::memory_order_relaxed);
+    s.nice_below_loop = nice == not_started ? 0 : nice;
     return s;
 }
 

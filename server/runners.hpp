@@ -62,7 +62,7 @@ public:
         std::size_t running = 0;
         std::uint64_t completed = 0;
         std::uint64_t rejected = 0;
-        /// Nice levels the pool threads really run below the loop (0 until they start).
+        /// Nice levels every pool thread really runs below the loop (0 until they start).
         unsigned nice_below_loop = 0;
     };
     snapshot read() const noexcept;
@@ -82,7 +82,9 @@ private:
     unsigned thread_count_;
     std::size_t queue_capacity_;
     unsigned nice_increment_;
-    std::atomic<unsigned> nice_below_loop_{0};
+    /// The fewest nice levels any pool thread was lowered by; not_started before any ran.
+    static constexpr unsigned not_started = ~0u;
+    std::atomic<unsigned> nice_below_loop_{not_started};
     boost::asio::io_context ctx_;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
     std::vector<std::thread> threads_;

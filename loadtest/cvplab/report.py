@@ -497,12 +497,16 @@ def _lockstep_text(sleep: list[dict], lockstep: list[dict]) -> list[str]:
                 f"{fmt_pct(same)} of the bound in steady state instead of {fmt_pct(diff)}, with a mean latency "
                 f"{c['latency_us']['mean'] / wait_us - 1:+.1%} over the wait instead of "
                 f"{varied['latency_us']['mean'] / wait_us - 1:+.1%}.")
-        if same is not None and diff is not None and same < diff - LOCKSTEP_GAP:
+        if same is None or diff is None:
+            pass
+        elif same < diff - LOCKSTEP_GAP:
             text += (" Identical waits put closed-loop clients in step: the requests a loop reads in one batch "
                      "start their timers together, finish together and come back together, so the bursts grow "
                      "round after round, and the last request of a burst waits for the CPU of all the others. The "
                      "same loop at the same load keeps up once the waits vary by a few percent, as a real "
                      "downstream's do.")
+        elif same > diff + LOCKSTEP_GAP:
+            text += " Here identical waits did better than varied ones, which points at run-to-run noise."
         else:
             text += " Here identical waits made no clear difference."
         out.append(text)
@@ -719,9 +723,9 @@ def check_mixed(cells: list[dict]) -> Check:
                        f"({alone['latency_us']['p99'] / wait_us - 1:+.1%}): its one loop completes timers late "
                        f"at {fmt_rps(alone['rps'])} req/s, {alone['server_cpu_us_per_request']:.0f} µs of CPU "
                        "per request")
-        nice = (off["server"].get("startup") or {}).get("pool_nice")  # absent before --pool-nice existed
-        below = ("" if nice is None else f" (running {nice} nice levels below it)" if int(nice)
-                 else " at its own priority (`--pool-nice 0`)")
+        nice = str((off["server"].get("startup") or {}).get("pool_nice"))  # absent before --pool-nice existed
+        below = ("" if not nice.isdigit() else " at its own priority (`--pool-nice 0`)" if int(nice) == 0
+                 else f" (started with `--pool-nice {nice}`, below the loop's priority)")
         why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with {off['workers']} busy "
                    f"pool threads{below} and with wrk, so each timer completion may also wait for the scheduler")
         why += _noise([off])

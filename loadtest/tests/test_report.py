@@ -29,7 +29,7 @@ class ChecksTest(unittest.TestCase):
         cells = synthetic_doc(good=False)["cells"]
         off = report.one(report.select(cells, scenario="mixed", variant="io"), mode="offload")
         self.assertNotIn("nice", " ".join(report.check_mixed(cells).why), "unknown for older results")
-        for nice, said in (("10", "running 10 nice levels below it"), ("0", "at its own priority")):
+        for nice, said in (("10", "`--pool-nice 10`, below the loop's priority"), ("0", "at its own priority")):
             off["server"]["startup"]["pool_nice"] = nice
             self.assertIn(said, " ".join(report.check_mixed(cells).why))
 
@@ -83,6 +83,11 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("With every wait exactly 100 ms", text)
         self.assertNotIn("in step", text)
         self.assertIn("made no clear difference", text)
+        for c in lockstep:  # the control clearly better: noise, not lockstep
+            c["littles_law"]["steady_bound_share"] += 0.05
+        text = " ".join(report.io_text(sleep, [], lockstep))
+        self.assertNotIn("made no clear difference", text)
+        self.assertIn("did better than varied ones", text)
 
     def test_io_check_names_the_wait_spread_and_the_control(self):
         io = report.expected_checks(self.cells)[1]

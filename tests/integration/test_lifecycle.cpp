@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -151,9 +152,11 @@ TEST(configuration, pool_threads_run_pool_nice_levels_below_the_loop)
             std::this_thread::sleep_for(5ms);
         }
         ASSERT_TRUE(nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2"));
-        EXPECT_EQ(nice["cvp-pool-1"], nice["cvp-loop-0"] + increment);
-        EXPECT_EQ(nice["cvp-pool-2"], nice["cvp-loop-0"] + increment);
-        EXPECT_EQ(stats(server.port())["pool"]["nice_below_loop"], increment);
+        // Nice stops at 19, so a suite that runs niced itself leaves less room.
+        int const expected = std::min(19, nice["cvp-loop-0"] + increment);
+        EXPECT_EQ(nice["cvp-pool-1"], expected);
+        EXPECT_EQ(nice["cvp-pool-2"], expected);
+        EXPECT_EQ(stats(server.port())["pool"]["nice_below_loop"], expected - nice["cvp-loop-0"]);
     }
 }
 

@@ -115,17 +115,20 @@ TEST(offload, timer_waits_complete_while_the_pool_is_busy)
 TEST(offload, a_finished_task_is_answered_without_waiting_for_queued_ones)
 {
     server_process server{{"--mode", "offload", "--pool-threads", "1"}};
-    // Three blocking tasks on one pool thread, sent one at a time so that the queue's order
-    // is known: the first runs, the second and third wait behind it.
+    // Three blocking tasks on one pool thread, each sent once the pool has admitted the one
+    // before, so that the queue's order is known: the first runs, the others wait behind
+    // it. The later ones are long, so that an answer held back behind them would be late
+    // by seconds, far beyond any scheduling delay.
     std::vector<std::unique_ptr<http_client>> clients;
-    auto const send_and_wait = [&](auto pred) {
+    for (auto const* target : {"/io/block?ms=300", "/io/block?ms=1000", "/io/block?ms=1000"}) {
         clients.push_back(std::make_unique<http_client>(server.port()));
-        clients.back()->send("/io/block?ms=300");
-        ASSERT_TRUE(wait_for_stats(server.port(), pred));
-    };
-    send_and_wait([](nlohmann::json const& s) { return s["pool"]["running"] == 1; });
-    send_and_wait([](nlohmann::json const& s) { return s["pool"]["queue_depth"] == 1; });
-    send_and_wait([](nlohmann::json const& s) { return s["pool"]["queue_depth"] == 2; });
+        clients.back()->send(target);
+        auto const sent = clients.size();
+        ASSERT_TRUE(wait_for_stats(server.port(), [sent](nlohmann::json const& s) {
+            auto const& p = s["pool"];
+            return p["running"].get<std::size_t>() + p["queue_depth"].get<std::size_t>() + p["completed"].get<std::size_t>() == sent;
+        }));
+    }
 
     std::vector<nlohmann::json> bodies;
     std::vector<std::int64_t> received_ns;
