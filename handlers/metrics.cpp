@@ -98,6 +98,8 @@ std::string prometheus_text(nlohmann::json const& stats)
         out << "cvp_pool_completed_total " << value(pool.at("completed")) << '\n';
         family(out, "cvp_pool_rejected_total", "counter", "Tasks refused with 503 because the queue was full.");
         out << "cvp_pool_rejected_total " << value(pool.at("rejected")) << '\n';
+        family(out, "cvp_pool_nice_below_loop", "gauge", "Nice levels every pool thread runs below the I/O loop.");
+        out << "cvp_pool_nice_below_loop " << value(pool.at("nice_below_loop")) << '\n';
     }
     return out.str();
 }

@@ -20,7 +20,7 @@ inline nlohmann::json api_stats()
          "connections_total": 0, "tasks": 7, "busy_ns": 70000000}
       ],
       "pool": {"threads": 2, "queue_capacity": 256, "queue_depth": 0, "running": 0,
-               "completed": 7, "rejected": 0},
+               "completed": 7, "rejected": 0, "nice_below_loop": 10},
       "limits": {"max_connections": 10000, "max_header_bytes": 8192, "max_body_bytes": 65536,
                  "header_timeout_ms": 10000, "idle_timeout_ms": 60000, "write_timeout_ms": 30000,
                  "drain_timeout_ms": 10000},

@@ -406,6 +406,7 @@ TEST(PrometheusText, PoolSeriesWhenPoolIsSet)
     EXPECT_EQ(value_of(e, "cvp_pool_running"), 0.0);
     EXPECT_EQ(value_of(e, "cvp_pool_completed_total"), 7.0);
     EXPECT_EQ(value_of(e, "cvp_pool_rejected_total"), 0.0);
+    EXPECT_EQ(value_of(e, "cvp_pool_nice_below_loop"), 10.0);
     EXPECT_EQ(e.type.at("cvp_pool_completed_total"), "counter");
     EXPECT_EQ(e.type.at("cvp_pool_queue_depth"), "gauge");
 }
