@@ -44,7 +44,7 @@ struct config
     /// Tasks that may wait for a pool thread before requests get 503.
     std::size_t pool_queue = 256;
     /// Nice levels the pool threads run below the I/O loop, so that a loop woken by a
-    /// timer or a socket preempts a pool thread at once instead of waiting its turn.
+    /// timer or a socket gets a CPU sooner than it would beside equal-priority work.
     unsigned pool_nice = 10;
 
     std::string address = "127.0.0.1";
