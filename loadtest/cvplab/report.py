@@ -498,8 +498,9 @@ def _lockstep_text(sleep: list[dict], lockstep: list[dict]) -> list[str]:
                 f"{c['latency_us']['mean'] / wait_us - 1:+.1%} over the wait instead of "
                 f"{varied['latency_us']['mean'] / wait_us - 1:+.1%}.")
         if same is None or diff is None:
-            pass
-        elif same < diff - LOCKSTEP_GAP:
+            out.append(text)
+            continue
+        if same < diff - LOCKSTEP_GAP:
             text += (" Identical waits put closed-loop clients in step: the requests a loop reads in one batch "
                      "start their timers together, finish together and come back together, so the bursts grow "
                      "round after round, and the last request of a burst waits for the CPU of all the others. The "

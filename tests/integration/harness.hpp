@@ -119,17 +119,24 @@ nlohmann::json stats(std::uint16_t port);
 /// The nice value of each named thread of process `pid`, from /proc/<pid>/task.
 std::map<std::string, int> thread_nice_values(pid_t pid);
 
-/// Polls /stats until `pred` holds, at most `patience`. Returns whether it held.
-template <class Pred>
-bool wait_for_stats(std::uint16_t port, Pred pred)
+/// Polls `done()` until it returns true, at most `patience`. Returns whether it did.
+template <class Done>
+bool eventually(Done done)
 {
     auto const deadline = std::chrono::steady_clock::now() + patience;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (pred(stats(port)))
+        if (done())
             return true;
         std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     return false;
+}
+
+/// Polls /stats until `pred` holds, at most `patience`. Returns whether it held.
+template <class Pred>
+bool wait_for_stats(std::uint16_t port, Pred pred)
+{
+    return eventually([&] { return pred(stats(port)); });
 }
 
 /// A work interval the server reported.

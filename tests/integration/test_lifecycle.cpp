@@ -5,12 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <string>
-#include <thread>
 
 namespace cvp::test {
 namespace {
@@ -144,14 +142,10 @@ TEST(configuration, pool_threads_run_pool_nice_levels_below_the_loop)
         server_process server{{"--mode", "offload", "--pool-threads", "2", "--pool-nice", std::to_string(increment)}};
         // Each thread takes its name once it has set its priority, just after start-up.
         std::map<std::string, int> nice;
-        auto const deadline = std::chrono::steady_clock::now() + patience;
-        while (std::chrono::steady_clock::now() < deadline) {
+        ASSERT_TRUE(eventually([&] {
             nice = thread_nice_values(server.pid());
-            if (nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2"))
-                break;
-            std::this_thread::sleep_for(5ms);
-        }
-        ASSERT_TRUE(nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2"));
+            return nice.contains("cvp-loop-0") && nice.contains("cvp-pool-1") && nice.contains("cvp-pool-2");
+        }));
         // Nice stops at 19, so a suite that runs niced itself leaves less room.
         int const expected = std::min(19, nice["cvp-loop-0"] + increment);
         EXPECT_EQ(nice["cvp-pool-1"], expected);
