@@ -4,13 +4,15 @@
 
 #include "handlers/work.hpp"
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +21,11 @@
 
 namespace cvp {
 
-using request = boost::beast::http::request<boost::beast::http::string_body>;
+/// A request's fields live in a per-request arena (a polymorphic allocator), so parsing
+/// them costs no heap allocation per field. Bodies are read and discarded by the session:
+/// no endpoint takes one.
+using request_fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
+using request = boost::beast::http::request<boost::beast::http::empty_body, request_fields>;
 
 /// What handlers may ask of the running server, without knowing its model.
 class server_view
@@ -54,7 +60,8 @@ struct request_context
 struct reply
 {
     boost::beast::http::status status = boost::beast::http::status::ok;
-    std::string content_type = "application/json";
+    /// Always a literal: a view costs nothing to copy.
+    std::string_view content_type = "application/json";
     std::string body;
     /// Extra headers, such as Allow or Retry-After.
     std::vector<std::pair<boost::beast::http::field, std::string>> headers;

@@ -1,10 +1,10 @@
 /// The endpoints. Each is a function from a request to a reply; CPU and blocking work is
 /// handed to the work_runner, which the execution model supplies.
 
+#include "common/clock.hpp"
 #include "handlers/kernels.hpp"
 #include "handlers/metrics.hpp"
 #include "handlers/router.hpp"
-#include "server/clock.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,7 +44,7 @@ reply bad_parameter(param_error const& e)
 /// 503 for work the model refused: the pool's queue is full.
 reply overloaded()
 {
-    auto r = error_reply(http::status::service_unavailable, "overloaded: the CPU pool's queue is full");
+    auto r = error_reply(http::status::service_unavailable, "overloaded: the server has no room for more work; retry later");
     r.headers.emplace_back(http::field::retry_after, "1");
     return r;
 }
@@ -262,11 +262,11 @@ router make_router()
     router r;
     r.get("/plaintext", &plaintext);
     r.get("/json", &hello_json);
-    r.get("/cpu/pbkdf2", &pbkdf2);
-    r.get("/cpu/primes", &primes);
-    r.get("/io/sleep", &io_sleep);
-    r.get("/io/block", &io_block);
-    r.get("/mixed", &mixed);
+    r.get("/cpu/pbkdf2", &pbkdf2, route_speed::may_wait);
+    r.get("/cpu/primes", &primes, route_speed::may_wait);
+    r.get("/io/sleep", &io_sleep, route_speed::may_wait);
+    r.get("/io/block", &io_block, route_speed::may_wait);
+    r.get("/mixed", &mixed, route_speed::may_wait);
     r.get("/healthz", &healthz);
     r.get("/readyz", &readyz);
     r.get("/stats", &stats);

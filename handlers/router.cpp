@@ -25,9 +25,9 @@ reply error_reply(http::status status, std::string_view message, std::string_vie
     return json_reply(body, status);
 }
 
-void router::get(std::string path, handler_fn fn)
+void router::get(std::string path, handler_fn fn, route_speed speed)
 {
-    routes_.push_back(route{std::move(path), fn});
+    routes_.push_back(route{std::move(path), fn, speed});
 }
 
 std::vector<std::string> router::paths() const
@@ -38,28 +38,45 @@ std::vector<std::string> router::paths() const
     return out;
 }
 
-boost::asio::awaitable<reply> router::dispatch(request_context& ctx) const
+route_match router::find(request const& req) const
 {
+    route_match m;
+
     // Decode the target; only origin form is served.
-    auto t = parse_target(ctx.req.target());
-    if (!t)
-        co_return error_reply(http::status::bad_request, "malformed request target");
+    auto t = parse_target(req.target());
+    if (!t) {
+        m.error = error_reply(http::status::bad_request, "malformed request target");
+        return m;
+    }
 
     // Find the route.
     auto it = std::find_if(routes_.begin(), routes_.end(), [&](route const& r) { return r.path == t->path; });
-    if (it == routes_.end())
-        co_return error_reply(http::status::not_found, "no such path: " + t->path);
-
-    // Every route takes GET and HEAD.
-    auto const method = ctx.req.method();
-    if (method != http::verb::get && method != http::verb::head) {
-        auto r = error_reply(http::status::method_not_allowed,
-                             "method " + std::string{ctx.req.method_string()} + " is not allowed on " + t->path);
-        r.headers.emplace_back(http::field::allow, "GET, HEAD");
-        co_return r;
+    if (it == routes_.end()) {
+        m.error = error_reply(http::status::not_found, "no such path: " + t->path);
+        return m;
     }
 
-    co_return co_await it->fn(ctx, *t);
+    // Every route takes GET and HEAD.
+    auto const method = req.method();
+    if (method != http::verb::get && method != http::verb::head) {
+        m.error =
+            error_reply(http::status::method_not_allowed, "method " + std::string{req.method_string()} + " is not allowed on " + t->path);
+        m.error->headers.emplace_back(http::field::allow, "GET, HEAD");
+        return m;
+    }
+
+    m.fn = it->fn;
+    m.speed = it->speed;
+    m.where = std::move(*t);
+    return m;
+}
+
+boost::asio::awaitable<reply> router::dispatch(request_context& ctx) const
+{
+    auto m = find(ctx.req);
+    if (m.error)
+        co_return std::move(*m.error);
+    co_return co_await m.fn(ctx, *m.where);
 }
 
 } // namespace cvp

@@ -1,7 +1,7 @@
 #include "server/runners.hpp"
 
+#include "common/clock.hpp"
 #include "server/asio.hpp"
-#include "server/clock.hpp"
 #include "server/cpu_limits.hpp"
 
 #include <boost/asio/deferred.hpp>

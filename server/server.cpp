@@ -1,6 +1,6 @@
 #include "server/server.hpp"
 
-#include "server/clock.hpp"
+#include "common/clock.hpp"
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -111,7 +111,7 @@ server::server(config cfg, cpu_limits limits)
             runner = l->own_runner.get();
         }
         l->env = std::unique_ptr<loop_env>(new loop_env{cfg_, default_router(), *this, *runner, stats_->counters(static_cast<int>(i)),
-                                                        l->sessions, open_connections_, to_string(cfg_.mode), static_cast<int>(i)});
+                                                        l->sessions, gate_, to_string(cfg_.mode), static_cast<int>(i)});
         loops_.push_back(std::move(l));
     }
 }
@@ -210,26 +210,30 @@ int server::run()
     return 0;
 }
 
-void server::start_session(loop& target, tcp::socket socket)
+void server::start_session(loop& target, connection::socket_type socket)
 {
+    auto conn = std::make_shared<connection>(std::move(socket), target.env->counters, cfg_.write_timeout);
     // Over the limit: answer 503 and close, rather than queueing without bound.
-    if (open_connections_.fetch_add(1, std::memory_order_relaxed) >= cfg_.max_connections) {
-        open_connections_.fetch_sub(1, std::memory_order_relaxed);
+    if (!gate_.enter(cfg_.max_connections)) {
         connections_rejected_.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(target.ctx, refuse_connection(beast::tcp_stream(std::move(socket)), *target.env), on_session_end);
+        asio::co_spawn(target.ctx, refuse_connection(std::move(conn), *target.env), on_session_end);
         return;
     }
-    asio::co_spawn(target.ctx, run_session(beast::tcp_stream(std::move(socket)), *target.env), on_session_end);
+    asio::co_spawn(target.ctx, run_session(std::move(conn), *target.env), on_session_end);
+}
+
+server::loop& server::next_target(std::size_t acceptor_loop)
+{
+    bool const round_robin = !(cfg_.mode == mode::reactors && cfg_.accept == accept_strategy::reuseport);
+    return round_robin ? *loops_[next_loop_++ % loops_.size()] : *loops_[acceptor_loop];
 }
 
 asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t own_loop)
 {
-    bool const round_robin = !(cfg_.mode == mode::reactors && cfg_.accept == accept_strategy::reuseport);
-    std::size_t next = 0;
     for (;;) {
         // Accept straight onto the loop that will serve the connection.
-        auto& target = round_robin ? *loops_[next++ % loops_.size()] : *loops_[own_loop];
-        auto [ec, socket] = co_await acceptor.async_accept(asio::any_io_executor{target.ctx.get_executor()}, use_tuple);
+        auto& target = next_target(own_loop);
+        auto [ec, socket] = co_await acceptor.async_accept(target.ctx.get_executor(), use_tuple);
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open())
                 co_return;
@@ -241,6 +245,20 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t o
         }
         start_session(target, std::move(socket));
     }
+}
+
+void server::accept_backlog(std::size_t acceptor_loop)
+{
+    auto& acceptor = *loops_[acceptor_loop]->acceptor;
+    error_code ec;
+    acceptor.non_blocking(true, ec);
+    while (!ec) {
+        auto& target = next_target(acceptor_loop);
+        auto socket = acceptor.accept(target.ctx.get_executor(), ec);
+        if (!ec)
+            start_session(target, std::move(socket));
+    }
+    acceptor.close(ec);
 }
 
 void server::wait_for_signal()
@@ -266,47 +284,50 @@ void server::drain()
 {
     if (draining_.exchange(true, std::memory_order_acq_rel))
         return;
-    std::cerr << "cvp-server: draining " << open_connections_.load(std::memory_order_relaxed) << " connection(s), at most "
-              << cfg_.drain_timeout.count() << " ms\n";
+    std::cerr << "cvp-server: draining " << gate_.open() << " connection(s), at most " << cfg_.drain_timeout.count() << " ms\n";
 
-    // Each loop closes its own acceptor and idle sessions, on its own thread.
-    for (auto& l : loops_) {
-        asio::post(l->ctx, [&l = *l] {
-            if (l.acceptor) {
-                error_code ignored;
-                l.acceptor->close(ignored);
-            }
-            l.sessions.close_idle();
+    // From now on, sessions that wait for a request wait at most until the grace deadline.
+    gate_.begin_drain(std::chrono::steady_clock::now() + cfg_.drain_grace);
+
+    // Each loop, on its own thread, takes what is queued on its acceptor, stops
+    // accepting, and shortens the wait of its idle sessions. The last one to finish arms
+    // the gate: the loops stop when the last connection has closed.
+    loops_accepting_.store(loops_.size(), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+        asio::post(loops_[i]->ctx, [this, i] {
+            auto& l = *loops_[i];
+            if (l.acceptor)
+                accept_backlog(i);
+            l.sessions.begin_drain(gate_.grace_deadline());
+            if (loops_accepting_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                gate_.when_empty([this] {
+                    std::cerr << "cvp-server: drained\n";
+                    stop_loops();
+                });
         });
     }
-    asio::co_spawn(loops_.front()->ctx, watch_drain(), on_session_end);
+    asio::co_spawn(loops_.front()->ctx, enforce_drain_timeout(), on_session_end);
 }
 
-asio::awaitable<void> server::watch_drain()
+asio::awaitable<void> server::enforce_drain_timeout()
 {
-    // Poll until the last connection is gone or the deadline passes.
-    auto const deadline = std::chrono::steady_clock::now() + cfg_.drain_timeout;
-    asio::steady_timer tick{co_await asio::this_coro::executor};
-    while (open_connections_.load(std::memory_order_relaxed) > 0 && std::chrono::steady_clock::now() < deadline) {
-        tick.expires_after(std::chrono::milliseconds{10});
-        co_await tick.async_wait(use_tuple);
-    }
+    // Usually the gate stops the loops first, and this wait simply goes with them.
+    asio::steady_timer deadline{co_await asio::this_coro::executor, cfg_.drain_timeout};
+    co_await deadline.async_wait(use_tuple);
 
     // Past the deadline: cut what is left, and give the sessions a moment to unwind.
-    if (auto const left = open_connections_.load(std::memory_order_relaxed); left > 0) {
-        std::cerr << "cvp-server: drain timeout: closing " << left << " connection(s)\n";
-        for (auto& l : loops_)
-            asio::post(l->ctx, [&l = *l] { l.sessions.close_all(); });
-        tick.expires_after(std::chrono::milliseconds{100});
-        co_await tick.async_wait(use_tuple);
-    } else {
-        std::cerr << "cvp-server: drained\n";
-    }
+    std::cerr << "cvp-server: drain timeout: closing " << gate_.open() << " connection(s)\n";
+    for (auto& l : loops_)
+        asio::post(l->ctx, [&l = *l] { l.sessions.close_all(); });
+    deadline.expires_after(std::chrono::milliseconds{100});
+    co_await deadline.async_wait(use_tuple);
     stop_loops();
 }
 
 void server::stop_loops()
 {
+    if (stopping_.exchange(true, std::memory_order_acq_rel))
+        return;
     for (auto& l : loops_) {
         l->guard.reset();
         l->ctx.stop();
@@ -324,6 +345,8 @@ nlohmann::json server::stats() const
     std::uint64_t in_flight = 0;
     std::uint64_t open = 0;
     std::uint64_t total = 0;
+    std::uint64_t responses = 0;
+    std::uint64_t writes = 0;
     for (auto const& info : stats_->workers()) {
         auto& c = stats_->counters(info.id);
         json cpu = nullptr;
@@ -341,11 +364,15 @@ nlohmann::json server::stats() const
                {"connections_open", c.connections_open.load(std::memory_order_relaxed)},
                {"connections_total", c.connections_total.load(std::memory_order_relaxed)},
                {"tasks", c.tasks.load(std::memory_order_relaxed)},
+               {"responses", c.responses.load(std::memory_order_relaxed)},
+               {"writes", c.writes.load(std::memory_order_relaxed)},
                {"busy_ns", c.busy_ns.load(std::memory_order_relaxed)}};
         requests += w["requests"].get<std::uint64_t>();
         in_flight += w["requests_in_flight"].get<std::uint64_t>();
         open += w["connections_open"].get<std::uint64_t>();
         total += w["connections_total"].get<std::uint64_t>();
+        responses += w["responses"].get<std::uint64_t>();
+        writes += w["writes"].get<std::uint64_t>();
         workers.push_back(std::move(w));
     }
 
@@ -387,7 +414,8 @@ nlohmann::json server::stats() const
           {"header_timeout_ms", cfg_.header_timeout.count()},
           {"idle_timeout_ms", cfg_.idle_timeout.count()},
           {"write_timeout_ms", cfg_.write_timeout.count()},
-          {"drain_timeout_ms", cfg_.drain_timeout.count()}}},
+          {"drain_timeout_ms", cfg_.drain_timeout.count()},
+          {"drain_grace_ms", cfg_.drain_grace.count()}}},
         {"workers", std::move(workers)},
         {"pool", std::move(pool)},
         {"totals",
@@ -395,6 +423,8 @@ nlohmann::json server::stats() const
           {"requests_in_flight", in_flight},
           {"connections_open", open},
           {"connections_total", total},
+          {"responses", responses},
+          {"writes", writes},
           {"connections_rejected", connections_rejected_.load(std::memory_order_relaxed)}}},
     };
 }

@@ -9,6 +9,7 @@
 #include "server/asio.hpp"
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/drain_gate.hpp"
 #include "server/runners.hpp"
 #include "server/session.hpp"
 #include "server/stats.hpp"
@@ -46,12 +47,15 @@ public:
     /// Serves until a drain completes; returns the process exit code.
     int run();
 
-    /// Starts the drain: stop accepting, report not-ready, close idle connections, let
-    /// in-flight requests finish within --drain-timeout. Safe from any thread.
+    /// Starts the drain: take the connections already queued to be accepted, stop
+    /// accepting, report not-ready, give every connection waiting for a request
+    /// --drain-grace to deliver one (answered with "Connection: close"), let requests in
+    /// progress finish, and stop when the last connection has closed or --drain-timeout
+    /// has passed. Safe from any thread.
     void drain();
 
     nlohmann::json stats() const override;
-    bool draining() const noexcept override { return draining_.load(std::memory_order_acquire); }
+    bool draining() const noexcept override { return gate_.closed(); }
 
 private:
     /// One event loop: an io_context, the thread that runs it, and what its sessions share.
@@ -71,16 +75,25 @@ private:
     };
 
     asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t own_loop);
-    asio::awaitable<void> watch_drain();
+    /// The loop the next connection accepted on `acceptor_loop` goes to.
+    loop& next_target(std::size_t acceptor_loop);
+    /// Accepts, without waiting, every connection already queued on the loop's acceptor.
+    void accept_backlog(std::size_t acceptor_loop);
+    asio::awaitable<void> enforce_drain_timeout();
     void wait_for_signal();
     void stop_loops();
-    void start_session(loop& target, tcp::socket socket);
+    void start_session(loop& target, connection::socket_type socket);
 
     config cfg_;
     cpu_limits limits_;
     std::int64_t started_ns_;
     std::atomic<bool> draining_{false};
-    std::atomic<std::size_t> open_connections_{0};
+    std::atomic<bool> stopping_{false};
+    /// Loops that have not yet stopped accepting, in a drain.
+    std::atomic<std::size_t> loops_accepting_{0};
+    /// Round-robin position; only the thread of loop 0, which owns the one acceptor, moves it.
+    std::size_t next_loop_ = 0;
+    drain_gate gate_;
     std::atomic<std::uint64_t> connections_rejected_{0};
     std::unique_ptr<stats_registry> stats_;
     std::vector<std::unique_ptr<loop>> loops_;

@@ -1,87 +1,71 @@
 #include "server/session.hpp"
 
-#include "server/clock.hpp"
+#include "common/clock.hpp"
+#include "server/chunked_decoder.hpp"
+#include "server/framing.hpp"
+#include "server/input_buffer.hpp"
+#include "server/recycler.hpp"
+#include "server/response_text.hpp"
 
-#include <boost/beast/core/flat_buffer.hpp>
-#include <nlohmann/json.hpp>
-
-#include <cstdio>
+#include <array>
 #include <exception>
 #include <iostream>
+#include <memory_resource>
+#include <optional>
 
 namespace cvp {
 
-void session_registry::close_idle()
+void session_registry::begin_drain(connection::clock::time_point grace_deadline)
 {
-    // A session whose next request has already arrived is not idle: it is served, then closes.
-    for (auto& e : entries_) {
-        error_code ec;
-        if (e.idle && e.stream->socket().available(ec) == 0)
-            e.stream->cancel();
-    }
+    for (auto* c : entries_)
+        if (c->idle())
+            c->set_read_deadline(std::min(c->read_deadline(), grace_deadline));
 }
 
 void session_registry::close_all()
 {
-    for (auto& e : entries_) {
-        error_code ignored;
-        e.stream->socket().cancel(ignored);
-        e.stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-    }
+    for (auto* c : entries_)
+        c->close();
 }
 
 namespace {
 
-using response = http::response<http::string_body>;
+using clock = connection::clock;
 
-/// Milliseconds with three decimals, as Server-Timing wants them.
-std::string millis(std::int64_t ns)
+/// The parser of one request, with an arena for its fields: taken from a per-thread
+/// recycler for each request, so that parsing allocates nothing once warm.
+struct request_slot
 {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ns > 0 ? ns : 0) / 1e6);
-    return buf;
-}
+    /// Room for the fields of a typical request; larger headers spill to the heap.
+    std::array<std::byte, 1024> storage;
+    std::pmr::monotonic_buffer_resource arena{storage.data(), storage.size()};
+    std::optional<request_parser> parser;
 
-/// Turns a handler's reply into a response carrying the attribution headers.
-response make_response(reply r, unsigned version, bool head, loop_env const& env, std::int64_t parsed_ns)
-{
-    response res{r.status, version};
-    res.set(http::field::server, "cvp");
-    res.set(http::field::content_type, r.content_type);
-    res.set("X-Mode", env.mode);
-
-    // Who ran the work, and how long it waited and took.
-    std::int64_t queue_ns = 0;
-    std::int64_t work_ns = 0;
-    int worker = env.worker;
-    if (r.work) {
-        worker = r.work->worker;
-        queue_ns = r.work->start_ns - r.work->submit_ns;
-        work_ns = r.work->end_ns - r.work->start_ns;
+    /// A fresh parser with the header limit, over an emptied arena.
+    request_parser& start(std::uint32_t header_limit)
+    {
+        parser.reset();
+        arena.release();
+        parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(std::pmr::polymorphic_allocator<char>{&arena}));
+        parser->header_limit(header_limit);
+        return *parser;
     }
-    res.set("X-Worker", std::to_string(worker));
-    res.set("Server-Timing",
-            "queue;dur=" + millis(queue_ns) + ", work;dur=" + millis(work_ns) + ", total;dur=" + millis(monotonic_ns() - parsed_ns));
-    for (auto& [field, value] : r.headers)
-        res.set(field, value);
+};
 
-    // HEAD gets the headers of GET, Content-Length included, and no body.
-    auto const length = r.body.size();
-    if (!head)
-        res.body() = std::move(r.body);
-    res.content_length(length);
-    return res;
-}
-
-/// A reply for input that cannot be parsed as HTTP; the connection closes after it.
-reply protocol_error(error_code const& ec, std::uint32_t header_limit, std::uint64_t body_limit)
+/// Returns a request_slot to the recycler when the request is done.
+struct slot_return
 {
-    if (ec == http::error::header_limit)
-        return error_reply(http::status::request_header_fields_too_large,
-                           "request header exceeds " + std::to_string(header_limit) + " bytes");
-    if (ec == http::error::body_limit)
-        return error_reply(http::status::payload_too_large, "request body exceeds " + std::to_string(body_limit) + " bytes");
-    return error_reply(http::status::bad_request, "malformed request: " + ec.message());
+    void operator()(request_slot* s) const
+    {
+        s->parser.reset();
+        recycler<request_slot>::give(std::unique_ptr<request_slot>{s});
+    }
+};
+using slot_handle = std::unique_ptr<request_slot, slot_return>;
+
+slot_handle take_slot()
+{
+    return slot_handle{recycler<request_slot>::take().release()};
 }
 
 /// True for errors that only mean the peer went away or a timer fired.
@@ -89,7 +73,7 @@ bool is_quiet(error_code const& ec)
 {
     return ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe || ec == asio::error::not_connected ||
-           ec == http::error::partial_message;
+           ec == asio::error::bad_descriptor;
 }
 
 void log_error(char const* what, error_code const& ec)
@@ -97,37 +81,271 @@ void log_error(char const* what, error_code const& ec)
     std::cerr << "cvp-server: " << what << ": " << ec.message() << '\n';
 }
 
-/// Closes our sending side so the peer sees a clean end of stream.
-void shutdown_send(beast::tcp_stream& stream)
+/// How a read ended.
+enum class read_result
 {
-    error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    got_bytes,
+    peer_closed, ///< end of stream: the client sends nothing more
+    failed,      ///< reset, timeout or error: the connection is done
+    full,        ///< the buffer is at its cap
+};
+
+/// Reads what the socket has into `in`. Only when it has nothing are answers flushed and
+/// the read awaited, so a pipelined burst is answered in one write.
+asio::awaitable<read_result> read_more(connection& conn, input_buffer& in)
+{
+    auto space = in.prepare();
+    if (space.empty())
+        co_return read_result::full;
+
+    // Whatever is there already, without waiting.
+    error_code ec;
+    auto n = conn.socket().read_some(asio::buffer(space.data(), space.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        // Nothing yet: send what is ready, then wait, unless the deadline has passed.
+        conn.flush();
+        if (conn.read_deadline() <= clock::now())
+            co_return read_result::failed;
+        auto [rec, rn] = co_await conn.socket().async_read_some(asio::buffer(space.data(), space.size()), use_tuple);
+        ec = rec;
+        n = rn;
+    }
+    if (!ec) {
+        in.commit(n);
+        co_return read_result::got_bytes;
+    }
+    if (ec == asio::error::eof)
+        co_return read_result::peer_closed;
+    if (!is_quiet(ec))
+        log_error("read", ec);
+    co_return read_result::failed;
 }
 
-/// Writes one response under the write timeout.
-asio::awaitable<error_code> write_response(beast::tcp_stream& stream, response& res, loop_env const& env)
+/// Appends `r` with "Connection: close"; the session then closes.
+void answer_and_close(connection& conn, reply const& r, loop_env const& env)
 {
-    stream.expires_after(env.cfg.write_timeout);
-    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
-    co_return ec;
+    append_response(conn.output(), r, response_meta{env.mode, env.worker, monotonic_ns(), 1, false, false});
+    worker_counters::bump(env.counters.responses);
 }
 
-/// Answers with `r` and closes: for input after which the connection cannot go on.
-asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, reply r, loop_env const& env)
+/// The answer for a read that ended inside a request: nothing when the peer is gone, a
+/// 431 or 413 when it outgrew the buffer.
+std::optional<reply> reply_for(read_result r, bool in_body, loop_env const& env)
 {
-    auto res = make_response(std::move(r), 11, false, env, monotonic_ns());
-    res.keep_alive(false);
-    co_await write_response(stream, res, env);
-    shutdown_send(stream);
+    if (r != read_result::full)
+        return std::nullopt;
+    if (in_body)
+        return error_reply(http::status::payload_too_large,
+                           "request body framing exceeds " + std::to_string(env.cfg.max_header_bytes + read_slack) + " buffered bytes");
+    return error_reply(http::status::request_header_fields_too_large,
+                       "request header exceeds " + std::to_string(env.cfg.max_header_bytes) + " bytes");
+}
+
+/// What serve_request leaves the session to do.
+enum class next_step
+{
+    keep_alive, ///< wait for the next request
+    close,      ///< the answer said "close": flush, then close gracefully
+    abort,      ///< the peer is gone or a deadline passed: close now
+};
+
+/// Reads and discards a request body, as framed; an error reply ends the connection.
+asio::awaitable<std::optional<reply>> discard_body(connection& conn, input_buffer& in, framing const& f, loop_env const& env, bool& aborted)
+{
+    std::uint64_t remaining = f.length;
+    chunked_decoder chunks{env.cfg.max_body_bytes, env.cfg.max_header_bytes};
+    for (;;) {
+        // Consume what is buffered.
+        if (f.body == framing::body_kind::length) {
+            auto const n = std::min<std::uint64_t>(remaining, in.size());
+            in.consume(static_cast<std::size_t>(n));
+            remaining -= n;
+            if (remaining == 0)
+                co_return std::nullopt;
+        } else {
+            std::size_t used = 0;
+            auto const s = chunks.feed(in.data(), used);
+            in.consume(used);
+            switch (s) {
+            case chunked_decoder::status::done: co_return std::nullopt;
+            case chunked_decoder::status::need_more: break;
+            case chunked_decoder::status::malformed:
+                co_return error_reply(http::status::bad_request, "malformed request: bad chunked encoding");
+            case chunked_decoder::status::body_too_large:
+                co_return error_reply(http::status::payload_too_large,
+                                      "request body exceeds " + std::to_string(env.cfg.max_body_bytes) + " bytes");
+            case chunked_decoder::status::line_too_long:
+                co_return error_reply(http::status::payload_too_large,
+                                      "chunk-size line exceeds " + std::to_string(chunked_decoder::max_line_bytes) + " bytes");
+            case chunked_decoder::status::trailers_too_large:
+                co_return error_reply(http::status::request_header_fields_too_large,
+                                      "request trailers exceed " + std::to_string(env.cfg.max_header_bytes) + " bytes");
+            }
+        }
+
+        // Then wait for more.
+        auto const r = co_await read_more(conn, in);
+        if (r != read_result::got_bytes) {
+            aborted = r != read_result::full;
+            co_return reply_for(r, true, env);
+        }
+    }
+}
+
+/// Reads one request, runs its handler and queues the answer.
+asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_buffer& in, bool first)
+{
+    auto const& cfg = env.cfg;
+    auto slot = take_slot();
+    auto& parser = slot->start(cfg.max_header_bytes);
+
+    // One empty line before a request line is ignored (RFC 9112 §2.2).
+    if (in.data().starts_with("\r\n"))
+        in.consume(2);
+
+    // A kept-alive connection's header deadline starts with the request's first byte;
+    // the first request's started at accept. Only a request that is not in yet needs one.
+    bool deadline_set = first;
+    auto const need_deadline = [&] {
+        if (!deadline_set)
+            conn.set_read_deadline(clock::now() + cfg.header_timeout);
+        deadline_set = true;
+    };
+
+    // The header, parsed where it lies in the buffer.
+    for (;;) {
+        error_code ec;
+        auto const n = parser.put(asio::buffer(in.data().data(), in.size()), ec);
+        in.consume(n);
+        if (!ec)
+            break;
+        if (ec != http::error::need_more) {
+            answer_and_close(conn, parse_error_reply(ec, cfg.max_header_bytes, cfg.max_body_bytes), env);
+            co_return next_step::close;
+        }
+        need_deadline();
+        auto const r = co_await read_more(conn, in);
+        if (r == read_result::got_bytes)
+            continue;
+        if (auto answer = reply_for(r, false, env)) {
+            answer_and_close(conn, *answer, env);
+            co_return next_step::close;
+        }
+        co_return next_step::abort;
+    }
+    auto const& req = parser.get();
+
+    // The framing rules, then the route: both decide before any body is read.
+    auto const f = check_framing(parser, cfg.max_body_bytes);
+    if (f.error) {
+        answer_and_close(conn, *f.error, env);
+        co_return next_step::close;
+    }
+    auto route = env.routes.find(req);
+
+    // A client waiting on 100-continue hears now whether to send its body.
+    if (f.expects_continue) {
+        if (route.error) {
+            answer_and_close(conn, *route.error, env);
+            co_return next_step::close;
+        }
+        if (in.empty()) {
+            conn.output().append(continue_response);
+            conn.flush();
+        }
+    }
+
+    // The body, read and discarded: no endpoint takes one.
+    if (f.body != framing::body_kind::none) {
+        need_deadline();
+        bool aborted = false;
+        auto problem = co_await discard_body(conn, in, f, env, aborted);
+        if (aborted)
+            co_return next_step::abort;
+        if (problem) {
+            answer_and_close(conn, *problem, env);
+            co_return next_step::close;
+        }
+    }
+    conn.clear_read_deadline();
+    auto const parsed_ns = monotonic_ns();
+
+    // Nothing to keep buffered while the handler works: give the buffer back.
+    in.release();
+    // Answers already made leave before work that may wait, so it cannot hold them back.
+    if (route.speed == route_speed::may_wait)
+        conn.flush();
+
+    // Handle it; a handler that throws is a bug, answered 500 rather than lost.
+    worker_counters::bump(env.counters.requests_in_flight);
+    reply r;
+    if (route.error) {
+        r = std::move(*route.error);
+    } else {
+        request_context ctx{req, env.mode, env.worker, env.runner, env.server};
+        try {
+            r = co_await route.fn(ctx, *route.where);
+        } catch (std::exception const& e) {
+            std::cerr << "cvp-server: handler for " << req.target() << " failed: " << e.what() << '\n';
+            r = error_reply(http::status::internal_server_error, "internal error");
+        }
+    }
+
+    // Keep the connection unless the client or the reply says otherwise. In a drain the
+    // answer says "close" once the client has nothing more on the wire.
+    bool keep_alive = f.keep_alive && !r.close;
+    if (keep_alive && env.gate.closed()) {
+        error_code ignored;
+        keep_alive = !in.empty() || conn.socket().available(ignored) > 0;
+    }
+    append_response(conn.output(), r,
+                    response_meta{env.mode, env.worker, parsed_ns, req.version() % 10, req.method() == http::verb::head, keep_alive});
+    env.counters.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    worker_counters::bump(env.counters.requests);
+    worker_counters::bump(env.counters.responses);
+    if (!keep_alive)
+        co_return next_step::close;
+
+    // Past the output bound, stop reading until the client takes what it was sent.
+    if (conn.pending() > max_queued_output) {
+        conn.flush();
+        co_await conn.drained();
+    }
+    if (conn.failed() || conn.expired())
+        co_return next_step::abort;
+    co_return next_step::keep_alive;
+}
+
+/// Sends what is queued, then closes gracefully: our side first, then, for a while, the
+/// client's, reading and discarding what it still sends so the close does not reset the
+/// last answer away (RFC 9112 §9.6).
+asio::awaitable<void> close_gracefully(connection& conn, input_buffer& in, bool peer_closed)
+{
+    conn.flush();
+    co_await conn.drained();
+    if (!conn.failed() && !conn.expired()) {
+        error_code ignored;
+        conn.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (!peer_closed) {
+            conn.set_read_deadline(clock::now() + linger_time);
+            for (;;) {
+                in.consume(in.size());
+                if (co_await read_more(conn, in) != read_result::got_bytes)
+                    break;
+            }
+            in.consume(in.size());
+        }
+    }
+    conn.close();
 }
 
 /// Keeps the per-loop and process-wide connection figures true for a session's life.
 class connection_scope
 {
 public:
-    connection_scope(loop_env& env, beast::tcp_stream& stream)
+    connection_scope(loop_env& env, connection& conn)
         : env_(env)
-        , handle_(env.sessions.add(stream))
+        , handle_(env.sessions.add(conn))
     {
         worker_counters::bump(env_.counters.connections_open);
         worker_counters::bump(env_.counters.connections_total);
@@ -136,122 +354,68 @@ public:
     {
         env_.sessions.remove(handle_);
         env_.counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
-        env_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        env_.gate.leave();
     }
     connection_scope(connection_scope const&) = delete;
     connection_scope& operator=(connection_scope const&) = delete;
-
-    /// Marks the session as waiting for its next request (closable by a drain).
-    void idle(bool yes) { handle_->idle = yes; }
 
 private:
     loop_env& env_;
     session_registry::handle handle_;
 };
 
-/// Runs the handler, turning a bug (an exception) into a 500 rather than a lost request.
-asio::awaitable<reply> dispatch(loop_env& env, request const& req)
-{
-    request_context ctx{req, env.mode, env.worker, env.runner, env.server};
-    try {
-        co_return co_await env.routes.dispatch(ctx);
-    } catch (std::exception const& e) {
-        std::cerr << "cvp-server: handler for " << req.target() << " failed: " << e.what() << '\n';
-    }
-    co_return error_reply(http::status::internal_server_error, "internal error");
-}
-
 } // namespace
 
-asio::awaitable<void> run_session(beast::tcp_stream stream, loop_env& env)
+asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& env)
 {
-    connection_scope scope{env, stream};
-    beast::flat_buffer buffer;
+    connection_scope scope{env, *conn};
+    input_buffer in{env.cfg.max_header_bytes + read_slack};
+
+    // The first request's whole header is due header-timeout after accept.
+    conn->set_read_deadline(clock::now() + env.cfg.header_timeout);
     bool first = true;
-
+    bool peer_closed = false;
     for (;;) {
-        // Wait for the next request, unless pipelined bytes are already here. The first
-        // request on a connection gets the header timeout, later ones the idle timeout.
-        if (buffer.size() == 0) {
-            if (env.server.draining()) {
-                shutdown_send(stream);
-                co_return;
+        // Between requests, wait for the first byte without holding a buffer. In a drain,
+        // a waiting connection may still deliver one request, within the grace window.
+        if (in.empty()) {
+            in.release();
+            conn->flush();
+            conn->set_idle(true);
+            if (env.gate.closed())
+                conn->set_read_deadline(std::min(conn->read_deadline(), env.gate.grace_deadline()));
+            error_code ec;
+            if (conn->socket().available(ec) == 0 && !ec) {
+                auto [wec] = co_await conn->socket().async_wait(tcp::socket::wait_read, use_tuple);
+                ec = wec;
             }
-            scope.idle(true);
-            stream.expires_after(first ? env.cfg.header_timeout : env.cfg.idle_timeout);
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
-            scope.idle(false);
-            if (ec) {
-                if (ec == asio::error::eof)
-                    shutdown_send(stream);
-                else if (!is_quiet(ec))
-                    log_error("read", ec);
-                co_return;
-            }
-            buffer.commit(n);
+            conn->set_idle(false);
+            if (ec || conn->expired())
+                break;
         }
 
-        // Read the whole request, with a fresh parser and its limits, under the header timeout.
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(env.cfg.max_header_bytes);
-        parser.body_limit(env.cfg.max_body_bytes);
-        stream.expires_after(env.cfg.header_timeout);
-        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-        if (ec) {
-            if (ec == http::error::end_of_stream) {
-                shutdown_send(stream);
-                co_return;
-            }
-            if (is_quiet(ec) || ec.category() != http::make_error_code(http::error::bad_target).category()) {
-                if (!is_quiet(ec))
-                    log_error("read", ec);
-                co_return;
-            }
-            // Malformed HTTP: say what was wrong, then close.
-            co_await answer_and_close(stream, protocol_error(ec, env.cfg.max_header_bytes, env.cfg.max_body_bytes), env);
-            co_return;
+        auto const step = co_await serve_request(*conn, env, in, first);
+        if (step == next_step::abort) {
+            peer_closed = true;
+            break;
         }
-        auto const parsed_ns = monotonic_ns();
-        request const& req = parser.get();
-
-        // HTTP/1.0 and 1.1 only; "HTTP/9.9" parses, but is not a request we understand.
-        if (req.version() != 10 && req.version() != 11) {
-            co_await answer_and_close(stream, error_reply(http::status::bad_request, "malformed request: unsupported HTTP version"), env);
-            co_return;
-        }
-
-        // Handle it. The expiry is off meanwhile: work may take longer than any I/O timeout.
-        stream.expires_never();
-        worker_counters::bump(env.counters.requests_in_flight);
-        auto r = co_await dispatch(env, req);
-
-        // Keep the connection unless the client, the reply or a drain says otherwise; a
-        // drain still serves requests that are already in the buffer.
-        bool const keep_alive = req.keep_alive() && !r.close && !(env.server.draining() && buffer.size() == 0);
-        auto res = make_response(std::move(r), req.version(), req.method() == http::verb::head, env, parsed_ns);
-        res.keep_alive(keep_alive);
-        auto const wec = co_await write_response(stream, res, env);
-        env.counters.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
-        worker_counters::bump(env.counters.requests);
-        if (wec) {
-            if (!is_quiet(wec))
-                log_error("write", wec);
-            co_return;
-        }
-        if (!keep_alive) {
-            shutdown_send(stream);
-            co_return;
-        }
+        if (step == next_step::close)
+            break;
         first = false;
+        if (in.empty())
+            conn->set_read_deadline(clock::now() + env.cfg.idle_timeout);
     }
+    co_await close_gracefully(*conn, in, peer_closed);
 }
 
-asio::awaitable<void> refuse_connection(beast::tcp_stream stream, loop_env& env)
+asio::awaitable<void> refuse_connection(std::shared_ptr<connection> conn, loop_env& env)
 {
     auto r = error_reply(http::status::service_unavailable,
                          "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
     r.headers.emplace_back(http::field::retry_after, "1");
-    co_await answer_and_close(stream, std::move(r), env);
+    answer_and_close(*conn, r, env);
+    input_buffer in{read_slack};
+    co_await close_gracefully(*conn, in, false);
 }
 
 } // namespace cvp

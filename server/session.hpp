@@ -7,37 +7,34 @@
 #include "handlers/router.hpp"
 #include "server/asio.hpp"
 #include "server/config.hpp"
+#include "server/connection.hpp"
+#include "server/drain_gate.hpp"
 #include "server/stats.hpp"
 
-#include <atomic>
 #include <cstddef>
 #include <list>
+#include <memory>
 
 namespace cvp {
 
-/// The sessions of one event loop, so that a drain can close the idle ones. Only that
-/// loop's thread touches it.
+/// The connections of one event loop, so that a drain can reach them. Only that loop's
+/// thread touches it.
 class session_registry
 {
 public:
-    struct entry
-    {
-        beast::tcp_stream* stream;
-        /// Waiting for the first byte of the next request.
-        bool idle;
-    };
-    using handle = std::list<entry>::iterator;
+    using handle = std::list<connection*>::iterator;
 
-    handle add(beast::tcp_stream& stream) { return entries_.insert(entries_.end(), entry{&stream, false}); }
+    handle add(connection& c) { return entries_.insert(entries_.end(), &c); }
     void remove(handle h) { entries_.erase(h); }
 
-    /// Cancels the reads of idle sessions; each then ends quietly.
-    void close_idle();
-    /// Cancels everything: the drain deadline has passed.
+    /// A drain began: connections waiting for a request get until `grace_deadline` to
+    /// deliver one; connections busy with a request finish it.
+    void begin_drain(connection::clock::time_point grace_deadline);
+    /// Closes everything: the drain deadline has passed.
     void close_all();
 
 private:
-    std::list<entry> entries_;
+    std::list<connection*> entries_;
 };
 
 /// What every session on one event loop shares.
@@ -49,17 +46,25 @@ struct loop_env
     work_runner& runner;
     worker_counters& counters;
     session_registry& sessions;
-    /// Connections open in the whole process, against --max-connections.
-    std::atomic<std::size_t>& open_connections;
+    /// Open connections in the whole process, and the drain.
+    drain_gate& gate;
     std::string_view mode;
     int worker = 0;
 };
 
-/// Serves requests on `stream` until the peer closes, a timeout fires, the input is
+/// Bytes of output a session may queue before it stops reading until they are sent.
+inline constexpr std::size_t max_queued_output = 64 * 1024;
+/// Room a read buffer has beyond the header limit: the most one read adds to it.
+inline constexpr std::size_t read_slack = 4 * 1024;
+/// After its last answer, how long a closing connection reads and discards what the
+/// client still sends, so that the close does not reset the answer away.
+inline constexpr std::chrono::milliseconds linger_time{1000};
+
+/// Serves requests on `conn` until the peer closes, a timeout fires, the input is
 /// malformed, or the server drains. Never throws for network or protocol errors.
-asio::awaitable<void> run_session(beast::tcp_stream stream, loop_env& env);
+asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& env);
 
 /// Answers 503 "too many connections" and closes: the connection limit was reached.
-asio::awaitable<void> refuse_connection(beast::tcp_stream stream, loop_env& env);
+asio::awaitable<void> refuse_connection(std::shared_ptr<connection> conn, loop_env& env);
 
 } // namespace cvp

@@ -21,6 +21,10 @@ struct alignas(64) worker_counters
     std::atomic<std::uint64_t> connections_open{0};
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> tasks{0};
+    /// Responses made, and the socket writes that carried them: with pipelining, fewer
+    /// writes than responses shows that answers were gathered.
+    std::atomic<std::uint64_t> responses{0};
+    std::atomic<std::uint64_t> writes{0};
     std::atomic<std::uint64_t> busy_ns{0};
 
     /// Adds one to a counter owned by the calling thread.

@@ -1,0 +1,100 @@
+#pragma once
+
+/// The transport of one accepted connection: its socket, its deadlines, and its output,
+/// which leaves in as few writes as possible with at most one write in flight.
+///
+/// The session coroutine drives it; the completion handlers of its timer and of a write
+/// in flight hold a shared_ptr to it, so none of them can outlive it.
+
+#include "server/asio.hpp"
+#include "server/stats.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace cvp {
+
+class connection : public std::enable_shared_from_this<connection>
+{
+public:
+    /// Concrete types: a connection lives on one io_context, and any_io_executor's
+    /// type-erased copies showed in the profile.
+    using executor_type = asio::io_context::executor_type;
+    using socket_type = asio::basic_stream_socket<tcp, executor_type>;
+    using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, executor_type>;
+    using clock = std::chrono::steady_clock;
+
+    /// Takes an accepted socket: sets TCP_NODELAY and non-blocking mode.
+    connection(socket_type socket, worker_counters& counters, std::chrono::milliseconds write_timeout);
+
+    socket_type& socket() noexcept { return socket_; }
+
+    // -- Deadlines. One timer serves both: it is re-armed only when a deadline moves
+    //    earlier than the time it is already set for, so a keep-alive request that
+    //    arrives whole costs no timer operation at all.
+
+    /// The request being read, or the next one awaited, must be in by `t`.
+    void set_read_deadline(clock::time_point t);
+    /// No read deadline while the server works on a request.
+    void clear_read_deadline() { read_deadline_ = clock::time_point::max(); }
+    clock::time_point read_deadline() const noexcept { return read_deadline_; }
+    /// Marks the connection as waiting for the first byte of a request: a read deadline
+    /// that passes then spares it if that byte has already arrived.
+    void set_idle(bool idle) noexcept { idle_ = idle; }
+    bool idle() const noexcept { return idle_; }
+    /// True once a deadline passed and the socket was closed for it.
+    bool expired() const noexcept { return expired_; }
+
+    // -- Output.
+
+    /// Where responses are appended; storage is taken when needed and given back when sent.
+    std::string& output();
+    /// Sends what is queued: at once when the socket takes it, else with one write in
+    /// flight, behind which later output queues and then leaves in one write.
+    void flush();
+    /// Bytes queued or in flight.
+    std::size_t pending() const noexcept;
+    /// Completes once nothing is queued or in flight, or the connection has failed.
+    asio::awaitable<void> drained();
+    /// True once a write failed or timed out: nothing more can be sent.
+    bool failed() const noexcept { return failed_; }
+
+    /// Cancels the timer and any operation, and closes the socket.
+    void close();
+
+private:
+    void arm();
+    void on_timer(error_code ec, std::uint64_t generation);
+    void on_written(error_code ec);
+    void fail();
+    void wake_waiters();
+    void give_back(std::unique_ptr<std::string>& storage);
+
+    socket_type socket_;
+    timer_type timer_;
+    /// Wakes a coroutine waiting in drained(); made on first use.
+    std::unique_ptr<timer_type> drained_signal_;
+    worker_counters& counters_;
+    std::chrono::milliseconds write_timeout_;
+
+    clock::time_point read_deadline_ = clock::time_point::max();
+    clock::time_point write_deadline_ = clock::time_point::max();
+    clock::time_point armed_for_ = clock::time_point::max();
+    std::uint64_t generation_ = 0;
+
+    /// Queued output, and the output of the write in flight from `in_flight_offset_`.
+    std::unique_ptr<std::string> queued_;
+    std::unique_ptr<std::string> in_flight_;
+    std::size_t in_flight_offset_ = 0;
+
+    bool armed_ = false;
+    bool writing_ = false;
+    bool idle_ = false;
+    bool expired_ = false;
+    bool failed_ = false;
+};
+
+} // namespace cvp
