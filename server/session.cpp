@@ -199,10 +199,6 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
     auto slot = take_slot();
     auto& parser = slot->start(cfg.max_header_bytes);
 
-    // One empty line before a request line is ignored (RFC 9112 §2.2).
-    if (in.data().starts_with("\r\n"))
-        in.consume(2);
-
     // A kept-alive connection's header deadline starts with the request's first byte;
     // the first request's started at accept. Only a request that is not in yet needs one.
     bool deadline_set = first;
@@ -212,8 +208,15 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
         deadline_set = true;
     };
 
-    // The header, parsed where it lies in the buffer.
+    // The header, parsed where it lies in the buffer. Beast takes nothing until the whole
+    // header is there, so the buffer starts where the request does.
+    bool skipped_empty_line = false;
     for (;;) {
+        // One empty line before a request line is ignored (RFC 9112 §2.2).
+        if (!skipped_empty_line && in.data().starts_with("\r\n")) {
+            in.consume(2);
+            skipped_empty_line = true;
+        }
         error_code ec;
         auto const n = parser.put(asio::buffer(in.data().data(), in.size()), ec);
         in.consume(n);

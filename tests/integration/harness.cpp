@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -42,7 +43,10 @@ std::int64_t now_ns()
 server_process::server_process(std::vector<std::string> args)
 {
     // argv: the binary, a free loopback port, then the test's flags (which may override).
-    std::vector<std::string> argv_strings{CVP_SERVER_BINARY, "--address", "127.0.0.1", "--port", "0"};
+    // CVP_TEST_SERVER runs the suite against another build, e.g. to see a test fail
+    // on the code before a fix.
+    char const* binary = std::getenv("CVP_TEST_SERVER");
+    std::vector<std::string> argv_strings{binary != nullptr ? binary : CVP_SERVER_BINARY, "--address", "127.0.0.1", "--port", "0"};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_strings)
@@ -161,6 +165,12 @@ void http_client::send_raw(std::string const& bytes)
     asio::write(stream_.socket(), asio::buffer(bytes));
 }
 
+std::size_t http_client::send_while_open(std::string const& bytes)
+{
+    beast::error_code ec;
+    return asio::write(stream_.socket(), asio::buffer(bytes), ec);
+}
+
 http_reply http_client::request(std::string const& target, http::verb method, unsigned version,
                                 std::map<std::string, std::string> const& headers)
 {
@@ -187,6 +197,7 @@ http_reply http_client::read_reply(bool head)
     auto& res = parser.get();
     http_reply r;
     r.status = res.result_int();
+    r.version = res.version();
     for (auto const& f : res) {
         std::string name{f.name_string()};
         for (auto& c : name)
@@ -249,6 +260,16 @@ nlohmann::json stats(std::uint16_t port)
 {
     http_client client{port};
     return client.get("/stats").json();
+}
+
+std::uint64_t proc_status_kib(pid_t pid, std::string const& field)
+{
+    std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+    std::string line;
+    while (std::getline(status, line))
+        if (line.starts_with(field + ":"))
+            return std::stoull(line.substr(field.size() + 1));
+    return 0;
 }
 
 std::map<std::string, int> thread_nice_values(pid_t pid)

@@ -65,6 +65,8 @@ private:
 struct http_reply
 {
     unsigned status = 0;
+    /// 10 or 11, from the status line.
+    unsigned version = 0;
     /// Header names in lower case.
     std::map<std::string, std::string> headers;
     std::string body;
@@ -91,6 +93,10 @@ public:
     /// Writes raw bytes, for pipelining and malformed input.
     void send_raw(std::string const& bytes);
 
+    /// Writes `bytes` as far as the server takes them; stops quietly when it closes.
+    /// Returns how many were written.
+    std::size_t send_while_open(std::string const& bytes);
+
     /// Reads one reply. `head` says it answers a HEAD request (no body follows).
     http_reply read_reply(bool head = false);
 
@@ -115,6 +121,9 @@ bool connection_refused(std::uint16_t port);
 
 /// GET /stats on a fresh connection.
 nlohmann::json stats(std::uint16_t port);
+
+/// A figure in kB from /proc/<pid>/status, such as "VmRSS" or "VmHWM" (the peak RSS).
+std::uint64_t proc_status_kib(pid_t pid, std::string const& field);
 
 /// The nice value of each named thread of process `pid`, from /proc/<pid>/task.
 std::map<std::string, int> thread_nice_values(pid_t pid);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 
 namespace cvp::test {
 namespace {
@@ -44,6 +45,17 @@ TEST_P(lifecycle, header_timeout_closes_a_slow_request_but_not_an_idle_connectio
     ASSERT_EQ(idle.get("/json").status, 200u);
     EXPECT_TRUE(idle.open_after(1500ms));
     EXPECT_EQ(idle.get("/json").status, 200u);
+}
+
+TEST_P(lifecycle, the_first_request_header_is_due_header_timeout_after_accept)
+{
+    // A restartable timer would give a connection that speaks late a second full
+    // header-timeout for the rest of its header: 3.5 s here instead of 2 s.
+    server_process server{flags({"--header-timeout", "2s", "--idle-timeout", "60s"})};
+    http_client late{server.port()};
+    std::this_thread::sleep_for(1500ms);
+    late.send_raw("GET /json HTTP/1.1\r\n");
+    EXPECT_TRUE(late.closed_by_server(1200ms));
 }
 
 TEST_P(lifecycle, idle_timeout_closes_a_quiet_keep_alive_connection_but_not_a_request_in_progress)
