@@ -109,6 +109,19 @@ std::uint64_t brute_force_primes(std::uint64_t lo, std::uint64_t hi)
     return count;
 }
 
+TEST(Pbkdf2, MatchesOpensslsPkcs5ForKeysSaltsIterationsAndLengthsAroundTheBlockSizes)
+{
+    // Passwords around the 64-byte HMAC block (longer ones are hashed first), salts empty
+    // to long, and lengths around the 32-byte output block.
+    for (auto const& password : {std::string{}, std::string{"password"}, std::string(64, 'p'), std::string(65, 'q'), std::string(200, 'z')})
+        for (auto const& salt : {std::string{}, std::string{"salt"}, std::string(100, 's')})
+            for (std::uint32_t iterations : {1u, 2u, 3u, 100u})
+                for (std::size_t length : {1u, 31u, 32u, 33u, 64u, 100u})
+                    EXPECT_EQ(cvp::pbkdf2_sha256_hex(password, salt, iterations, length),
+                              cvp::pbkdf2_sha256_hex_openssl(password, salt, iterations, length))
+                        << password.size() << " " << salt.size() << " " << iterations << " " << length;
+}
+
 TEST(CountPrimes, KnownValuesOfPi)
 {
     EXPECT_EQ(count_primes(2, 11), 4u);            // pi(10)
