@@ -69,6 +69,9 @@ struct reply
     std::optional<work_record> work;
     /// Close the connection after this reply (malformed input, connection limit).
     bool close = false;
+    /// The model refused the work because it is overloaded (503): the session then
+    /// paces this connection, so that refusing costs less than the work it refuses.
+    bool overloaded = false;
 };
 
 /// A JSON reply with status 200 (or `status`).

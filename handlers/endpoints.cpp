@@ -46,6 +46,7 @@ reply overloaded()
 {
     auto r = error_reply(http::status::service_unavailable, "overloaded: the server has no room for more work; retry later");
     r.headers.emplace_back(http::field::retry_after, "1");
+    r.overloaded = true;
     return r;
 }
 

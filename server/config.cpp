@@ -160,6 +160,8 @@ constexpr flag flags[] = {
      &set_duration<&config::header_timeout>},
     {"idle-timeout", "DUR", "60s", "keep-alive: time to wait for the next request", &set_duration<&config::idle_timeout>},
     {"write-timeout", "DUR", "30s", "time to write one response", &set_duration<&config::write_timeout>},
+    {"overload-pause", "DUR", "100ms", "after a 503 for overload, how long the connection's next request waits to be read",
+     &set_duration<&config::overload_pause>},
     {"drain-timeout", "DUR", "10s", "on SIGTERM/SIGINT, how long in-flight requests may take", &set_duration<&config::drain_timeout>},
     {"drain-grace", "DUR", "1s", "on SIGTERM/SIGINT, how long an idle connection may still send one request",
      &set_duration<&config::drain_grace>},

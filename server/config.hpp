@@ -58,6 +58,8 @@ struct config
     std::chrono::milliseconds idle_timeout{60'000};
     std::chrono::milliseconds write_timeout{30'000};
     std::chrono::milliseconds drain_timeout{10'000};
+    /// After a 503 for overload, how long before the connection's next request is read.
+    std::chrono::milliseconds overload_pause{100};
     /// In a drain, how long a connection waiting for a request may still deliver one.
     std::chrono::milliseconds drain_grace{1'000};
 };

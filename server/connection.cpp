@@ -156,18 +156,29 @@ void connection::fail()
 
 void connection::wake_waiters()
 {
-    if (drained_signal_)
-        drained_signal_->cancel();
+    if (waiter_)
+        waiter_->cancel();
+}
+
+connection::timer_type& connection::waiter()
+{
+    if (!waiter_)
+        waiter_ = std::make_unique<timer_type>(socket_.get_executor());
+    return *waiter_;
 }
 
 asio::awaitable<void> connection::drained()
 {
     while (writing_ && !failed_) {
-        if (!drained_signal_)
-            drained_signal_ = std::make_unique<timer_type>(socket_.get_executor());
-        drained_signal_->expires_at(clock::time_point::max());
-        co_await drained_signal_->async_wait(use_tuple);
+        waiter().expires_at(clock::time_point::max());
+        co_await waiter().async_wait(use_tuple);
     }
+}
+
+asio::awaitable<void> connection::pause(std::chrono::milliseconds duration)
+{
+    waiter().expires_after(duration);
+    co_await waiter().async_wait(use_tuple);
 }
 
 void connection::close()
@@ -176,6 +187,7 @@ void connection::close()
     ++generation_;
     armed_ = false;
     timer_.cancel();
+    wake_waiters();
     socket_.close(ignored);
 }
 

@@ -59,6 +59,8 @@ public:
     std::size_t pending() const noexcept;
     /// Completes once nothing is queued or in flight, or the connection has failed.
     asio::awaitable<void> drained();
+    /// Waits `duration`, or until the connection closes.
+    asio::awaitable<void> pause(std::chrono::milliseconds duration);
     /// True once a write failed or timed out: nothing more can be sent.
     bool failed() const noexcept { return failed_; }
 
@@ -75,8 +77,9 @@ private:
 
     socket_type socket_;
     timer_type timer_;
-    /// Wakes a coroutine waiting in drained(); made on first use.
-    std::unique_ptr<timer_type> drained_signal_;
+    /// Wakes a coroutine waiting in drained() or pause(); made on first use.
+    std::unique_ptr<timer_type> waiter_;
+    timer_type& waiter();
     worker_counters& counters_;
     std::chrono::milliseconds write_timeout_;
 

@@ -28,6 +28,8 @@ void open_acceptor(tcp::acceptor& acceptor, tcp::endpoint const& endpoint, bool 
         acceptor.set_option(reuse_port(true));
     acceptor.bind(endpoint);
     acceptor.listen(asio::socket_base::max_listen_connections);
+    // accept_queued() takes what is queued without waiting.
+    acceptor.non_blocking(true);
 }
 
 /// Logs a session that ended with an exception: a bug, never a client's doing.
@@ -244,21 +246,23 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t o
             continue;
         }
         start_session(target, std::move(socket));
+        // Then every connection already queued, before any of their sessions can run
+        // work inline on this loop and hold the others up.
+        accept_queued(own_loop);
     }
 }
 
-void server::accept_backlog(std::size_t acceptor_loop)
+void server::accept_queued(std::size_t acceptor_loop)
 {
     auto& acceptor = *loops_[acceptor_loop]->acceptor;
-    error_code ec;
-    acceptor.non_blocking(true, ec);
-    while (!ec) {
+    for (;;) {
         auto& target = next_target(acceptor_loop);
+        error_code ec;
         auto socket = acceptor.accept(target.ctx.get_executor(), ec);
-        if (!ec)
-            start_session(target, std::move(socket));
+        if (ec)
+            return;
+        start_session(target, std::move(socket));
     }
-    acceptor.close(ec);
 }
 
 void server::wait_for_signal()
@@ -296,8 +300,12 @@ void server::drain()
     for (std::size_t i = 0; i < loops_.size(); ++i) {
         asio::post(loops_[i]->ctx, [this, i] {
             auto& l = *loops_[i];
-            if (l.acceptor)
-                accept_backlog(i);
+            // What is queued was accepted by the kernel: serve it, then stop accepting.
+            if (l.acceptor) {
+                accept_queued(i);
+                error_code ignored;
+                l.acceptor->close(ignored);
+            }
             l.sessions.begin_drain(gate_.grace_deadline());
             if (loops_accepting_.fetch_sub(1, std::memory_order_acq_rel) == 1)
                 gate_.when_empty([this] {

@@ -78,7 +78,7 @@ private:
     /// The loop the next connection accepted on `acceptor_loop` goes to.
     loop& next_target(std::size_t acceptor_loop);
     /// Accepts, without waiting, every connection already queued on the loop's acceptor.
-    void accept_backlog(std::size_t acceptor_loop);
+    void accept_queued(std::size_t acceptor_loop);
     asio::awaitable<void> enforce_drain_timeout();
     void wait_for_signal();
     void stop_loops();

@@ -7,6 +7,8 @@
 #include "server/recycler.hpp"
 #include "server/response_text.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <array>
 #include <exception>
 #include <iostream>
@@ -309,6 +311,13 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
     if (!keep_alive)
         co_return next_step::close;
 
+    // A client whose work was refused waits before its next request is read: a flood of
+    // refusals would otherwise take the CPU that the admitted work needs.
+    if (r.overloaded) {
+        conn.flush();
+        co_await conn.pause(env.cfg.overload_pause);
+    }
+
     // Past the output bound, stop reading until the client takes what it was sent.
     if (conn.pending() > max_queued_output) {
         conn.flush();
@@ -340,6 +349,42 @@ asio::awaitable<void> close_gracefully(connection& conn, input_buffer& in, bool 
         }
     }
     conn.close();
+}
+
+/// Waits, holding no buffer, until the next request's first bytes are in `in`.
+asio::awaitable<read_result> wait_for_request(connection& conn, loop_env& env, input_buffer& in)
+{
+    in.release();
+    conn.flush();
+    conn.set_idle(true);
+    for (;;) {
+        if (env.gate.closed())
+            conn.set_read_deadline(std::min(conn.read_deadline(), env.gate.grace_deadline()));
+
+        // Readability is only a hint: the reactor may report bytes that a read has
+        // already taken, so a wake-up that finds nothing waits again.
+        error_code ec;
+        if (conn.socket().available(ec) == 0 && !ec) {
+            auto [wec] = co_await conn.socket().async_wait(tcp::socket::wait_read, use_tuple);
+            ec = wec;
+        }
+        if (ec || conn.expired())
+            break;
+        auto space = in.prepare();
+        auto const n = conn.socket().read_some(asio::buffer(space.data(), space.size()), ec);
+        if (!ec) {
+            in.commit(n);
+            conn.set_idle(false);
+            co_return read_result::got_bytes;
+        }
+        in.release();
+        if (ec != asio::error::would_block && ec != asio::error::try_again) {
+            conn.set_idle(false);
+            co_return ec == asio::error::eof ? read_result::peer_closed : read_result::failed;
+        }
+    }
+    conn.set_idle(false);
+    co_return read_result::failed;
 }
 
 /// Keeps the per-loop and process-wide connection figures true for a session's life.
@@ -374,6 +419,10 @@ asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& en
     connection_scope scope{env, *conn};
     input_buffer in{env.cfg.max_header_bytes + read_slack};
 
+    // Let the loop first run what is already queued on it, such as the acceptor handing
+    // other new connections to other loops, before this one may run work inline.
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+
     // The first request's whole header is due header-timeout after accept.
     conn->set_read_deadline(clock::now() + env.cfg.header_timeout);
     bool first = true;
@@ -382,19 +431,11 @@ asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& en
         // Between requests, wait for the first byte without holding a buffer. In a drain,
         // a waiting connection may still deliver one request, within the grace window.
         if (in.empty()) {
-            in.release();
-            conn->flush();
-            conn->set_idle(true);
-            if (env.gate.closed())
-                conn->set_read_deadline(std::min(conn->read_deadline(), env.gate.grace_deadline()));
-            error_code ec;
-            if (conn->socket().available(ec) == 0 && !ec) {
-                auto [wec] = co_await conn->socket().async_wait(tcp::socket::wait_read, use_tuple);
-                ec = wec;
-            }
-            conn->set_idle(false);
-            if (ec || conn->expired())
+            auto const got = co_await wait_for_request(*conn, env, in);
+            if (got != read_result::got_bytes) {
+                peer_closed = got == read_result::peer_closed;
                 break;
+            }
         }
 
         auto const step = co_await serve_request(*conn, env, in, first);
