@@ -25,14 +25,15 @@ class ProcessRegistry:
         self._live: dict[int, tuple[subprocess.Popen, str]] = {}
 
     def spawn(self, argv: list[str], *, name: str, stdout: IO | int, stderr: IO | int,
-              cwd: Path | None = None) -> subprocess.Popen:
+              cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Starts ``argv`` as the leader of a new session (and so of a new process group).
 
         A new session keeps the terminal's Ctrl-C away from the children: the
-        lab receives it and stops them itself, in order.
+        lab receives it and stops them itself, in order.  ``env`` adds to (or
+        replaces some of) the lab's own environment.
         """
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                cwd=cwd, start_new_session=True)
+                                cwd=cwd, start_new_session=True, env={**os.environ, **env} if env else None)
         self._live[proc.pid] = (proc, name)
         return proc
 
@@ -150,6 +151,33 @@ def group_cpu_s(pgid: int) -> float:
         if fields is not None and int(fields[2]) == pgid:
             total += _process_cpu_s(pid, fields)
     return total
+
+
+def _group_pids(pgid: int) -> list[str]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            fields = _stat_fields(pid)
+            if fields is not None and int(fields[2]) == pgid:
+                out.append(pid)
+    return out
+
+
+def rss_bytes(pid: int | str) -> int | None:
+    """A process's resident memory, ``VmRSS`` from /proc/<pid>/status; None once it has gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return None  # a zombie has no VmRSS
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every live process in process group ``pgid`` (nginx: master and workers)."""
+    return sum(r for r in (rss_bytes(pid) for pid in _group_pids(pgid)) if r is not None)
 
 
 def system_busy_s() -> float:

@@ -2,9 +2,12 @@
 
 - :class:`CvpServer`: ``cvp-server`` started by the lab (``--port 0``; the port is
   read from its start-up line, see docs/API.md).
-- :class:`NginxServer`: nginx answering ``return 200``, a peer for plaintext.
-- :class:`RemoteServer`: a server started elsewhere (``--target``); its model and
-  CPU use are read from ``/stats``.
+- nginx answering ``return 200`` (:func:`start_nginx`), a peer for plaintext and overhead.
+- Node.js running ``loadtest/peers/node_server.js`` (:func:`start_node`), a peer for overhead.
+- a server started elsewhere (``--target``, :func:`connect_remote`); its model and CPU use
+  are read from ``/stats``.
+
+Every server the lab starts is a :class:`Server`, the leader of its own process group.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from .cpus import format_cpu_list
 START_TIMEOUT_S = 10.0
 #: cvp-server's drain timeout in the lab: stopping should not wait for long sleeps.
 DRAIN_TIMEOUT = "1s"
+#: Servers that are not cvp: they have no /stats.
+PEERS = ("nginx", "node")
+NODE_SERVER = Path(__file__).resolve().parent.parent / "peers" / "node_server.js"
 
 
 class ServerError(Exception):
@@ -44,22 +50,28 @@ class ServerError(Exception):
 class ServerSpec:
     """What to start: a model (or nginx), its extra flags, and its CPUs."""
 
-    label: str  # the model as results name it: single, reactors, offload, nginx
+    label: str  # the model as results name it: single, reactors, offload; or a peer: nginx, node
     flags: tuple[str, ...] = ()
     cpus: tuple[int, ...] = ()
-    workers: int = 1  # threads that can run CPU or blocking work in parallel
+    workers: int = 1  # threads that can run CPU or blocking work in parallel (node: its libuv pool)
 
     @property
     def description(self) -> str:
-        what = "nginx" if self.label == "nginx" else f"cvp-server --mode {self.label}"
+        if self.label == "nginx":
+            what = f"nginx, {self.workers} worker{'s' if self.workers != 1 else ''}"
+        elif self.label == "node":
+            what = f"node {NODE_SERVER.name}, UV_THREADPOOL_SIZE={self.workers}"
+        else:
+            what = f"cvp-server --mode {self.label}"
         return " ".join([what, *self.flags]) + f" (CPUs {format_cpu_list(self.cpus)})"
 
 
-def parse_startup_line(line: str) -> dict[str, str]:
-    """Parses cvp-server's start-up line (``cvp-server k=v ... listening=HOST:PORT``)."""
+def parse_startup_line(line: str, program: str = "cvp-server") -> dict[str, str]:
+    """Parses a start-up line (``cvp-server k=v ... listening=HOST:PORT``; the Node peer's
+    starts with ``node-peer``)."""
     words = line.strip().split(" ")
-    if not words or words[0] != "cvp-server":
-        raise ValueError(f"not a cvp-server start-up line: {line.strip()!r}")
+    if not words or words[0] != program:
+        raise ValueError(f"not a {program} start-up line: {line.strip()!r}")
     pairs: dict[str, str] = {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
@@ -142,7 +154,12 @@ class Server:
 
     @property
     def has_stats(self) -> bool:
-        return self.spec.label != "nginx"
+        return self.spec.label not in PEERS
+
+    @property
+    def pgid(self) -> int | None:
+        """The process group of a server the lab started (its pid: it leads the group)."""
+        return self.proc.pid if self.proc is not None else None
 
     def stats(self, timeout_s: float = 5.0) -> dict:
         """The server's ``/stats``, over one keep-alive connection kept for the server's life.
@@ -207,13 +224,19 @@ class Server:
 def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: Path,
               registry: procs.ProcessRegistry) -> Server:
     """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line."""
-    stem = log_dir / f"server-{spec.label}-{time.monotonic_ns()}"
-    out_path, err_path = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), str(binary), "--mode", spec.label,
             "--address", "127.0.0.1", "--port", "0", "--max-connections", str(max_connections),
             "--drain-timeout", DRAIN_TIMEOUT, *spec.flags]
+    return _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry)
+
+
+def _start_with_line(argv: list[str], spec: ServerSpec, program: str, *, log_dir: Path,
+                     registry: procs.ProcessRegistry, env: dict[str, str] | None = None) -> Server:
+    """Starts a server that prints ``program k=v ... listening=HOST:PORT`` once it listens, and waits for it."""
+    stem = log_dir / f"server-{spec.label}-{time.monotonic_ns()}"
+    out_path, err_path = stem.with_suffix(".stdout"), stem.with_suffix(".stderr")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = registry.spawn(argv, name=spec.description, stdout=out, stderr=err)
+        proc = registry.spawn(argv, name=spec.description, stdout=out, stderr=err, env=env)
     server = Server(spec, "", proc=proc, registry=registry, stderr_path=err_path)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -230,7 +253,7 @@ def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: 
                               _tail(err_path))
         time.sleep(0.01)
     try:
-        info = parse_startup_line(text.splitlines()[0])
+        info = parse_startup_line(text.splitlines()[0], program)
         host, port = split_host_port(info["listening"])
         if not is_loopback(host):
             raise ValueError(f"it listens on {host}, which is not a loopback address")
@@ -247,7 +270,7 @@ def find_nginx() -> str | None:
 
 
 NGINX_CONF = """\
-# Written by cvplab: nginx as a plaintext peer.  Everything stays under the prefix.
+# Written by cvplab: nginx as a peer for plaintext and overhead.  Everything stays under the prefix.
 worker_processes {workers};
 worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
@@ -266,6 +289,10 @@ http {{
         location / {{
             default_type text/plain;
             return 200 "Hello, World!";
+        }}
+        location = /json {{
+            default_type application/json;
+            return 200 '{{"message":"Hello, World!"}}';
         }}
     }}
 }}
@@ -310,6 +337,22 @@ def start_nginx(binary: str, spec: ServerSpec, *, max_connections: int, log_dir:
     version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
     server.info = {"version": version.removeprefix("nginx version: "), "listening": f"127.0.0.1:{port}"}
     return server
+
+
+def find_node() -> str | None:
+    """The Node.js binary, if installed (Debian's package installs both ``node`` and ``nodejs``)."""
+    return shutil.which("node") or shutil.which("nodejs")
+
+
+def start_node(binary: str, spec: ServerSpec, *, log_dir: Path, registry: procs.ProcessRegistry) -> Server:
+    """Starts the Node peer on loopback, any free port, pinned, with a libuv pool of ``spec.workers``.
+
+    One process, one event loop; UV_THREADPOOL_SIZE is set in its environment before it
+    starts, as libuv reads it once.  Waits for its start-up line, as for cvp-server.
+    """
+    argv = ["taskset", "-c", format_cpu_list(spec.cpus), binary, str(NODE_SERVER), "0"]
+    return _start_with_line(argv, spec, "node-peer", log_dir=log_dir, registry=registry,
+                            env={"UV_THREADPOOL_SIZE": str(spec.workers), "HOST": "127.0.0.1"})
 
 
 def connect_remote(url: str) -> Server:

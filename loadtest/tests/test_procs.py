@@ -72,6 +72,31 @@ class CpuAccountingTest(unittest.TestCase):
         self.assertEqual(procs.group_cpu_s(proc.pid), 0.0)
 
 
+class MemoryTest(unittest.TestCase):
+    def test_group_rss_grows_with_what_the_group_holds(self):
+        registry = procs.ProcessRegistry()
+        proc = registry.spawn([sys.executable, "-c", "import sys, time\nb = bytearray(64 << 20)\nfor i in range(0, "
+                               "len(b), 4096): b[i] = 1\nprint('ready', flush=True)\ntime.sleep(30)"],
+                              name="holder", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            self.assertGreater(procs.group_rss_bytes(proc.pid), 64 << 20)
+            self.assertEqual(procs.group_rss_bytes(proc.pid), procs.rss_bytes(proc.pid), "one process in its group")
+        finally:
+            registry.stop_all(0.1)
+            proc.stdout.close()
+        self.assertIsNone(procs.rss_bytes(proc.pid))
+        self.assertEqual(procs.group_rss_bytes(proc.pid), 0)
+
+    def test_spawn_adds_to_the_environment(self):
+        registry = procs.ProcessRegistry()
+        proc = registry.spawn([sys.executable, "-c", "import os; print(os.environ['CVPLAB_T'], 'PATH' in os.environ)"],
+                              name="env", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={"CVPLAB_T": "x"})
+        out, _ = proc.communicate(timeout=10)
+        registry.reaped(proc)
+        self.assertEqual(out, b"x True\n")
+
+
 class MachineLoadTest(unittest.TestCase):
     def test_busy_time_only_grows(self):
         first = procs.system_busy_s()

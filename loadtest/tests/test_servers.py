@@ -7,6 +7,7 @@ import unittest
 from pathlib import Path
 
 from cvplab import procs
+from cvplab.cpus import parse_cpu_list
 from cvplab.servers import (ServerError, ServerSpec, _parallel_workers, connect_remote, is_loopback,
                             parse_startup_line, split_host_port, start_cvp)
 
@@ -30,6 +31,13 @@ class StartupLineTest(unittest.TestCase):
 
     def test_ipv6(self):
         self.assertEqual(split_host_port("[::1]:8080"), ("::1", 8080))
+
+    def test_node_peer_line(self):
+        info = parse_startup_line("node-peer version=v18.20.4 threadpool=2 pid=7 listening=127.0.0.1:4000\n",
+                                  "node-peer")
+        self.assertEqual((info["version"], info["threadpool"]), ("v18.20.4", "2"))
+        with self.assertRaises(ValueError):
+            parse_startup_line("node-peer version=v18.20.4 listening=127.0.0.1:4000")  # not a cvp-server line
 
 
 class LoopbackTest(unittest.TestCase):
@@ -128,9 +136,39 @@ class StubServerTest(unittest.TestCase):
                       registry=self.registry)
 
 
-@unittest.skipUnless(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "nginx is not installed")
+def fetch(base_url: str, path: str) -> tuple[int, str, bytes]:
+    """GET ``path``: status, Content-Type and body."""
+    import http.client
+    from urllib.parse import urlsplit
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type"), resp.read()
+    finally:
+        conn.close()
+
+
+def pipelined(base_url: str, path: str, depth: int) -> bytes:
+    """``depth`` requests for ``path`` in one write, as wrk's pipeline.lua sends them; every byte of the answers."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode() * depth)
+        data = b""
+        while data.count(b"Hello, World!") < depth:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+@unittest.skipUnless(shutil.which("nginx") or Path("/usr/sbin/nginx").exists(),
+                     "nginx is not installed (scripts/deps installs nginx-light)")
 class NginxTest(unittest.TestCase):
-    def test_start_and_stop(self):
+    def test_start_answer_and_stop(self):
         from cvplab.servers import find_nginx, start_nginx
         registry = procs.ProcessRegistry()
         with tempfile.TemporaryDirectory() as tmp:
@@ -138,10 +176,79 @@ class NginxTest(unittest.TestCase):
                                  log_dir=Path(tmp), registry=registry)
             try:
                 self.assertIn("version", server.info)
+                self.assertEqual(server.spec.description, "nginx, 1 worker (CPUs 0)")
+                self.assertEqual(fetch(server.base_url, "/plaintext"), (200, "text/plain", b"Hello, World!"))
+                self.assertEqual(fetch(server.base_url, "/json"),
+                                 (200, "application/json", b'{"message":"Hello, World!"}'))
+                self.assertEqual(pipelined(server.base_url, "/plaintext", 16).count(b"HTTP/1.1 200"), 16)
+                self.assertGreater(procs.group_rss_bytes(server.pgid), 0)
                 self.assertGreaterEqual(server.cpu_s(), 0.0)
             finally:
                 server.stop()
         self.assertEqual(len(registry), 0)
+
+
+NODE = shutil.which("node") or shutil.which("nodejs")
+
+
+@unittest.skipUnless(NODE, "Node.js is not installed (scripts/deps installs Debian's nodejs)")
+class NodePeerTest(unittest.TestCase):
+    """loadtest/peers/node_server.js started as the lab starts it: pinned, with its libuv pool's size set."""
+
+    def test_start_answer_and_stop(self):
+        import hashlib
+        import json
+        from cvplab.servers import find_node, start_node
+        registry = procs.ProcessRegistry()
+        cpus = tuple(sorted(__import__("os").sched_getaffinity(0)))
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = ServerSpec("node", (), cpus, 2)
+            server = start_node(find_node(), spec, log_dir=Path(tmp), registry=registry)
+            try:
+                self.assertFalse(server.has_stats)
+                self.assertEqual(server.info["threadpool"], "2", "UV_THREADPOOL_SIZE from the lab")
+                self.assertTrue(server.info["version"].startswith("v"))
+                self.assertTrue(server.base_url.startswith("http://127.0.0.1:"))
+                self.assertIn("UV_THREADPOOL_SIZE=2", spec.description)
+                self.assertEqual(fetch(server.base_url, "/plaintext"), (200, "text/plain", b"Hello, World!"))
+                self.assertEqual(fetch(server.base_url, "/json"),
+                                 (200, "application/json", b'{"message":"Hello, World!"}'))
+                status, ctype, body = fetch(server.base_url, "/cpu/pbkdf2?iterations=1000")
+                self.assertEqual((status, ctype), (200, "application/json"))
+                self.assertEqual(json.loads(body), {"iterations": 1000, "length": 32, "hash": hashlib.pbkdf2_hmac(
+                    "sha256", b"password", b"salt", 1000, 32).hex()})
+                for bad in ("", "?iterations=0", "?iterations=1000001", "?iterations=x"):
+                    self.assertEqual(fetch(server.base_url, "/cpu/pbkdf2" + bad)[0], 400, bad)
+                self.assertEqual(fetch(server.base_url, "/nothing")[0], 404)
+                self.assertEqual(pipelined(server.base_url, "/plaintext", 16).count(b"HTTP/1.1 200"), 16)
+                allowed = Path(f"/proc/{server.pgid}/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+                self.assertEqual(parse_cpu_list(allowed), cpus, "pinned like the other servers")
+                self.assertGreater(procs.group_rss_bytes(server.pgid), 0)
+                self.assertGreaterEqual(server.cpu_s(), 0.0)
+            finally:
+                server.stop()
+        self.assertEqual(len(registry), 0)
+
+    def test_port_from_the_command_line_or_the_environment(self):
+        import subprocess
+        from cvplab.servers import NODE_SERVER
+        for argv, env in (([str(NODE_SERVER), "PORT"], {}), ([str(NODE_SERVER)], {"PORT": "PORT"})):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            argv = [a.replace("PORT", str(port)) for a in argv]
+            env = {k: v.replace("PORT", str(port)) for k, v in env.items()}
+            proc = subprocess.Popen([NODE, *argv], stdout=subprocess.PIPE, text=True,
+                                    env={**__import__("os").environ, **env})
+            try:
+                line = proc.stdout.readline()
+                self.assertTrue(line.startswith("node-peer "), line)
+                self.assertTrue(line.strip().endswith(f"listening=127.0.0.1:{port}"), line)
+            finally:
+                proc.terminate()
+                proc.wait(5)
+                proc.stdout.close()
+            self.assertEqual(proc.returncode, 0, "SIGTERM is a clean exit")
 
 
 if __name__ == "__main__":
