@@ -87,11 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest/lab",
         description="Drive cvp-server with wrk in each execution model and write results and a report.",
-        epilog="Scenarios: plaintext, io, cpu, mixed, split, accept. Exit status: 0 ok, 1 some runs failed, "
+        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, split, accept. Exit status: 0 ok, 1 some runs failed, "
                "2 bad flags, 3 missing tool/binary/target, 130 interrupted. See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="short runs of every scenario, under 5 minutes on 2 CPUs (default)")
+                      help="short runs of every scenario, under 6 minutes on 2 CPUs (default)")
     prof.add_argument("--full", dest="profile", action="store_const", const="full",
                       help="the complete sweeps (io up to 10,000 connections, cpu up to every usable CPU)")
     prof.add_argument("--smoke", dest="profile", action="store_const", const="smoke",
@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrk", default="wrk", metavar="PATH", help="wrk binary (default: wrk on PATH)")
     p.add_argument("--pbkdf2-iterations", type=_int_in(1, 1_000_000), metavar="N",
                    help="PBKDF2 iterations for cpu and mixed (default: calibrated to the profile's ms)")
-    p.add_argument("--no-nginx", action="store_true", help="leave nginx out of plaintext even when installed")
+    p.add_argument("--no-nginx", action="store_true",
+                   help="leave nginx out of plaintext and overhead even when installed")
+    p.add_argument("--no-node", action="store_true", help="leave the Node.js peer out of overhead even when installed")
     p.add_argument("--dry-run", action="store_true", help="print the plan and its estimated time, run nothing")
     p.add_argument("--report", type=Path, metavar="RUN_DIR",
                    help="only (re)write report.md, report.html and the charts from RUN_DIR/results.json")
@@ -217,7 +219,8 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
     limits = read_cgroup_limits()
     usable = usable_cpus(allowed, limits)
     wanted = max(max(profile.io_connections), profile.plaintext_connections,
-                 profile.mixed_io_connections + profile.mixed_cpu_connections_per_cpu * len(placement.all))
+                 profile.mixed_io_connections + profile.mixed_cpu_connections_per_cpu * len(placement.all),
+                 profile.overhead_idle_connections if "overhead" in args.scenarios else 0)
     file_limit = procs.raise_file_limit(wanted + FD_MARGIN)
     remote = None
     if args.target is not None:
@@ -232,12 +235,13 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
     if needs_cpu and iterations is None and not args.dry_run:
         calibration = _calibrate(args, remote, placement, profile.cpu_work_ms, registry)
         iterations = calibration["iterations"]
+    peers, left_out = _peers(args, remote)
     settings = plan_mod.Settings(
         profile=profile, scenarios=args.scenarios, models=models, placement=placement,
         pbkdf2_iterations=iterations or 0, max_connections=file_limit.soft - FD_MARGIN,
-        nginx=not args.no_nginx and servers.find_nginx() is not None and remote is None,
+        nginx="nginx" in peers, node="node" in peers,
         target=remote.spec if remote else None,
-        target_accept=(remote.info.get("accept") if remote else None))
+        target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out)
     plan = plan_mod.build(settings)
     for w in warnings:
         print(f"lab: warning: {w}", file=sys.stderr)
@@ -256,7 +260,7 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
     options = {k: (format_cpu_list(v) if k.endswith("_cpus") and v else str(v) if isinstance(v, Path) else v)
                for k, v in vars(args).items()}
     options.update(models=list(models), pbkdf2_iterations=iterations,
-                   nginx=settings.nginx, max_connections_per_process=settings.max_connections)
+                   nginx=settings.nginx, node=settings.node, max_connections_per_process=settings.max_connections)
     manifest = manifest_mod.collect(
         repo=REPO_ROOT, argv=["loadtest/lab", *argv], options=options, profile=profile, placement=placement,
         allowed=allowed, limits=limits, usable=usable, file_limit=file_limit, wrk_version=_wrk_version(wrk),
@@ -299,6 +303,23 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
     if status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_FAILED_RUNS if lab.failures else EXIT_OK
+
+
+def _peers(args, remote) -> tuple[set[str], tuple[tuple[str, str], ...]]:
+    """The peers that join (nginx, node), and why each one left out is left out."""
+    if remote is not None:
+        return set(), ()
+    found = {"nginx": servers.find_nginx(), "node": servers.find_node()}
+    packages = {"nginx": "nginx-light", "node": "nodejs"}
+    peers, left_out = set(), []
+    for name, flag in (("nginx", args.no_nginx), ("node", args.no_node)):
+        if flag:
+            left_out.append((name, f"left out with --no-{name}"))
+        elif found[name] is None:
+            left_out.append((name, f"{name} is not installed (scripts/deps installs Debian's {packages[name]})"))
+        else:
+            peers.add(name)
+    return peers, tuple(left_out)
 
 
 def _report_only(run_dir: Path) -> int:
@@ -352,7 +373,7 @@ def _print_plan(plan, profile, placement, settings, remote) -> None:
     if remote:
         print(f"  target {remote.base_url}: mode {remote.spec.label}, {remote.spec.workers} worker(s)")
     else:
-        print(f"  plaintext: server on CPU {format_cpu_list(placement.server)}, wrk on CPU "
+        print(f"  plaintext, overhead: server on CPU {format_cpu_list(placement.server)}, wrk on CPU "
               f"{format_cpu_list(placement.client)}; other scenarios give the server up to CPU "
               f"{format_cpu_list(placement.all)} and watch wrk")
     if settings.pbkdf2_iterations:

@@ -5,11 +5,12 @@ wrk streams, and a duration.  A *group* is a set of cells that share servers:
 the runner starts the group's servers together, warms each up once, then runs
 each point's cells interleaved across models, repeat after repeat.
 
-Placement: ``plaintext`` measures per-request overhead, so its server runs on
-the server CPUs and wrk on the client CPUs (disjoint where there are two CPUs or
-more).  The other scenarios are about what a model does with the CPUs it has,
-so their server gets as many CPUs as it has workers, taken from the server CPUs
-first and then the client CPUs; wrk stays on the client CPUs and is watched.
+Placement: ``plaintext`` and ``overhead`` measure per-request overhead, so their
+server runs on the server CPUs and wrk on the client CPUs (disjoint where there are
+two CPUs or more).  The other scenarios, and overhead's PBKDF2 point, are about what a
+model does with the CPUs it has, so their server gets as many CPUs as it has workers,
+taken from the server CPUs first and then the client CPUs; wrk stays on the client
+CPUs and is watched.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ import math
 from dataclasses import dataclass, field
 
 from .cpus import Placement, format_cpu_list
+from .idle import Hold
 from .profiles import Profile, cpu_worker_counts
 from .servers import ServerSpec
 from .stats import littles_law_bound
 from .wrk import Stream
 
-SCENARIOS = ("plaintext", "io", "cpu", "mixed", "split", "accept")
+SCENARIOS = ("plaintext", "overhead", "io", "cpu", "mixed", "split", "accept")
 MODELS = ("single", "reactors", "offload")
+#: overhead: estimated seconds per idle connection held (opened, answered, closed; the
+#: helper and the server on their own CPUs), and per idle run beyond that (the helper's
+#: start, its priming request, a fresh server's start).
+IDLE_S_PER_CONNECTION = 0.00025
+IDLE_RUN_S = 0.25
 #: mixed: seconds between starting the I/O stream and the CPU stream.
 MIXED_CPU_START_S = 0.3
 #: Estimated seconds per wrk run beyond its duration (start-up, /stats, bookkeeping).
@@ -39,11 +46,14 @@ FIXED_S = 10.0
 class Load:
     """One wrk stream of a cell and how its result is labelled."""
 
-    stream: Stream
-    variant: str | None  # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport
+    stream: Stream | Hold  # a Hold: the idle-connection helper instead of wrk (overhead's idle cells)
+    variant: str | None  # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport; overhead: ...
     path: str  # the request the script sends, for readers of the results
     bound_rps: float | None = None  # Little's-law bound, where it applies
     start_after_s: float = 0.0  # started this long after the cell's first stream
+    # False where wrk's latency figures mean nothing: with pipelining its coordinated-omission
+    # correction takes each response for a round trip and adds samples its percentiles never reach
+    latency: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,18 @@ class Cell:
         return self.server.label
 
     @property
+    def idle(self) -> bool:
+        """An idle-connection cell: the helper holds connections open instead of wrk sending load."""
+        return isinstance(self.loads[0].stream, Hold)
+
+    def estimate_run_s(self) -> float:
+        """Seconds one run of this cell should take."""
+        if self.idle:
+            hold = self.loads[0].stream
+            return IDLE_RUN_S + hold.settle_s + hold.connections * IDLE_S_PER_CONNECTION + SERVER_START_S
+        return self.duration_s + RUN_OVERHEAD_S + (SERVER_START_S if self.fresh_server else 0)
+
+    @property
     def connections(self) -> int:
         return sum(l.stream.connections for l in self.loads)
 
@@ -77,6 +99,8 @@ class Cell:
             words.append(f"w={self.workers}")
         elif self.scenario == "split":
             words.append(f"K={self.params['split']}")
+        elif self.idle:
+            words.append(f"N={self.connections}")
         else:
             words.append("c=" + "+".join(str(l.stream.connections) for l in self.loads))
         return " ".join(w for w in words if w)
@@ -118,8 +142,7 @@ class Plan:
         for g in self.groups:
             for point in g.points:
                 for cell in point:
-                    per_run = cell.duration_s + RUN_OVERHEAD_S + (SERVER_START_S if cell.fresh_server else 0)
-                    total += self.repeats * per_run
+                    total += self.repeats * cell.estimate_run_s()
         return total
 
 
@@ -133,9 +156,11 @@ class Settings:
     placement: Placement
     pbkdf2_iterations: int
     max_connections: int  # the open-file limit allows no more per process
-    nginx: bool = False  # add nginx as a plaintext peer
+    nginx: bool = False  # add nginx as a peer to plaintext and overhead
+    node: bool = False  # add the Node.js peer to overhead
     target: ServerSpec | None = None  # a remote server: it is the only model
     target_accept: str | None = None  # the remote server's accept strategy, from /stats
+    peers_left_out: tuple[tuple[str, str], ...] = ()  # (peer, why) for nginx or node when absent
 
 
 def model_flags(model: str, workers: int) -> tuple[str, ...]:
@@ -176,7 +201,7 @@ def plaintext(s: Settings) -> list[Group]:
     specs = [_spec(s, m, len(cpus), cpus) for m in _models(s)]
     if s.nginx and s.target is None:
         specs.append(ServerSpec("nginx", (), cpus, len(cpus)))
-    cells = tuple(Cell("plaintext", spec, (load,), p.duration_s, spec.workers) for spec in specs)
+    cells = tuple(Cell("plaintext", spec, (load,), p.plaintext_duration_s, spec.workers) for spec in specs)
     return [Group("plaintext", tuple(specs), (cells,))]
 
 
@@ -311,6 +336,75 @@ def accept(s: Settings, skipped: list[dict]) -> list[Group]:
     return [Group("accept", tuple(sp for sp, _ in specs), (tuple(cells),))]
 
 
+def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
+    """cvp's own cost per request and per idle connection, against nginx and Node on the same CPUs.
+
+    One group on the server CPUs (1 worker each on two CPUs: nginx with one worker process,
+    Node with its one event loop), wrk on the client CPUs: /plaintext and /json, /plaintext
+    pipelined, then the idle-connection count, each on a fresh server.  A second group gives
+    reactors, offload and Node as many workers as the lab has CPUs, for PBKDF2.
+    """
+    p = s.profile
+    if s.target is not None:
+        skipped.append({"scenario": "overhead", "what": "the scenario",
+                        "reason": "it compares cvp's models with peers started on this machine, and reads the "
+                                  "server's memory from /proc; neither works for a remote target"})
+        return []
+    for peer, why in s.peers_left_out:
+        skipped.append({"scenario": "overhead", "what": peer, "reason": why})
+    cpus = s.placement.server
+    width = len(cpus)
+    specs = [_spec(s, m, width, cpus) for m in s.models]
+    if s.nginx:
+        specs.append(ServerSpec("nginx", (), cpus, width))
+    if s.node:
+        specs.append(ServerSpec("node", (), cpus, width))
+    depth = p.overhead_pipeline_depth
+
+    def wrk_cell(spec: ServerSpec, variant: str, c: int, script: str, args: tuple[str, ...], path: str,
+                 params: dict) -> Cell:
+        load = Load(Stream("main", script, args, c, _wrk_threads(s, c), 10), variant, path,
+                    latency="pipeline" not in params)
+        return Cell("overhead", spec, (load,), p.overhead_duration_s, spec.workers, params)
+
+    c = p.overhead_connections
+    points = [tuple(wrk_cell(sp, name, c, "overhead.lua", (f"path={path}",), path, {})
+                    for sp in specs) for name, path in (("plaintext", "/plaintext"), ("json", "/json"))]
+    for pc in p.overhead_pipeline_connections:
+        points.append(tuple(wrk_cell(sp, "pipeline", pc, "pipeline.lua", ("path=/plaintext", f"depth={depth}"),
+                                     "/plaintext", {"pipeline": depth}) for sp in specs))
+    n = p.overhead_idle_connections
+    if n > s.max_connections:
+        skipped.append({"scenario": "overhead", "what": f"{n - s.max_connections:,} of {n:,} idle connections",
+                        "reason": f"the open-file limit allows {s.max_connections} connections per process"})
+        n = s.max_connections
+    hold = Hold(n, "/plaintext", p.overhead_idle_settle_s)
+    notes = () if n == p.overhead_idle_connections else (
+        f"{n:,} idle connections instead of {p.overhead_idle_connections:,}: the open-file limit",)
+    # A fresh server for every idle run: memory a server has freed stays in its RSS (malloc keeps it
+    # for reuse), so on a server that has already held these connections the figure would be near 0.
+    points.append(tuple(Cell("overhead", sp, (Load(hold, "idle", "/plaintext"),), 0, sp.workers,
+                             {"idle_connections": n, "settle_s": hold.settle_s}, fresh_server=True,
+                             read_stats=False, notes=notes) for sp in specs))
+    groups = [Group("overhead", tuple(specs), tuple(points))]
+
+    workers = len(s.placement.all)
+    pcpus = s.placement.server_cpus_for(workers)
+    pspecs = [_spec(s, m, workers, pcpus) for m in s.models if m in ("reactors", "offload")]
+    if s.node:
+        pspecs.append(ServerSpec("node", (), pcpus, workers))
+    if not any(sp.label in ("reactors", "offload") for sp in pspecs):
+        skipped.append({"scenario": "overhead", "what": "PBKDF2", "reason": "neither reactors nor offload was chosen"})
+    else:
+        iterations, pc = p.overhead_pbkdf2_iterations, p.overhead_pbkdf2_connections
+        load = Load(Stream("main", "cpu.lua", (f"iterations={iterations}",), pc, _wrk_threads(s, pc), 30), "pbkdf2",
+                    f"/cpu/pbkdf2?iterations={iterations}")
+        cells = tuple(Cell("overhead", sp, (load,), p.overhead_duration_s, sp.workers, {"iterations": iterations},
+                           notes=_overlap_note(s, pcpus)) for sp in pspecs)
+        groups.append(Group("overhead", tuple(pspecs), (cells,)))
+    return groups
+
+
 def build(s: Settings) -> Plan:
     """The plan for the chosen scenarios, in the order of SCENARIOS."""
     skipped: list[dict] = []
@@ -320,6 +414,8 @@ def build(s: Settings) -> Plan:
             continue
         if name == "plaintext":
             groups += plaintext(s)
+        elif name == "overhead":
+            groups += overhead(s, skipped)
         elif name == "io":
             groups += io(s, skipped)
         elif name == "cpu":

@@ -19,6 +19,7 @@ class Profile:
     duration_s: int  # measured wrk run, unless a scenario says otherwise
     # plaintext: per-request overhead
     plaintext_connections: int
+    plaintext_duration_s: int
     # io: /io/sleep and /io/block swept across connections
     io_connections: tuple[int, ...]
     io_wait_ms: int
@@ -40,6 +41,15 @@ class Profile:
     # accept: reactors with round-robin against reuseport, over short timer waits
     accept_connections: int
     accept_wait_ms: int
+    # overhead: cvp's own per-request cost and idle-connection memory against nginx and Node
+    overhead_connections: int  # /plaintext and /json, keep-alive
+    overhead_pipeline_connections: tuple[int, ...]  # /plaintext pipelined, one point per count
+    overhead_pipeline_depth: int  # requests per pipelined batch
+    overhead_duration_s: int  # each wrk run of the scenario
+    overhead_idle_connections: int  # idle keep-alive connections held open for the RSS figure
+    overhead_idle_settle_s: float  # wait after the last answer before reading the RSS again
+    overhead_pbkdf2_iterations: int  # fixed, not calibrated: the figure is compared with Node's
+    overhead_pbkdf2_connections: int
 
     def with_overrides(self, *, repeats: int | None = None, duration_s: int | None = None,
                        warmup_s: int | None = None) -> "Profile":
@@ -53,8 +63,9 @@ class Profile:
         if warmup_s is not None:
             p = replace(p, warmup_s=warmup_s)
         if duration_s is not None:
-            p = replace(p, duration_s=duration_s, io_duration_s=duration_s,
-                        block_duration_s=duration_s, split_duration_s=duration_s)
+            p = replace(p, duration_s=duration_s, plaintext_duration_s=duration_s, io_duration_s=duration_s,
+                        block_duration_s=duration_s, split_duration_s=duration_s,
+                        overhead_duration_s=duration_s)
         return p
 
 
@@ -64,6 +75,7 @@ QUICK = Profile(
     warmup_s=1,
     duration_s=2,
     plaintext_connections=64,
+    plaintext_duration_s=1,  # a second is tens of thousands of requests; the time went to overhead
     io_connections=(10, 100, 1000),
     io_wait_ms=100,
     io_wait_spread_ms=5,
@@ -80,6 +92,14 @@ QUICK = Profile(
     split_duration_s=1,
     accept_connections=32,
     accept_wait_ms=10,
+    overhead_connections=64,
+    overhead_pipeline_connections=(16, 64),
+    overhead_pipeline_depth=16,
+    overhead_duration_s=1,
+    overhead_idle_connections=2_000,  # 10,000 in full; 2,000 gave cvp the same figure, in a fifth of the time
+    overhead_idle_settle_s=0.2,
+    overhead_pbkdf2_iterations=8800,
+    overhead_pbkdf2_connections=8,
 )
 
 FULL = Profile(
@@ -88,6 +108,7 @@ FULL = Profile(
     warmup_s=2,
     duration_s=10,
     plaintext_connections=64,
+    plaintext_duration_s=10,
     io_connections=(10, 100, 1000, 3000, 10000),
     io_wait_ms=100,
     io_wait_spread_ms=5,
@@ -104,6 +125,14 @@ FULL = Profile(
     split_duration_s=5,
     accept_connections=32,
     accept_wait_ms=10,
+    overhead_connections=64,
+    overhead_pipeline_connections=(16, 64),
+    overhead_pipeline_depth=16,
+    overhead_duration_s=10,
+    overhead_idle_connections=10_000,
+    overhead_idle_settle_s=1.0,
+    overhead_pbkdf2_iterations=8800,
+    overhead_pbkdf2_connections=8,
 )
 
 SMOKE = Profile(
@@ -112,6 +141,7 @@ SMOKE = Profile(
     warmup_s=0,
     duration_s=1,
     plaintext_connections=8,
+    plaintext_duration_s=1,
     io_connections=(10,),
     io_wait_ms=20,
     io_wait_spread_ms=1,
@@ -128,6 +158,14 @@ SMOKE = Profile(
     split_duration_s=1,
     accept_connections=8,
     accept_wait_ms=10,
+    overhead_connections=8,
+    overhead_pipeline_connections=(8,),
+    overhead_pipeline_depth=16,
+    overhead_duration_s=1,
+    overhead_idle_connections=100,
+    overhead_idle_settle_s=0.1,
+    overhead_pbkdf2_iterations=8800,
+    overhead_pbkdf2_connections=2,
 )
 
 PROFILES = {p.name: p for p in (QUICK, FULL, SMOKE)}

@@ -10,7 +10,7 @@ from pathlib import Path
 from . import RESULTS_SCHEMA_VERSION
 from .cpus import format_cpu_list
 from .plan import Cell, Load
-from .stats import Run, summarize
+from .stats import Run, summarize, summarize_idle
 from .wrk import ERROR_KINDS, PERCENTILES
 
 
@@ -18,6 +18,8 @@ def cell_id(cell: Cell, load: Load) -> str:
     """A stable identifier: scenario/variant/mode/point, e.g. ``io/sleep/single/c1000``."""
     if cell.scenario == "cpu":
         point = f"w{cell.workers}"
+    elif cell.idle:
+        point = f"n{load.stream.connections}"
     elif cell.scenario == "split":
         point = f"k{cell.params['split']}"
     else:
@@ -25,9 +27,12 @@ def cell_id(cell: Cell, load: Load) -> str:
     return "/".join(x for x in (cell.scenario, load.variant, cell.mode, point) if x)
 
 
-def make_cell(cell: Cell, load: Load, runs: list[Run], *, server_info: dict, client_cpus: tuple[int, ...],
-              repeats_planned: int, failures: list[dict]) -> dict:
-    """One entry of ``cells``: what was asked, what was measured, and the checks."""
+def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_info: dict,
+              client_cpus: tuple[int, ...], repeats_planned: int, failures: list[dict]) -> dict:
+    """One entry of ``cells``: what was asked, what was measured, and the checks.
+
+    ``runs`` are :class:`Run` for wrk cells, and the runner's dicts for idle cells.
+    """
     others = [{"variant": l.variant, "path": l.path, "connections": l.stream.connections}
               for l in cell.loads if l is not load]
     out = {
@@ -37,10 +42,10 @@ def make_cell(cell: Cell, load: Load, runs: list[Run], *, server_info: dict, cli
         "mode": cell.mode,
         "path": load.path,
         "connections": load.stream.connections,
-        "wrk_threads": load.stream.threads,
+        "wrk_threads": None if cell.idle else load.stream.threads,
         "workers": cell.workers,
         "params": dict(cell.params, **({"concurrent_streams": others} if others else {})),
-        "duration_s": cell.duration_s,
+        "duration_s": None if cell.idle else cell.duration_s,
         "repeats": len(runs),
         "repeats_planned": repeats_planned,
         "server": {"description": cell.server.description, "cpus": format_cpu_list(cell.server.cpus),
@@ -49,8 +54,15 @@ def make_cell(cell: Cell, load: Load, runs: list[Run], *, server_info: dict, cli
         "notes": list(cell.notes),
         "failures": failures,
     }
-    if runs:
+    if runs and cell.idle:
+        out.update(summarize_idle(runs))
+    elif runs:
         out.update(summarize(runs, connections=load.stream.connections, bound_rps=load.bound_rps))
+    elif cell.idle:
+        out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
+                    "client_cpu": None, "client_saturated": None, "littles_law_bound_rps": None,
+                    "idle_connections": None, "idle_connections_wanted": load.stream.connections,
+                    "rss_per_connection_bytes": None, "runs": []})
     else:
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None,
@@ -65,6 +77,9 @@ CSV_COLUMNS = (
     "errors_total", *(f"errors_{k}" for k in ERROR_KINDS),
     "server_cpu_us_per_request", "client_cpu", "client_saturated",
     "littles_law_bound_rps", "bound_share", "concurrency_ratio", "failed",
+    # added with the overhead scenario; after the older columns so that none of them moves
+    "pipeline", "idle_connections", "rss_per_connection_bytes", "rss_per_connection_bytes_min",
+    "rss_per_connection_bytes_max",
 )
 
 
@@ -78,6 +93,9 @@ def csv_row(cell: dict) -> dict:
                                      "server_cpu_us_per_request", "client_cpu", "client_saturated",
                                      "littles_law_bound_rps")}
     row["split"] = cell.get("params", {}).get("split")
+    row["pipeline"] = cell.get("params", {}).get("pipeline")
+    row.update({k: cell.get(k) for k in ("idle_connections", "rss_per_connection_bytes",
+                                         "rss_per_connection_bytes_min", "rss_per_connection_bytes_max")})
     row.update({f"{p}_us": lat.get(p) for p in PERCENTILES})
     row["mean_us"], row["max_us"] = lat.get("mean"), lat.get("max")
     row["errors_total"] = errors.get("total")

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from . import results
+from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
-from .servers import Server, ServerError, ServerSpec, find_nginx, get_json, start_cvp, start_nginx
+from .servers import (Server, ServerError, ServerSpec, find_nginx, find_node, get_json, start_cvp, start_nginx,
+                      start_node)
 from .stats import NOISY_CPUS, Run, per_worker_delta
 from .wrk import WrkError, WrkResult, WrkRun
+
+#: What a failed run raises; anything else is a bug and propagates.
+RUN_ERRORS = (WrkError, IdleError, ServerError, OSError, ValueError)
 
 
 @dataclass
@@ -25,6 +31,16 @@ class Measurement:
     client_cpu: float  # every wrk of the run, as a share of the client CPUs
     per_worker: list[dict] | None
     background_cpus: float  # CPUs that other processes on this machine kept busy meanwhile
+
+
+@dataclass
+class IdleMeasurement:
+    """One run of an idle cell: the helper's figures, and the server's CPU around them."""
+
+    idle: IdleResult
+    server_cpu_s: float
+    background_cpus: float
+    raw: list[str]
 
 
 @dataclass
@@ -63,9 +79,21 @@ class Runner:
     def save(self) -> None:
         results.write(self.env.out_dir, self.manifest, self.cells, self.plan.skipped)
 
-    def _progress(self, cell: Cell, repeat: int, m: Measurement) -> None:
+    def _progress(self, cell: Cell, repeat: int, m: Measurement | IdleMeasurement) -> None:
         self._done_runs += 1
         elapsed = time.monotonic() - self._started
+        left = max(0.0, self._estimate - elapsed)
+        head = (f"  [{self._done_runs:>3}/{self.plan.runs} {_clock(elapsed)}, ~{_clock(left)} left] {cell.title} "
+                f"r{repeat + 1}: ")
+        if isinstance(m, IdleMeasurement):
+            d = m.idle.data
+            mib = [("-" if v is None else f"{v / 2**20:.1f}") for v in (d["rss_before_bytes"], d["rss_after_bytes"])]
+            per = d["rss_per_connection_bytes"]
+            errs = sum(d["errors"].values())
+            self.say(head + f"{d['held']:,} idle connections held, RSS {mib[0]} → {mib[1]} MiB, "
+                     + ("-" if per is None else f"{per:,.0f}") + " B each"
+                     + (f", errors {errs}" if errs else "") + f" (all answered in {d['open_s']:.1f} s)")
+            return
         parts = []
         for load, (r, _) in zip(cell.loads, m.wrk):
             variant = load.variant if len(cell.loads) > 1 else ""
@@ -74,9 +102,7 @@ class Runner:
             errs = sum(r.errors.values())
             parts.append(f"{variant + ': ' if variant else ''}{r.rps:,.0f} req/s {lat}"
                          f"{f' errors {errs}' if errs else ''}")
-        left = max(0.0, self._estimate - elapsed)
-        self.say(f"  [{self._done_runs:>3}/{self.plan.runs} {_clock(elapsed)}, ~{_clock(left)} left] {cell.title} "
-                 f"r{repeat + 1}: {'; '.join(parts)} (wrk {m.client_cpu:.0%} CPU"
+        self.say(head + f"{'; '.join(parts)} (wrk {m.client_cpu:.0%} CPU"
                  f"{f', others {m.background_cpus:.1f} CPUs' if m.background_cpus >= NOISY_CPUS else ''})")
 
     # -- servers ----------------------------------------------------------------
@@ -92,6 +118,11 @@ class Runner:
                 raise ServerError("nginx", "not installed")
             return start_nginx(binary, spec, max_connections=self.env.max_connections, log_dir=log_dir,
                                registry=self.env.registry)
+        if spec.label == "node":
+            binary = find_node()
+            if binary is None:
+                raise ServerError("node", "not installed")
+            return start_node(binary, spec, log_dir=log_dir, registry=self.env.registry)
         assert self.env.server_binary is not None
         return start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
                          log_dir=log_dir, registry=self.env.registry)
@@ -150,10 +181,12 @@ class Runner:
         for spec, server in servers.items():
             if not isinstance(server, Server):
                 continue
-            cell = next(c for p in group.points for c in p if c.server == spec)
+            cell = next((c for p in group.points for c in p if c.server == spec and not c.idle), None)
+            if cell is None:
+                continue
             try:
                 self._measure(cell, server, self.plan.warmup_s, tag="warmup")
-            except (WrkError, ServerError, OSError, ValueError) as e:
+            except RUN_ERRORS as e:
                 self._problem(f"warm-up of {cell.title}: {e}")
 
     def run_point(self, point: tuple[Cell, ...], servers: dict) -> None:
@@ -169,15 +202,19 @@ class Runner:
                         server = self._server_for(cell, servers)
                         infos[cell] = server.info
                         try:
-                            measured = self._measure(cell, server, cell.duration_s, tag=f"r{repeat + 1}")
+                            if cell.idle:
+                                measured = self._measure_idle(cell, server, tag=f"r{repeat + 1}")
+                            else:
+                                measured = self._measure(cell, server, cell.duration_s, tag=f"r{repeat + 1}")
                         finally:
                             if cell.fresh_server:
                                 self.stop_server(server, grace_s=0.5)
-                    except (WrkError, ServerError, OSError, ValueError) as e:
+                    except RUN_ERRORS as e:
                         failures[cell].append({"repeat": repeat + 1, "error": str(e)})
                         self._problem(f"{cell.title} r{repeat + 1}: {e}")
                         continue
-                    runs[cell].append(self._to_runs(repeat, measured))
+                    runs[cell].append(self._idle_run(repeat, measured) if cell.idle
+                                      else self._to_runs(repeat, measured))
                     self._progress(cell, repeat, measured)
         finally:
             for cell in point:
@@ -229,6 +266,8 @@ class Runner:
                                    raw_stem=stem.with_name(stem.name + f".{load.stream.name}"),
                                    registry=self.env.registry))
             measured = [(w.finish(), w) for w in wrks]
+            measured = [(r if load.latency else replace(r, latency_us=dict.fromkeys(r.latency_us)), w)
+                        for load, (r, w) in zip(cell.loads, measured)]
         except BaseException:
             for w in wrks:
                 self.env.registry.stop(w.proc, 0.5)
@@ -244,6 +283,41 @@ class Runner:
                            client_cpu=wrk_cpu / wall / len(self.env.client_cpus),
                            per_worker=per_worker_delta(before, after) if stats_ok else None,
                            background_cpus=max(0.0, (busy1 - busy0) - local_server - wrk_cpu) / wall)
+
+    def _measure_idle(self, cell: Cell, server: Server, *, tag: str) -> IdleMeasurement:
+        """One run of the idle-connection helper against ``server``, with its CPU around it."""
+        server.check_alive()
+        hold = cell.loads[0].stream
+        url = urlsplit(server.base_url)
+        stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}.idle"
+        stem.parent.mkdir(exist_ok=True)
+        cpu0, busy0 = server.cpu_s(), system_busy_s()
+        run = IdleRun(hold_=hold, host=url.hostname, port=url.port, pgid=server.pgid, cpus=self.env.client_cpus,
+                      name=f"{cell.title} {tag}", raw_stem=stem, registry=self.env.registry)
+        try:
+            result = run.finish()
+        except BaseException:
+            self.env.registry.stop(run.proc, 0.5)
+            raise
+        cpu1, busy1 = server.cpu_s(), system_busy_s()
+        server.check_alive()
+        background = max(0.0, (busy1 - busy0) - (cpu1 - cpu0) - result.cpu_s) / max(result.wall_s, 1e-6)
+        out_dir = self.env.out_dir
+        return IdleMeasurement(result, cpu1 - cpu0, background,
+                               [str(run.stdout_path.relative_to(out_dir)), str(run.stderr_path.relative_to(out_dir))])
+
+    def _idle_run(self, repeat: int, m: IdleMeasurement) -> list[dict]:
+        """An idle run as results keep it (one per cell: an idle cell has one load)."""
+        d = m.idle.data
+        opened = d["tried"] - d["errors"]["connect"]  # connections the server accepted
+        return [{"repeat": repeat + 1, "connections_wanted": d["wanted"], "connections_held": d["held"],
+                 "rss_before_bytes": d["rss_before_bytes"], "rss_after_bytes": d["rss_after_bytes"],
+                 "rss_per_connection_bytes": d["rss_per_connection_bytes"], "open_s": d["open_s"],
+                 "errors": d["errors"], "server_cpu_s": round(m.server_cpu_s, 4),
+                 "server_cpu_us_per_connection": round(m.server_cpu_s * 1e6 / opened, 2) if opened else None,
+                 "client_cpu": round(m.idle.client_cpu, 3), "client_cpu_s": round(m.idle.cpu_s, 3),
+                 "background_cpus": round(m.background_cpus, 3), "nofile_soft": d["nofile_soft"],
+                 "nofile_hard": d["nofile_hard"], "notes": d["notes"], "raw": m.raw}]
 
     def _to_runs(self, repeat: int, m: Measurement) -> list[Run]:
         total_requests = sum(r.requests for r, _ in m.wrk)

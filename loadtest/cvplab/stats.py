@@ -187,3 +187,34 @@ def summarize(runs: list[Run], *, connections: int, bound_rps: float | None) -> 
         "per_worker": sum_per_worker([r.per_worker for r in runs]),
         "runs": [r.to_json() for r in runs],
     }
+
+
+def summarize_idle(runs: list[dict]) -> dict:
+    """Folds the repeats of an idle cell (overhead): RSS per connection as median with min and max."""
+    per, per_min, per_max = spread([r["rss_per_connection_bytes"] for r in runs])
+    before, _, _ = spread([r["rss_before_bytes"] for r in runs])
+    after, _, _ = spread([r["rss_after_bytes"] for r in runs])
+    cpu_per_conn, _, _ = spread([r["server_cpu_us_per_connection"] for r in runs])
+    client_cpu, _, client_cpu_max = spread([r["client_cpu"] for r in runs])
+    _, _, background = spread([r["background_cpus"] for r in runs])
+    errors = {k: sum(r["errors"].get(k, 0) for r in runs) for k in ERROR_KINDS}
+    errors["total"] = sum(errors.values())
+    return {
+        "rps": None, "rps_min": None, "rps_max": None,
+        "requests": sum(r["connections_held"] + r["errors"].get("status", 0) for r in runs),
+        "latency_us": None, "latency_us_min": None, "latency_us_max": None,
+        "errors": errors,
+        "server_cpu_us_per_request": _round(cpu_per_conn, 2),
+        "server_cpus_busy": None,
+        "client_cpu": _round(client_cpu, 3), "client_cpu_max": _round(client_cpu_max, 3),
+        "client_saturated": None,
+        "background_cpus_max": _round(background, 3),
+        "littles_law_bound_rps": None, "littles_law": None, "per_worker": None,
+        "idle_connections": min(r["connections_held"] for r in runs),
+        "idle_connections_wanted": max(r["connections_wanted"] for r in runs),
+        "rss_per_connection_bytes": _round(per, 1),
+        "rss_per_connection_bytes_min": _round(per_min, 1),
+        "rss_per_connection_bytes_max": _round(per_max, 1),
+        "rss_before_bytes": before, "rss_after_bytes": after,
+        "runs": runs,
+    }

@@ -35,18 +35,48 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float
         k = cell.params["split"]
         lat = 80_000.0 / (min(k, 2) if mode == "offload" else 1)
         return 1e6 / lat, lat, lat * 1.1
+    if cell.scenario == "overhead":
+        if load.variant == "pbkdf2":
+            rps = {"reactors": 640.0, "offload": 620.0 if good else 450.0, "node": 600.0}[mode]
+        else:
+            cvp = 150_000.0 if good else 50_000.0
+            base = {"single": cvp, "reactors": cvp * 0.98, "offload": cvp * 0.9, "nginx": 140_000.0,
+                    "node": 45_000.0}[mode]
+            rps = base * (3.0 if load.variant == "pipeline" else 1.0)
+        return rps, c / rps * 1e6, c / rps * 4e6
     rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "nginx": 140_000.0}[mode]
     return rps, c / rps * 1e6, c / rps * 4e6
 
 
+#: RSS per idle connection (bytes) a healthy (or unhealthy) run might show, by mode.
+IDLE_BYTES = {True: {"single": 900.0, "reactors": 950.0, "offload": 1000.0, "nginx": 520.0, "node": 8100.0},
+              False: {"single": 8600.0, "reactors": 8700.0, "offload": 8800.0, "nginx": 520.0, "node": 8100.0}}
+
+
+def _idle_runs(cell: plan.Cell, good: bool) -> list[dict]:
+    n = cell.loads[0].stream.connections
+    per = IDLE_BYTES[good][cell.mode]
+    return [{"repeat": i + 1, "connections_wanted": n, "connections_held": n, "rss_before_bytes": 6_000_000.0,
+             "rss_after_bytes": 6_000_000.0 + per * f * n, "rss_per_connection_bytes": per * f, "open_s": 0.4,
+             "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}, "server_cpu_s": 0.1,
+             "server_cpu_us_per_connection": 50.0, "client_cpu": 0.5, "client_cpu_s": 0.4, "background_cpus": 0.0,
+             "nofile_soft": 20_000, "nofile_hard": 20_000, "notes": [], "raw": []}
+            for i, f in enumerate((0.99, 1.0, 1.01))]
+
+
 def synthetic_doc(good: bool = True) -> dict:
-    """A results.json document for the quick profile on two CPUs, with nginx."""
+    """A results.json document for the quick profile on two CPUs, with nginx and Node."""
     settings = plan.Settings(profile=QUICK, scenarios=plan.SCENARIOS, models=plan.MODELS,
                              placement=Placement((0,), (1,)), pbkdf2_iterations=4700, max_connections=20_000,
-                             nginx=True)
+                             nginx=True, node=True)
     p = plan.build(settings)
     cells = []
     for cell in p.cells:
+        if cell.idle:
+            cells.append(results.make_cell(cell, cell.loads[0], _idle_runs(cell, good),
+                                           server_info={"mode": cell.mode}, client_cpus=(1,), repeats_planned=3,
+                                           failures=[]))
+            continue
         for load in cell.loads:
             rps, mean, p99 = _figures(cell, load, good)
             per_worker = None
@@ -57,7 +87,8 @@ def synthetic_doc(good: bool = True) -> dict:
                               {"id": 1, "role": "loop", "cpu": 1, "requests": 30_000 if even else 40_000,
                                "connections_total": 16 if even else 21, "tasks": 0, "busy_ns": 0}]
             runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s),
-                        duration_s=cell.duration_s, latency_us=_latency(mean, p99),
+                        duration_s=cell.duration_s,
+                        latency_us=_latency(mean, p99) if load.latency else dict.fromkeys(_latency(mean, p99)),
                         errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
                         client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=0.5 * cell.duration_s,
                         server_requests=int(rps * cell.duration_s), raw=[], per_worker=per_worker)

@@ -2,8 +2,8 @@
 """A stand-in for cvp-server, for testing the lab's plumbing without the C++ build.
 
 It speaks just enough of docs/API.md: the start-up line, the flags the lab
-passes, /plaintext, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz and
-/stats with per-worker counters.  It is slow and single-threaded (asyncio); it
+passes, /plaintext, /json, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz
+and /stats with per-worker counters, over keep-alive connections (pipelined requests too).  It is slow and single-threaded (asyncio); it
 proves the lab's wiring, never anything about performance.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.
@@ -65,6 +65,8 @@ class Stub:
         q = {k: v[0] for k, v in parse_qs(query).items()}
         if path == "/plaintext":
             return 200, "text/plain", "Hello, World!"
+        if path == "/json":
+            return 200, "application/json", json.dumps({"message": "Hello, World!"})
         if path == "/healthz":
             return 200, "application/json", '{"status":"ok"}'
         if path == "/stats":

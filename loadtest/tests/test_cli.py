@@ -60,6 +60,20 @@ class FlagsTest(unittest.TestCase):
         self.assertEqual(parse("--target", "http://[::1]:9000/").target, "http://[::1]:9000")
 
 
+class PeersTest(unittest.TestCase):
+    def test_flags_and_missing_binaries_say_why(self):
+        from unittest import mock
+        with mock.patch.object(cli.servers, "find_nginx", return_value=None), \
+                mock.patch.object(cli.servers, "find_node", return_value="/usr/bin/node"):
+            peers, why = cli._peers(parse(), None)
+            self.assertEqual(peers, {"node"})
+            self.assertEqual(why, (("nginx", "nginx is not installed (scripts/deps installs Debian's nginx-light)"),))
+            peers, why = cli._peers(parse("--no-node"), None)
+            self.assertEqual(peers, set())
+            self.assertEqual(why[1], ("node", "left out with --no-node"))
+            self.assertEqual(cli._peers(parse(), object()), (set(), ()), "no peers beside a remote target")
+
+
 class PlacementFlagsTest(unittest.TestCase):
     def test_default_and_partial(self):
         p, w = cli.resolve_placement(parse(), (0, 1))

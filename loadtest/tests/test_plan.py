@@ -22,9 +22,10 @@ class QuickPlanTest(unittest.TestCase):
         return [c for c in self.cells if c.scenario == scenario
                 and all(getattr(c, k, None) == v or c.params.get(k) == v for k, v in where.items())]
 
-    def test_fits_in_five_minutes_on_two_cpus(self):
-        self.assertLess(self.plan.estimate_s(), 300)
-        self.assertEqual(self.plan.repeats, 3)
+    def test_fits_in_six_minutes_on_two_cpus_with_both_peers(self):
+        p = plan.build(settings(nginx=True, node=True))
+        self.assertLess(p.estimate_s(), 360)
+        self.assertEqual(p.repeats, 3)
 
     def test_every_scenario_is_there(self):
         self.assertEqual({c.scenario for c in self.cells}, set(plan.SCENARIOS))
@@ -97,14 +98,16 @@ class QuickPlanTest(unittest.TestCase):
         for g in self.plan.groups:
             for point in g.points:
                 controls = {c.loads[0].variant for c in point} == {"sleep-lockstep"}  # one loop only
-                if g.scenario != "accept" and not controls:
+                pbkdf2 = {c.loads[0].variant for c in point} == {"pbkdf2"}  # reactors and offload only
+                if g.scenario != "accept" and not controls and not pbkdf2:
                     self.assertEqual([c.mode for c in point], list(plan.MODELS))
 
 
 class OtherPlansTest(unittest.TestCase):
-    def test_nginx_joins_plaintext_only(self):
-        p = plan.build(settings(nginx=True))
-        self.assertEqual([c.scenario for c in p.cells if c.mode == "nginx"], ["plaintext"])
+    def test_peers_join_plaintext_and_overhead_only(self):
+        p = plan.build(settings(nginx=True, node=True))
+        self.assertEqual({c.scenario for c in p.cells if c.mode == "nginx"}, {"plaintext", "overhead"})
+        self.assertEqual({c.scenario for c in p.cells if c.mode == "node"}, {"overhead"})
 
     def test_open_file_limit_caps_the_sweep(self):
         p = plan.build(settings(profile=FULL, max_connections=5000))
@@ -135,6 +138,97 @@ class OtherPlansTest(unittest.TestCase):
     def test_scenario_subset(self):
         p = plan.build(settings(scenarios=("split",)))
         self.assertEqual({c.scenario for c in p.cells}, {"split"})
+
+
+class OverheadPlanTest(unittest.TestCase):
+    def setUp(self):
+        self.plan = plan.build(settings(scenarios=("overhead",), nginx=True, node=True))
+        self.groups = self.plan.groups
+
+    def variant(self, name):
+        return [c for c in self.plan.cells if c.loads[0].variant == name]
+
+    def test_two_groups_one_cpu_then_every_cpu(self):
+        self.assertEqual([g.scenario for g in self.groups], ["overhead", "overhead"])
+        per_request, pbkdf2 = self.groups
+        self.assertEqual([sp.label for sp in per_request.servers], ["single", "reactors", "offload", "nginx", "node"])
+        for sp in per_request.servers:  # one worker on the server CPU, as plaintext's
+            self.assertEqual((sp.cpus, sp.workers), ((0,), 1))
+        self.assertEqual(per_request.servers[1].flags, ("--threads", "1"))
+        self.assertEqual([sp.label for sp in pbkdf2.servers], ["reactors", "offload", "node"])
+        for sp in pbkdf2.servers:
+            self.assertEqual((sp.cpus, sp.workers), ((0, 1), 2))
+        self.assertEqual(pbkdf2.servers[1].flags, ("--pool-threads", "2"))
+
+    def test_points_interleave_models_and_peers(self):
+        per_request, _ = self.groups
+        self.assertEqual([(p[0].loads[0].variant, p[0].connections) for p in per_request.points],
+                         [("plaintext", 64), ("json", 64), ("pipeline", 16), ("pipeline", 64), ("idle", 2000)])
+        for point in per_request.points:
+            self.assertEqual([c.mode for c in point], ["single", "reactors", "offload", "nginx", "node"])
+
+    def test_keep_alive_and_pipelined_loads(self):
+        for c in self.variant("plaintext") + self.variant("json") + self.variant("pipeline"):
+            s = c.loads[0].stream
+            self.assertEqual((s.threads, c.duration_s), (1, QUICK.overhead_duration_s), "wrk -t1 on CPU 1")
+        json = self.variant("json")[0].loads[0]
+        self.assertEqual((json.stream.script, json.stream.args, json.path), ("overhead.lua", ("path=/json",), "/json"))
+        pipe = self.variant("pipeline")[0]
+        self.assertEqual(pipe.loads[0].stream.script, "pipeline.lua")
+        self.assertEqual(pipe.loads[0].stream.args, ("path=/plaintext", "depth=16"))
+        self.assertEqual(pipe.params, {"pipeline": 16})
+
+    def test_idle_cells_hold_connections_on_a_fresh_server(self):
+        cells = self.variant("idle")
+        for c in cells:
+            self.assertTrue(c.idle and c.fresh_server and not c.read_stats)
+            self.assertEqual(c.loads[0].stream.connections, QUICK.overhead_idle_connections)
+            self.assertEqual(c.params["idle_connections"], QUICK.overhead_idle_connections)
+        self.assertEqual(self.plan.max_connections, 2000, "servers are started to take every idle connection")
+        self.assertFalse(any(c.idle for c in self.variant("plaintext")))
+
+    def test_full_profile_counts_ten_thousand(self):
+        p = plan.build(settings(profile=FULL, scenarios=("overhead",), nginx=True, node=True))
+        self.assertEqual({c.connections for c in p.cells if c.idle}, {10_000})
+
+    def test_pbkdf2_is_fixed_not_calibrated(self):
+        cells = self.variant("pbkdf2")
+        self.assertEqual([c.mode for c in cells], ["reactors", "offload", "node"])
+        for c in cells:
+            self.assertEqual(c.loads[0].stream.args, ("iterations=8800",), "not the calibrated 5000")
+            self.assertEqual(c.connections, 8)
+            self.assertTrue(c.notes, "wrk shares CPU 1 with the server and says so")
+
+    def test_an_open_file_limit_below_the_count_caps_it_and_says_so(self):
+        p = plan.build(settings(profile=FULL, scenarios=("overhead",), max_connections=4000))
+        self.assertEqual({c.connections for c in p.cells if c.idle}, {4000})
+        self.assertTrue(all(c.notes for c in p.cells if c.idle))
+        (s,) = [s for s in p.skipped if s["scenario"] == "overhead"]
+        self.assertIn("open-file limit", s["reason"])
+        self.assertEqual(s["what"], "6,000 of 10,000 idle connections")
+
+    def test_missing_peers_are_skipped_with_the_reason(self):
+        why = (("nginx", "nginx is not installed (scripts/deps installs Debian's nginx-light)"),
+               ("node", "left out with --no-node"))
+        p = plan.build(settings(scenarios=("overhead",), peers_left_out=why))
+        self.assertEqual({c.mode for c in p.cells}, set(plan.MODELS))
+        self.assertEqual([(s["what"], s["reason"]) for s in p.skipped], list(why))
+
+    def test_models_subset(self):
+        p = plan.build(settings(scenarios=("overhead",), models=("single",), node=True))
+        self.assertEqual({c.mode for c in p.cells if c.loads[0].variant == "pbkdf2"}, set())
+        self.assertTrue(any(s["what"] == "PBKDF2" for s in p.skipped))
+
+    def test_not_against_a_target(self):
+        p = plan.build(settings(scenarios=("overhead",), target=ServerSpec("reactors", (), (0, 1), 2), nginx=True))
+        self.assertEqual(p.cells, [])
+        self.assertIn("remote target", p.skipped[0]["reason"])
+
+    def test_estimate_counts_idle_runs_by_their_connections(self):
+        cell = self.variant("idle")[0]
+        expected = (plan.IDLE_RUN_S + cell.loads[0].stream.settle_s + 2000 * plan.IDLE_S_PER_CONNECTION
+                    + plan.SERVER_START_S)
+        self.assertAlmostEqual(cell.estimate_run_s(), expected)
 
 
 class WorkerCountsTest(unittest.TestCase):

@@ -9,6 +9,17 @@ from tests.fakes import synthetic_doc
 
 REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
             "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
+IDLE_REQUIRED = ("idle_connections", "idle_connections_wanted", "rss_per_connection_bytes",
+                 "rss_per_connection_bytes_min", "rss_per_connection_bytes_max", "rss_before_bytes", "rss_after_bytes")
+
+
+#: results.csv's columns before the overhead scenario, which readers may take by position.
+OLD_COLUMNS = (
+    "id", "scenario", "variant", "mode", "path", "connections", "wrk_threads", "workers", "split", "duration_s",
+    "repeats", "rps", "rps_min", "rps_max", "p50_us", "p90_us", "p99_us", "p999_us", "mean_us", "max_us",
+    "errors_total", "errors_connect", "errors_read", "errors_write", "errors_timeout", "errors_status",
+    "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps", "bound_share",
+    "concurrency_ratio", "failed")
 
 
 class ResultsFileTest(unittest.TestCase):
@@ -24,6 +35,11 @@ class ResultsFileTest(unittest.TestCase):
         for cell in self.doc["cells"]:
             for key in REQUIRED:
                 self.assertIn(key, cell, f"{cell['id']} lacks {key}")
+            if cell["variant"] == "idle":
+                for key in IDLE_REQUIRED:
+                    self.assertIsNotNone(cell[key], f"{cell['id']} lacks {key}")
+                self.assertIsNone(cell["latency_us"], "an idle cell sends one request per connection: no latency")
+                continue
             self.assertEqual(set(cell["latency_us"]) >= {"p50", "p90", "p99", "p999"}, True)
 
     def test_ids_are_unique(self):
@@ -33,6 +49,10 @@ class ResultsFileTest(unittest.TestCase):
         self.assertIn("cpu/offload/w2", ids)
         self.assertIn("split/offload/k4", ids)
         self.assertIn("mixed/io/single/c100", ids)
+        for id_ in ("overhead/plaintext/nginx/c64", "overhead/json/node/c64", "overhead/pipeline/single/c16",
+                    "overhead/pipeline/single/c64", "overhead/idle/reactors/n2000", "overhead/pbkdf2/offload/c8",
+                    "overhead/pbkdf2/node/c8"):
+            self.assertIn(id_, ids)
 
     def test_round_trip_and_csv(self):
         results.write(self.dir, self.doc["manifest"], self.doc["cells"], [{"scenario": "io", "what": "x",
@@ -47,6 +67,12 @@ class ResultsFileTest(unittest.TestCase):
         self.assertEqual(tuple(rows[0]), results.CSV_COLUMNS)
         io = next(r for r in rows if r["id"] == "io/sleep/single/c1000")
         self.assertEqual(io["littles_law_bound_rps"], "10000.0")
+        self.assertEqual(tuple(rows[0])[:len(OLD_COLUMNS)], OLD_COLUMNS, "new columns come after the old ones")
+        pipe = next(r for r in rows if r["id"] == "overhead/pipeline/nginx/c16")
+        self.assertEqual(pipe["pipeline"], "16")
+        idle = next(r for r in rows if r["id"] == "overhead/idle/single/n2000")
+        self.assertEqual((idle["rps"], idle["p99_us"], idle["idle_connections"]), ("", "", "2000"))
+        self.assertEqual(idle["rss_per_connection_bytes"], "900.0")
         self.assertFalse(list(self.dir.glob("*.tmp")))
 
     def test_unknown_schema_is_refused(self):

@@ -61,7 +61,7 @@ class CommandTest(unittest.TestCase):
         self.assertEqual(argv[-4:], ["http://127.0.0.1:4000/", "--", "endpoint=sleep", "ms=50"])
 
     def test_every_scenario_has_a_script(self):
-        for name in ("plaintext", "io", "cpu", "mixed", "split", "accept", "common"):
+        for name in ("plaintext", "overhead", "pipeline", "io", "cpu", "mixed", "split", "accept", "common"):
             self.assertTrue((SCRIPTS_DIR / f"{name}.lua").is_file(), name)
         self.assertTrue(Path(SCRIPTS_DIR / "common.lua").read_text().count("CVPLAB_RESULT") >= 1)
 
