@@ -8,14 +8,17 @@ self-contained report.html that refers to the same PNGs.
 from __future__ import annotations
 
 import html
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from .stats import NOISY_CPUS, imbalance
 
-MODE_ORDER = ("single", "reactors", "offload", "nginx")
-COLORS = {"single": "tab:blue", "reactors": "tab:orange", "offload": "tab:green", "nginx": "tab:gray"}
+MODE_ORDER = ("single", "reactors", "offload", "nginx", "node")
+CVP_MODES = ("single", "reactors", "offload")
+COLORS = {"single": "tab:blue", "reactors": "tab:orange", "offload": "tab:green", "nginx": "tab:gray",
+          "node": "tab:red"}
 CLOSED_LOOP = ("wrk is closed-loop: each connection waits for its reply before sending the next request, so "
                "queueing delay is partly hidden (coordinated omission) and these latencies are best cases.")
 
@@ -123,6 +126,13 @@ def fmt_us(us: float | None) -> str:
     return f"{us:.0f} µs"
 
 
+def fmt_bytes(b: float | None) -> str:
+    """``570 B``, ``8.4 KiB``."""
+    if b is None:
+        return "-"
+    return f"{b:,.0f} B" if abs(b) < 1024 else f"{b / 1024:.1f} KiB"
+
+
 def fmt_pct(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
@@ -161,6 +171,13 @@ def by_mode(cells: list[dict]) -> dict[str, list[dict]]:
 def one(cells: list[dict], **where) -> dict | None:
     found = select(cells, **where)
     return found[0] if found else None
+
+
+def select_idle(cells: list[dict]) -> list[dict]:
+    """overhead's idle-connection cells that measured something, in mode order."""
+    out = [c for c in cells if c.get("scenario") == "overhead" and c.get("variant") == "idle"
+           and c.get("rss_per_connection_bytes") is not None]
+    return sorted(out, key=lambda c: _mode_rank(c["mode"]))
 
 
 # -- charts ----------------------------------------------------------------------------
@@ -397,6 +414,150 @@ def chart_accept(cells: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
+#: overhead's wrk points, in the order the report shows them: (variant, label).
+OVERHEAD_POINTS = (("plaintext", "/plaintext"), ("json", "/json"), ("pipeline", "/plaintext pipelined"))
+
+
+def overhead_points(cells: list[dict]) -> list[tuple[str, int, str, list[dict]]]:
+    """overhead's wrk points present in ``cells``: (variant, connections, label, cells in mode order)."""
+    out = []
+    for variant, label in OVERHEAD_POINTS:
+        cs = select(cells, scenario="overhead", variant=variant)
+        for c in sorted({x["connections"] for x in cs}):
+            at = [x for x in cs if x["connections"] == c]
+            depth = at[0]["params"].get("pipeline")
+            out.append((variant, c, f"{label}{f' ×{depth}' if depth else ''}, {c} conns", at))
+    return out
+
+
+def chart_overhead(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    points = overhead_points(cells)
+    idle = select_idle(cells)
+    pbkdf2 = select(cells, scenario="overhead", variant="pbkdf2")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    (ax_rps, ax_cpu), (ax_rss, ax_pb) = axes
+    modes = modes_of([c for _, _, _, cs in points for c in cs])
+    width = 0.8 / max(1, len(modes))
+    for ax, key, label in ((ax_rps, "rps", "requests per second"),
+                           (ax_cpu, "server_cpu_us_per_request", "server CPU per request, µs (log)")):
+        for i, mode in enumerate(modes):
+            xs, ys, errs, hatches = [], [], [[], []], []
+            for j, (_, _, _, cs) in enumerate(points):
+                c = next((x for x in cs if x["mode"] == mode), None)
+                if c is None or not c.get(key):
+                    continue
+                xs.append(j + (i - (len(modes) - 1) / 2) * width)
+                ys.append(c[key])
+                lo, hi = ([c[key] - (c.get("rps_min") or c[key])], [(c.get("rps_max") or c[key]) - c[key]]) \
+                    if key == "rps" else ([0.0], [0.0])
+                errs[0] += lo
+                errs[1] += hi
+                hatches.append("//" if c.get("client_saturated") else "")
+            bars = ax.bar(xs, ys, width, yerr=errs if key == "rps" else None, capsize=2, label=mode,
+                          color=COLORS.get(mode, "tab:purple"))
+            for bar, hatch in zip(bars, hatches):
+                bar.set_hatch(hatch)
+        ax.set_xticks(range(len(points)), [label.replace("/plaintext pipelined", "pipelined").replace(", ", "\n")
+                                           for _, _, label, _ in points], fontsize=8)
+        ax.set_ylabel(label)
+    ax_rps.set_ylim(bottom=0)
+    from matplotlib.ticker import FuncFormatter
+    ax_rps.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    cpu_values = [c["server_cpu_us_per_request"] for _, _, _, cs in points for c in cs
+                  if c.get("server_cpu_us_per_request")]
+    if cpu_values:
+        ax_cpu.set_yscale("log")
+        ax_cpu.set_ylim(bottom=10 ** math.floor(math.log10(min(cpu_values))), top=max(cpu_values) * 1.5)
+        _plain_log_ticks(ax_cpu.yaxis)
+    ax_rps.set_title("throughput (hatched: wrk saturated, so the figure is wrk's limit)", fontsize=10)
+    ax_cpu.set_title("server CPU time per request (all of its threads)", fontsize=10)
+    ax_rps.legend(fontsize=8)
+    if idle:
+        names = [c["mode"] for c in idle]
+        ys = [c["rss_per_connection_bytes"] / 1024 for c in idle]
+        lo = [max(0.0, (c["rss_per_connection_bytes"] - c["rss_per_connection_bytes_min"]) / 1024) for c in idle]
+        hi = [max(0.0, (c["rss_per_connection_bytes_max"] - c["rss_per_connection_bytes"]) / 1024) for c in idle]
+        ax_rss.bar(names, ys, yerr=[lo, hi], capsize=4, color=[COLORS.get(n, "tab:purple") for n in names])
+        for i, c in enumerate(idle):
+            ax_rss.annotate(fmt_bytes(c["rss_per_connection_bytes"]), (i, ys[i]), ha="center", va="bottom",
+                            fontsize=8, xytext=(0, 4), textcoords="offset points")
+        ax_rss.axhline(1.0, color="black", linestyle=":", label="target for cvp: 1 KiB")
+        ax_rss.legend(fontsize=8)
+        ax_rss.margins(y=0.15)
+        ax_rss.set_title(f"RSS per idle keep-alive connection, {idle[0]['idle_connections_wanted']:,} connections",
+                         fontsize=10)
+    ax_rss.set_ylabel("KiB per connection")
+    if pbkdf2:
+        names = [f"{c['mode']}\n{c['workers']} {'in pool' if c['mode'] != 'reactors' else 'loops'}" for c in pbkdf2]
+        ys = [c["rps"] for c in pbkdf2]
+        ax_pb.bar(names, ys, yerr=_errbar(pbkdf2), capsize=4, color=[COLORS.get(c["mode"]) for c in pbkdf2])
+        for i, v in enumerate(ys):
+            ax_pb.annotate(fmt_rps(v), (i, v), ha="center", va="bottom", fontsize=8, xytext=(0, 4),
+                           textcoords="offset points")
+        ax_pb.margins(y=0.15)
+        ax_pb.set_title(f"{pbkdf2[0]['path']} over {pbkdf2[0]['connections']} connections", fontsize=10)
+    ax_pb.set_ylabel("requests per second")
+    fig.suptitle("overhead: cvp against nginx and Node.js (median, min–max)")
+    _save(fig, path)
+
+
+def _ratio_range(a: dict, b: dict, key: str = "rps") -> tuple[float, float, float]:
+    """a ÷ b on medians, and its range over the repeats' extremes (a's min ÷ b's max, a's max ÷ b's min)."""
+    lo = (a.get(key + "_min") or a[key]) / (b.get(key + "_max") or b[key])
+    hi = (a.get(key + "_max") or a[key]) / (b.get(key + "_min") or b[key])
+    return a[key] / b[key], lo, hi
+
+
+def _rps_range(c: dict) -> str:
+    return f"{fmt_rps(c['rps'])} req/s ({fmt_rps(c['rps_min'])}–{fmt_rps(c['rps_max'])})"
+
+
+def _cpu_per_request(cells: list[dict]) -> str:
+    return _join([f"{c['mode']} {c['server_cpu_us_per_request']:.1f} µs" for c in cells
+                  if c.get("server_cpu_us_per_request") is not None])
+
+
+def overhead_text(cells: list[dict]) -> list[str]:
+    out = []
+    for variant, conns, label, cs in overhead_points(cells):
+        cvp = [c for c in cs if c["mode"] in CVP_MODES]
+        if not cvp:
+            continue
+        best = max(cvp, key=lambda c: c["rps"])
+        peers = [c for c in cs if c["mode"] not in CVP_MODES and c["rps"]]
+        text = f"{label}: cvp's best was {best['mode']} at {_rps_range(best)}"
+        if peers:
+            text += ", " + _join([f"{_ratio_range(best, c)[0]:.2f}× {c['mode']} ({fmt_rps(c['rps'])})" for c in peers])
+        text += f". Server CPU per request: {_cpu_per_request(cs)}."
+        sat = [c["mode"] for c in cs if c.get("client_saturated")]
+        if sat:
+            text += (f" wrk was saturated for {_join(sat)}: there the throughput is wrk's limit, and CPU per request "
+                     "compares the servers better.")
+        out.append(text)
+    idle = select_idle(cells)
+    if idle:
+        n = idle[0]["idle_connections_wanted"]
+        out.append(f"Memory per idle keep-alive connection, (RSS after − RSS before) ÷ connections held, at {n:,} "
+                   "connections, each on a fresh server after one priming request: "
+                   + _join([f"{c['mode']} {fmt_bytes(c['rss_per_connection_bytes'])}"
+                            + (f" ({c['idle_connections']:,} held)" if c["idle_connections"] < n else "")
+                            for c in idle]) + ".")
+    pb = select(cells, scenario="overhead", variant="pbkdf2")
+    node = one(pb, mode="node")
+    if pb:
+        text = f"`{pb[0]['path']}` over {pb[0]['connections']} connections with {_n(pb[0]['workers'], 'worker')}: " \
+               + _join([f"{c['mode']} {_rps_range(c)}" for c in pb]) + "."
+        if node:
+            text += " Against Node's libuv pool of " + str(node["workers"]) + ": " + _join(
+                [f"{c['mode']} {_ratio_range(c, node)[0]:.2f}×" for c in pb if c["mode"] in CVP_MODES]) + "."
+        busy = [f"{c['mode']} {c['server_cpus_busy']:.2f}" for c in pb if c.get("server_cpus_busy") is not None]
+        if busy:
+            text += f" CPUs kept busy: {_join(busy)}; wrk shares CPU {pb[0]['client_cpus']} with the servers."
+        out.append(text)
+    return out
+
+
 # -- sentences and checks --------------------------------------------------------------
 
 def _ratio_text(a: dict, b: dict, what: str) -> str:
@@ -618,7 +779,100 @@ class Check:
 
 
 def expected_checks(cells: list[dict]) -> list[Check]:
-    return [check_cpu(cells), check_io(cells), check_mixed(cells)]
+    return [check_cpu(cells), check_io(cells), check_mixed(cells), *overhead_checks(cells)]
+
+
+#: Where overhead's targets name a connection count, the issue's ("Fast path").
+OVERHEAD_CONNECTIONS, OVERHEAD_PIPELINE_CONNECTIONS = 64, (16, 64)
+
+
+def overhead_checks(cells: list[dict]) -> list[Check]:
+    """One row per target of the overhead scenario: cvp's best model against the peer."""
+    checks = []
+    for variant, path in (("plaintext", "/plaintext"), ("json", "/json")):
+        cs = select(cells, scenario="overhead", variant=variant)
+        conns = max((c["connections"] for c in cs), default=OVERHEAD_CONNECTIONS)
+        checks.append(_check_against(cs, f"overhead {path}", f"{path} over {conns} keep-alive connections: cvp's "
+                                     "best model ≥ 1.0× nginx (1 worker)", "nginx"))
+    pipe = select(cells, scenario="overhead", variant="pipeline")
+    counts = sorted({c["connections"] for c in pipe}) or list(OVERHEAD_PIPELINE_CONNECTIONS)
+    depth = pipe[0]["params"].get("pipeline", 16) if pipe else 16
+    for conns in counts:
+        cs = [c for c in pipe if c["connections"] == conns]
+        checks.append(_check_against(cs, f"overhead pipelined c{conns}", f"/plaintext pipelined ×{depth} over "
+                                     f"{conns} connections: cvp's best model ≥ 1.0× nginx", "nginx"))
+    checks.append(check_idle(cells))
+    pb = select(cells, scenario="overhead", variant="pbkdf2")
+    node = one(pb, mode="node")
+    pool = node["workers"] if node else 2
+    iterations = pb[0]["params"]["iterations"] if pb else 8800
+    for mode in ("offload", "reactors"):
+        cs = [c for c in pb if c["mode"] in (mode, "node")]
+        workers = f"{pool} pool threads" if mode == "offload" else f"{pool} loops"
+        checks.append(_check_against(cs, f"overhead PBKDF2 {mode}", f"PBKDF2 {iterations:,} iterations: {mode} with "
+                                     f"{workers} ≥ 1.0× Node's libuv pool of {pool}", "node", models=(mode,)))
+    return checks
+
+
+def _check_against(cells: list[dict], name: str, want: str, peer_mode: str,
+                   models: tuple[str, ...] = CVP_MODES) -> Check:
+    """cvp's best of ``models`` against ``peer_mode`` in one point's cells: met at 1.0× or more."""
+    peer = one(cells, mode=peer_mode)
+    cvp = [c for c in cells if c["mode"] in models and c.get("rps")]
+    if not cvp or not peer or not peer.get("rps"):
+        missing = [what for what, ok in ((_join(list(models)), cvp), (peer_mode, peer and peer.get("rps"))) if not ok]
+        return Check(name, want, "-", "not measured", [f"needs a measured cell for {_join(missing)}"])
+    best = max(cvp, key=lambda c: c["rps"])
+    ratio, lo, hi = _ratio_range(best, peer)
+    figure = (f"{best['mode']} {_rps_range(best)} against {peer_mode} {_rps_range(peer)}: "
+              f"{ratio:.2f}× ({lo:.2f}–{hi:.2f})")
+    why = []
+    cpu = _cpu_per_request([best, peer])
+    if cpu:
+        why.append(f"server CPU per request {cpu}")
+    if lo < 1.0 <= hi:
+        why.append("the repeats' ranges straddle 1.0×: within this run's noise")
+    sat = [c["mode"] for c in (best, peer) if c.get("client_saturated")]
+    if sat:
+        why.append(f"wrk was saturated for {_join(sat)} (up to {fmt_pct(max(c['client_cpu'] for c in (best, peer)), 0)} "
+                   "of its CPU): the throughput there is wrk's limit, not the server's")
+    if any(c.get("notes") for c in (best, peer)):
+        why.append("wrk shares a CPU with the servers here")
+    return Check(name, want, figure, "met" if ratio >= 1.0 else "missed", why + _noise([best, peer]))
+
+
+#: The issue's target for cvp's memory per idle keep-alive connection.
+IDLE_TARGET_BYTES = 1024
+
+
+def check_idle(cells: list[dict]) -> Check:
+    name = "overhead idle"
+    idle = select_idle(cells)
+    n = max((c["idle_connections_wanted"] for c in idle), default=10_000)
+    want = f"RSS per idle keep-alive connection at {n:,} connections: cvp's best model ≤ 1 KiB (nginx beside it)"
+    cvp = [c for c in idle if c["mode"] in CVP_MODES]
+    if not cvp:
+        return Check(name, want, "-", "not measured", ["needs an idle cell for a cvp model"])
+    best = min(cvp, key=lambda c: c["rss_per_connection_bytes"])
+    figure = (f"{best['mode']} {fmt_bytes(best['rss_per_connection_bytes'])} "
+              f"({fmt_bytes(best['rss_per_connection_bytes_min'])}–{fmt_bytes(best['rss_per_connection_bytes_max'])})")
+    nginx = next((c for c in idle if c["mode"] == "nginx"), None)
+    figure += (f"; nginx {fmt_bytes(nginx['rss_per_connection_bytes'])} "
+               f"({fmt_bytes(nginx['rss_per_connection_bytes_min'])}–{fmt_bytes(nginx['rss_per_connection_bytes_max'])})"
+               if nginx else "; nginx not measured")
+    why = [f"{_n(best['repeats'], 'repeat')}, every one on a fresh server: (RSS after − RSS before) ÷ connections "
+           "held, after one priming request"]
+    short = [c for c in idle if c["idle_connections"] < c["idle_connections_wanted"]]
+    if short:
+        why.append("fewer connections held than wanted: " + _join(
+            [f"{c['mode']} {c['idle_connections']:,} of {c['idle_connections_wanted']:,}" for c in short])
+            + " (see the cell's runs[].notes and errors)")
+    others = [c for c in cvp if c is not best]
+    if others:
+        why.append("the other models: " + _join([f"{c['mode']} {fmt_bytes(c['rss_per_connection_bytes'])}"
+                                                  for c in others]))
+    met = best["rss_per_connection_bytes"] <= IDLE_TARGET_BYTES
+    return Check(name, want, figure, "met" if met else "missed", why)
 
 
 def check_cpu(cells: list[dict]) -> Check:
@@ -739,9 +993,19 @@ def summary_rows(cells: list[dict]) -> list[list[str]]:
     rows = []
     for c in cells:
         lat = c.get("latency_us") or {}
+        idle = c["scenario"] == "overhead" and c.get("variant") == "idle"
         point = (f"w={c['workers']}" if c["scenario"] == "cpu" else
-                 f"K={c['params'].get('split')}" if c["scenario"] == "split" else f"c={c['connections']}")
+                 f"K={c['params'].get('split')}" if c["scenario"] == "split" else
+                 f"N={c['connections']:,}" if idle else
+                 f"c={c['connections']}" + (f" ×{c['params']['pipeline']}" if c["params"].get("pipeline") else "")
+                 + (f" w={c['workers']}" if c.get("variant") == "pbkdf2" else ""))
         flags = []
+        if idle and c.get("rss_per_connection_bytes") is not None:
+            flags.append(f"RSS {fmt_bytes(c['rss_per_connection_bytes'])}/conn "
+                         f"({fmt_bytes(c['rss_per_connection_bytes_min'])}–"
+                         f"{fmt_bytes(c['rss_per_connection_bytes_max'])})"
+                         + (f" {c['idle_connections']:,} held" if c["idle_connections"] < c["idle_connections_wanted"]
+                            else ""))
         if c.get("client_saturated"):
             flags.append("wrk-saturated")
         if c.get("failures"):
@@ -811,6 +1075,23 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
         blocks += [img("plaintext.png", "plaintext throughput per model"), *map(p, plaintext_text(pt))]
         chart_latency(pt, out_dir / "latency.png", "plaintext: latency percentiles per model")
         blocks += [img("latency.png", "latency percentiles per model"), *map(p, latency_text(pt))]
+
+    ov = [c for c in cells if c["scenario"] == "overhead"]
+    if select(ov) or select_idle(ov):
+        pt_ov = select(ov, variant="plaintext") or select(ov)
+        blocks += [h(2, "overhead: cvp against nginx and Node.js"),
+                   p(f"Per-request cost on the same CPU: every server on CPU {pt_ov[0]['server']['cpus']} (nginx with "
+                     f"one worker, Node with its one event loop), wrk `-t{pt_ov[0]['wrk_threads'] or 1}` on CPU "
+                     f"{pt_ov[0]['client_cpus']}; `/plaintext` and `/json` over keep-alive connections, and `/plaintext` "
+                     "pipelined as in TechEmpower (each batch written whole; wrk's latency figures mean nothing there, "
+                     "so none are shown). Then idle "
+                     "keep-alive connections: each sends one request, reads the answer and stays open while the "
+                     "server's RSS is read, on a fresh server each time (freed memory stays in a process's RSS, so a "
+                     "second count on the same server would find the memory already there). Then PBKDF2 with the "
+                     "lab's CPUs: reactors' loops and offload's pool against Node's libuv pool of the same size.")]
+        chart_overhead(ov, out_dir / "overhead.png")
+        blocks += [img("overhead.png", "overhead: throughput, CPU per request, RSS per idle connection, PBKDF2"),
+                   *map(p, overhead_text(ov)), p(CLOSED_LOOP)]
 
     sleep, block = select(cells, scenario="io", variant="sleep"), select(cells, scenario="io", variant="block")
     lockstep = select(cells, scenario="io", variant="sleep-lockstep")
@@ -899,6 +1180,9 @@ def problems(doc: dict) -> list[Block]:
             e = c["errors"]
             items.append(f"{c['id']}: {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
                                                                          if k != "total" and v) + ").")
+    for c in doc["cells"]:
+        notes = dict.fromkeys(n for r in c.get("runs", []) if isinstance(r, dict) for n in r.get("notes", []))
+        items += [f"{c['id']}: {n}." for n in notes]
     noisy = [c for c in doc["cells"] if (c.get("background_cpus_max") or 0) >= NOISY_CPUS]
     if noisy:
         worst = max(c["background_cpus_max"] for c in noisy)
@@ -917,9 +1201,9 @@ def method(doc: dict) -> list[Block]:
     m = doc["manifest"]
     pl = m["placement"]
     return [h(2, "Method"), ul([
-        f"CPU placement: plaintext runs the server on CPU {pl['server_cpus']} and wrk on CPU {pl['client_cpus']}"
-        f"{'' if pl['disjoint'] else ' (they overlap)'}; the other scenarios give the server one CPU per worker, "
-        "taken from those CPUs in turn, and record wrk's CPU use.",
+        f"CPU placement: plaintext and overhead run the server on CPU {pl['server_cpus']} and wrk on CPU "
+        f"{pl['client_cpus']}{'' if pl['disjoint'] else ' (they overlap)'}; the other scenarios (and overhead's "
+        "PBKDF2 point) give the server one CPU per worker, taken from those CPUs in turn, and record wrk's CPU use.",
         f"A warm-up of {m['lab']['profile']['warmup_s']} s per server is thrown away; then the repeats are "
         "interleaved across models, each round starting with a different model.",
         "Throughput and latency come from wrk's Lua `done()`, printed as JSON (`scripts/common.lua`). " + CLOSED_LOOP,

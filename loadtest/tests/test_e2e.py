@@ -19,6 +19,8 @@ LAB = LOADTEST / "lab"
 REPO = LOADTEST.parent
 SERVER = REPO / "build" / "release" / "cvp-server"
 STUB = Path(__file__).resolve().parent / "stub_server.py"
+SCENARIOS = {"plaintext", "overhead", "io", "cpu", "mixed", "split", "accept"}
+HAVE_NODE = bool(shutil.which("node") or shutil.which("nodejs"))
 REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
             "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
 
@@ -54,7 +56,14 @@ class LabTestCase(unittest.TestCase):
             for key in REQUIRED:
                 self.assertIn(key, cell)
             self.assertEqual(cell["failures"], [], cell["id"])
+            if cell["variant"] == "idle":  # overhead's idle connections: memory, not throughput
+                self.assertEqual(cell["idle_connections"], cell["idle_connections_wanted"], cell["id"])
+                self.assertIsNotNone(cell["rss_per_connection_bytes"], cell["id"])
+                continue
             self.assertGreater(cell["rps"], 0, cell["id"])
+            if cell["variant"] == "pipeline":  # wrk's latency means nothing with pipelining: none is kept
+                self.assertEqual(set(cell["latency_us"].values()), {None}, cell["id"])
+                continue
             self.assertIsNotNone(cell["latency_us"]["p99"], cell["id"])
         for name in ("report.md", "report.html", "results.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
@@ -73,14 +82,22 @@ class StubEndToEndTest(LabTestCase):
     def test_smoke_profile(self):
         proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--no-nginx",
                        "--models", "single,reactors")
-        doc = self.assert_complete_run(proc, {"plaintext", "io", "cpu", "mixed", "split", "accept"})
+        doc = self.assert_complete_run(proc, SCENARIOS)
         run_dir = only_run_dir(self.out)
-        for chart in ("plaintext", "latency", "io", "cpu", "mixed", "split", "accept"):
+        for chart in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
-        # Servers with the same spec serve every scenario that needs them: plaintext's serve cpu at one
-        # worker, io's serve cpu at two, mixed and split; /io/block starts its own for every run.
+        # Servers with the same spec serve every scenario that needs them: plaintext's serve overhead and cpu
+        # at one worker, overhead's PBKDF2 reactors serves io, cpu at two, mixed and split; /io/block and
+        # overhead's idle connections start their own for every run.
         started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
-        self.assertEqual(started, ["reactors"] * 5 + ["single"] * 3)
+        node = ["node"] * 3 if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
+        self.assertEqual(started, node + ["reactors"] * 6 + ["single"] * 4)
+        overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
+        peers = {"node"} if HAVE_NODE else set()
+        for variant in ("plaintext", "json", "pipeline", "idle"):
+            self.assertEqual({m for v, m in overhead if v == variant}, {"single", "reactors"} | peers, variant)
+        self.assertEqual({m for v, m in overhead if v == "pbkdf2"}, {"reactors"} | peers)
+        self.assertIn("RSS per idle keep-alive connection", (run_dir / "report.md").read_text())
         accept = [c for c in doc["cells"] if c["scenario"] == "accept"]
         self.assertEqual({c["variant"] for c in accept}, {"round-robin", "reuseport"})
         self.assertTrue(all(c["per_worker"] for c in accept))
@@ -143,13 +160,15 @@ class CvpServerSmokeTest(LabTestCase):
                 self.fail(message)
             self.skipTest(message)
         proc = run_lab("--smoke", "--out", str(self.out))
-        doc = self.assert_complete_run(proc, {"plaintext", "io", "cpu", "mixed", "split", "accept"})
+        doc = self.assert_complete_run(proc, SCENARIOS)
         modes = {c["mode"] for c in doc["cells"]}
         self.assertTrue({"single", "reactors", "offload"} <= modes)
         for cell in doc["cells"]:
-            if cell["mode"] != "nginx":
+            if cell["mode"] in ("single", "reactors", "offload"):
                 self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])
             self.assertEqual(cell["errors"]["status"], 0, f"{cell['id']}: non-2xx responses")
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # scripts/deps installs both peers
+            self.assertTrue({"nginx", "node"} <= modes, "the peers join where scripts/deps has run")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 class ChecksTest(unittest.TestCase):
     def test_healthy_run_meets_expectations(self):
         checks = report.expected_checks(synthetic_doc()["cells"])
-        self.assertEqual([c.verdict for c in checks], ["met", "met", "met"], [c.figure for c in checks])
+        self.assertEqual([c.verdict for c in checks], ["met"] * 10, [c.figure for c in checks])
         self.assertIn("reactors 1.92×", checks[0].figure)
         self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[1].figure)
 
     def test_unhealthy_run_says_why(self):
         checks = report.expected_checks(synthetic_doc(good=False)["cells"])
-        self.assertEqual([c.verdict for c in checks], ["missed", "missed", "missed"])
-        cpu, io, mixed = checks
+        # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not
+        self.assertEqual([c.verdict for c in checks], ["missed"] * 9 + ["met"])
+        cpu, io, mixed = checks[:3]
         self.assertTrue(any("CPUs busy" in w or "of 2 CPUs" in w for w in cpu.why))
         self.assertTrue(any("per request" in w for w in io.why))
         self.assertTrue(any("pool threads" in w for w in mixed.why))
@@ -36,7 +37,86 @@ class ChecksTest(unittest.TestCase):
     def test_missing_models_are_not_measured(self):
         cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
         checks = report.expected_checks(cells)
-        self.assertEqual([c.verdict for c in checks], ["not measured", "met", "not measured"])
+        # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
+        self.assertEqual([c.verdict for c in checks], ["not measured", "met", "not measured"] + ["not measured"] * 4
+                         + ["met", "not measured", "not measured"])
+
+
+class OverheadChecksTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+        self.rows = {c.name: c for c in report.overhead_checks(self.cells)}
+
+    def test_one_row_per_target(self):
+        self.assertEqual(list(self.rows), ["overhead /plaintext", "overhead /json", "overhead pipelined c16",
+                                           "overhead pipelined c64", "overhead idle", "overhead PBKDF2 offload",
+                                           "overhead PBKDF2 reactors"])
+        self.assertEqual(self.rows["overhead pipelined c16"].expectation,
+                         "/plaintext pipelined ×16 over 16 connections: cvp's best model ≥ 1.0× nginx")
+        self.assertEqual(self.rows["overhead PBKDF2 offload"].expectation,
+                         "PBKDF2 8,800 iterations: offload with 2 pool threads ≥ 1.0× Node's libuv pool of 2")
+
+    def test_best_model_against_the_peer_with_ratio_and_ranges(self):
+        row = self.rows["overhead /plaintext"]
+        self.assertEqual(row.figure, "single 150,000 req/s (148,500–151,500) against nginx 140,000 req/s "
+                                     "(138,600–141,400): 1.07× (1.05–1.09)")
+        self.assertEqual(row.verdict, "met")
+        self.assertIn("server CPU per request single", " ".join(row.why))
+        self.assertIn("against node 600 req/s", self.rows["overhead PBKDF2 reactors"].figure)
+
+    def test_idle_row_puts_nginx_beside_the_best_model(self):
+        row = self.rows["overhead idle"]
+        self.assertEqual(row.expectation, "RSS per idle keep-alive connection at 2,000 connections: cvp's best model "
+                                          "≤ 1 KiB (nginx beside it)")
+        self.assertEqual(row.figure, "single 900 B (891 B–909 B); nginx 520 B (515 B–525 B)")
+        self.assertEqual(row.verdict, "met")
+        bad = {c.name: c for c in report.overhead_checks(synthetic_doc(good=False)["cells"])}["overhead idle"]
+        self.assertEqual((bad.verdict, bad.figure.split(" (")[0]), ("missed", "single 8.4 KiB"))
+
+    def test_misses_say_why(self):
+        cells = synthetic_doc(good=False)["cells"]
+        nginx = next(c for c in cells if c["id"] == "overhead/pipeline/nginx/c16")
+        nginx["client_cpu"], nginx["client_saturated"] = 0.97, True
+        rows = {c.name: c for c in report.overhead_checks(cells)}
+        row = rows["overhead pipelined c16"]
+        self.assertEqual(row.verdict, "missed")
+        self.assertIn("wrk was saturated for nginx (up to 97% of its CPU)", " ".join(row.why))
+        self.assertIn("wrk shares a CPU", " ".join(rows["overhead PBKDF2 offload"].why))
+
+    def test_ranges_that_straddle_one_are_called_noise(self):
+        cells = synthetic_doc()["cells"]
+        nginx = next(c for c in cells if c["id"] == "overhead/json/nginx/c64")
+        nginx.update(rps=149_000.0, rps_min=140_000.0, rps_max=155_000.0)
+        row = {c.name: c for c in report.overhead_checks(cells)}["overhead /json"]
+        self.assertIn("straddle 1.0×", " ".join(row.why))
+
+    def test_short_of_connections_and_missing_peers(self):
+        cells = [c for c in synthetic_doc()["cells"] if c["mode"] not in ("nginx", "node")]
+        single = next(c for c in cells if c["id"] == "overhead/idle/single/n2000")
+        single["idle_connections"] = 1500
+        rows = {c.name: c for c in report.overhead_checks(cells)}
+        self.assertEqual(rows["overhead /plaintext"].verdict, "not measured")
+        self.assertIn("needs a measured cell for nginx", rows["overhead /plaintext"].why[0])
+        self.assertIn("nginx not measured", rows["overhead idle"].figure)
+        self.assertIn("single 1,500 of 2,000", " ".join(rows["overhead idle"].why))
+
+    def test_sentences(self):
+        text = " ".join(report.overhead_text(self.cells))
+        self.assertIn("/plaintext, 64 conns: cvp's best was single at 150,000 req/s (148,500–151,500), 1.07× nginx "
+                      "(140,000) and 3.33× node (45,000).", text)
+        self.assertIn("/plaintext pipelined ×16, 16 conns", text)
+        self.assertIn("at 2,000 connections, each on a fresh server after one priming request: single 900 B", text)
+        self.assertIn("Against Node's libuv pool of 2: reactors 1.07× and offload 1.03×.", text)
+
+    def test_summary_rows(self):
+        rows = {(r[0], r[1], r[2], r[3]): r for r in report.summary_rows(self.cells)}
+        self.assertIn(("overhead", "pipeline", "nginx", "c=16 ×16"), rows)
+        self.assertIn(("overhead", "pbkdf2", "node", "c=8 w=2"), rows)
+        self.assertEqual(rows[("overhead", "pipeline", "nginx", "c=16 ×16")][6:9], ["-", "-", "-"],
+                         "no latency for pipelined runs")
+        idle = rows[("overhead", "idle", "single", "N=2,000")]
+        self.assertEqual(idle[4], "-")
+        self.assertEqual(idle[-1], "RSS 900 B/conn (891 B–909 B)")
 
 
 class SentencesTest(unittest.TestCase):
@@ -121,7 +201,7 @@ class RenderTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             report.write(out, synthetic_doc())
-            for name in ("plaintext", "latency", "io", "cpu", "mixed", "split", "accept"):
+            for name in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept"):
                 self.assertGreater((out / f"{name}.png").stat().st_size, 5000, name)
             md = (out / "report.md").read_text()
             self.assertIn("![io throughput against connections](io.png)", md)
