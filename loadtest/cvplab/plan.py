@@ -47,7 +47,9 @@ class Load:
     """One wrk stream of a cell and how its result is labelled."""
 
     stream: Stream | Hold  # a Hold: the idle-connection helper instead of wrk (overhead's idle cells)
-    variant: str | None  # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport; overhead: ...
+    # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport;
+    # overhead: plaintext/json/pipeline/idle/pbkdf2
+    variant: str | None
     path: str  # the request the script sends, for readers of the results
     bound_rps: float | None = None  # Little's-law bound, where it applies
     start_after_s: float = 0.0  # started this long after the cell's first stream
@@ -339,10 +341,11 @@ def accept(s: Settings, skipped: list[dict]) -> list[Group]:
 def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
     """cvp's own cost per request and per idle connection, against nginx and Node on the same CPUs.
 
-    One group on the server CPUs (1 worker each on two CPUs: nginx with one worker process,
-    Node with its one event loop), wrk on the client CPUs: /plaintext and /json, /plaintext
-    pipelined, then the idle-connection count, each on a fresh server.  A second group gives
-    reactors, offload and Node as many workers as the lab has CPUs, for PBKDF2.
+    One group on the server CPUs, as plaintext's (with two CPUs: one worker each, nginx with
+    one worker process, Node with its one event loop), wrk on the client CPUs: /plaintext and
+    /json, /plaintext pipelined, then the idle-connection count, every idle run on a fresh
+    server.  A second group gives reactors, offload and Node as many workers as the lab has
+    CPUs, for PBKDF2.
     """
     p = s.profile
     if s.target is not None:
