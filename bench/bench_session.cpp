@@ -4,7 +4,8 @@
 ///
 ///   build/release/cvp_bench_session --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 ///
-/// Allocations are counted by interposing malloc/calloc/realloc for the whole process; the
+/// Allocations are counted by interposing malloc, calloc, realloc and the aligned
+/// allocators for the whole process; the
 /// client below makes none of its own per request, so every one counted is the server's.
 
 #include "handlers/context.hpp"
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -37,6 +39,7 @@ extern "C" {
 void* __libc_malloc(std::size_t);
 void* __libc_calloc(std::size_t, std::size_t);
 void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
 
 void* malloc(std::size_t n)
 {
@@ -52,6 +55,23 @@ void* realloc(void* p, std::size_t n)
 {
     allocations.fetch_add(1, std::memory_order_relaxed);
     return __libc_realloc(p, n);
+}
+// Aligned operator new, which Asio uses for coroutine frames and operations, comes here.
+void* aligned_alloc(std::size_t alignment, std::size_t n)
+{
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(alignment, n);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t n)
+{
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    *out = __libc_memalign(alignment, n);
+    return *out != nullptr ? 0 : ENOMEM;
+}
+void* memalign(std::size_t alignment, std::size_t n)
+{
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    return __libc_memalign(alignment, n);
 }
 }
 

@@ -32,18 +32,6 @@ void open_acceptor(tcp::acceptor& acceptor, tcp::endpoint const& endpoint, bool 
     acceptor.non_blocking(true);
 }
 
-/// Logs a session that ended with an exception: a bug, never a client's doing.
-void on_session_end(std::exception_ptr e)
-{
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (std::exception const& x) {
-        std::cerr << "cvp-server: session failed: " << x.what() << '\n';
-    }
-}
-
 /// Resident set size from /proc/self/statm.
 std::uint64_t resident_bytes()
 {
@@ -186,7 +174,7 @@ int server::run()
     wait_for_signal();
     for (std::size_t i = 0; i < loops_.size(); ++i)
         if (loops_[i]->acceptor)
-            asio::co_spawn(loops_[i]->ctx, accept_loop(*loops_[i]->acceptor, i), on_session_end);
+            asio::co_spawn(loops_[i]->ctx, accept_loop(*loops_[i]->acceptor, i), on_coroutine_end);
 
     // One thread per loop; in reactors each is pinned to its own CPU.
     for (std::size_t i = 0; i < loops_.size(); ++i) {
@@ -214,14 +202,13 @@ int server::run()
 
 void server::start_session(loop& target, connection::socket_type socket)
 {
-    auto conn = std::make_shared<connection>(std::move(socket), target.env->counters, cfg_.write_timeout);
     // Over the limit: answer 503 and close, rather than queueing without bound.
     if (!gate_.enter(cfg_.max_connections)) {
         connections_rejected_.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(target.ctx, refuse_connection(std::move(conn), *target.env), on_session_end);
+        refuse_connection(std::move(socket), *target.env);
         return;
     }
-    asio::co_spawn(target.ctx, run_session(std::move(conn), *target.env), on_session_end);
+    cvp::start_session(std::move(socket), *target.env);
 }
 
 server::loop& server::next_target(std::size_t acceptor_loop)
@@ -314,7 +301,7 @@ void server::drain()
                 });
         });
     }
-    asio::co_spawn(loops_.front()->ctx, enforce_drain_timeout(), on_session_end);
+    asio::co_spawn(loops_.front()->ctx, enforce_drain_timeout(), on_coroutine_end);
 }
 
 asio::awaitable<void> server::enforce_drain_timeout()

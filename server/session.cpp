@@ -17,6 +17,17 @@
 
 namespace cvp {
 
+void on_coroutine_end(std::exception_ptr e)
+{
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& x) {
+        std::cerr << "cvp-server: coroutine failed: " << x.what() << '\n';
+    }
+}
+
 void session_registry::begin_drain(connection::clock::time_point grace_deadline)
 {
     for (auto* c : entries_)
@@ -42,6 +53,12 @@ struct request_slot
     std::array<std::byte, 1024> storage;
     std::pmr::monotonic_buffer_resource arena{storage.data(), storage.size()};
     std::optional<request_parser> parser;
+    /// What the framing rules, the router and the handler said of the request. Kept here
+    /// rather than in serve_request's frame, so that the frame stays small enough for
+    /// Asio's per-thread frame cache (about 1 KiB) and costs no allocation per request.
+    framing rules;
+    route_match route;
+    reply answer;
 
     /// A fresh parser with the header limit, over an emptied arena.
     request_parser& start(std::uint32_t header_limit)
@@ -241,12 +258,14 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
     auto const& req = parser.get();
 
     // The framing rules, then the route: both decide before any body is read.
-    auto const f = check_framing(parser, cfg.max_body_bytes);
+    auto& f = slot->rules;
+    f = check_framing(parser, cfg.max_body_bytes);
     if (f.error) {
         answer_and_close(conn, *f.error, env);
         co_return next_step::close;
     }
-    auto route = env.routes.find(req);
+    auto& route = slot->route;
+    route = env.routes.find(req);
 
     // A client waiting on 100-continue hears now whether to send its body.
     if (f.expects_continue) {
@@ -283,7 +302,7 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
 
     // Handle it; a handler that throws is a bug, answered 500 rather than lost.
     worker_counters::bump(env.counters.requests_in_flight);
-    reply r;
+    auto& r = slot->answer;
     if (route.error) {
         r = std::move(*route.error);
     } else {
@@ -351,108 +370,123 @@ asio::awaitable<void> close_gracefully(connection& conn, input_buffer& in, bool 
     conn.close();
 }
 
-/// Waits, holding no buffer, until the next request's first bytes are in `in`.
-asio::awaitable<read_result> wait_for_request(connection& conn, loop_env& env, input_buffer& in)
-{
-    in.release();
-    conn.flush();
-    conn.set_idle(true);
-    for (;;) {
-        if (env.gate.closed())
-            conn.set_read_deadline(std::min(conn.read_deadline(), env.gate.grace_deadline()));
-
-        // Readability is only a hint: the reactor may report bytes that a read has
-        // already taken, so a wake-up that finds nothing waits again.
-        error_code ec;
-        if (conn.socket().available(ec) == 0 && !ec) {
-            auto [wec] = co_await conn.socket().async_wait(tcp::socket::wait_read, use_tuple);
-            ec = wec;
-        }
-        if (ec || conn.expired())
-            break;
-        auto space = in.prepare();
-        auto const n = conn.socket().read_some(asio::buffer(space.data(), space.size()), ec);
-        if (!ec) {
-            in.commit(n);
-            conn.set_idle(false);
-            co_return read_result::got_bytes;
-        }
-        in.release();
-        if (ec != asio::error::would_block && ec != asio::error::try_again) {
-            conn.set_idle(false);
-            co_return ec == asio::error::eof ? read_result::peer_closed : read_result::failed;
-        }
-    }
-    conn.set_idle(false);
-    co_return read_result::failed;
-}
-
-/// Keeps the per-loop and process-wide connection figures true for a session's life.
-class connection_scope
+/// A connection with what its session keeps between requests. Idle, this object, the
+/// socket's reactor entry and two pending operations (the readability wait and the
+/// deadline timer) are all that a connection holds: no coroutine frame and no buffer.
+class session final : public connection
 {
 public:
-    connection_scope(loop_env& env, connection& conn)
-        : env_(env)
-        , handle_(env.sessions.add(conn))
+    session(socket_type socket, loop_env& env)
+        : connection(std::move(socket), env.counters, env.cfg.write_timeout)
+        , env_(env)
+        , in(env.cfg.max_header_bytes + read_slack)
+        , handle_(env.sessions.add(*this))
     {
         worker_counters::bump(env_.counters.connections_open);
         worker_counters::bump(env_.counters.connections_total);
     }
-    ~connection_scope()
+    ~session()
     {
         env_.sessions.remove(handle_);
         env_.counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
         env_.gate.leave();
     }
-    connection_scope(connection_scope const&) = delete;
-    connection_scope& operator=(connection_scope const&) = delete;
+    session(session const&) = delete;
+    session& operator=(session const&) = delete;
+
+    loop_env& env() noexcept { return env_; }
 
 private:
     loop_env& env_;
+
+public:
+    input_buffer in;
+    /// The next request is the connection's first: its header deadline ran from accept.
+    bool first = true;
+
+private:
     session_registry::handle handle_;
 };
 
-} // namespace
+asio::awaitable<void> serve(std::shared_ptr<session> s);
 
-asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& env)
+/// Between requests: waits for readability with a plain callback, so that no coroutine
+/// frame is kept while the connection is idle, then serves again.
+void park(std::shared_ptr<session> s)
 {
-    connection_scope scope{env, *conn};
-    input_buffer in{env.cfg.max_header_bytes + read_slack};
+    s->in.release();
+    s->flush();
+    s->set_idle(true);
+    // In a drain, a waiting connection may still deliver one request, within the grace window.
+    auto& env = s->env();
+    if (env.gate.closed())
+        s->set_read_deadline(std::min(s->read_deadline(), env.gate.grace_deadline()));
+    auto& socket = s->socket();
+    socket.async_wait(tcp::socket::wait_read, [s = std::move(s)](error_code ec) mutable {
+        if (ec || s->expired()) {
+            s->close();
+            return;
+        }
+        auto ex = s->socket().get_executor();
+        asio::co_spawn(ex, serve(std::move(s)), on_coroutine_end);
+    });
+}
 
-    // Let the loop first run what is already queued on it, such as the acceptor handing
-    // other new connections to other loops, before this one may run work inline.
-    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-
-    // The first request's whole header is due header-timeout after accept.
-    conn->set_read_deadline(clock::now() + env.cfg.header_timeout);
-    bool first = true;
+/// Serves requests while the connection has input; parks it when it has none.
+asio::awaitable<void> serve(std::shared_ptr<session> s)
+{
+    auto& env = s->env();
     bool peer_closed = false;
     for (;;) {
-        // Between requests, wait for the first byte without holding a buffer. In a drain,
-        // a waiting connection may still deliver one request, within the grace window.
-        if (in.empty()) {
-            auto const got = co_await wait_for_request(*conn, env, in);
-            if (got != read_result::got_bytes) {
-                peer_closed = got == read_result::peer_closed;
+        // Take what the socket has; with nothing there, park. Readability is only a hint:
+        // the reactor may report bytes that a read already took, and then this parks again.
+        if (s->in.empty()) {
+            error_code ec;
+            auto space = s->in.prepare();
+            auto const n = s->socket().read_some(asio::buffer(space.data(), space.size()), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                park(std::move(s));
+                co_return;
+            }
+            if (ec) {
+                peer_closed = ec == asio::error::eof;
+                if (!peer_closed && !is_quiet(ec))
+                    log_error("read", ec);
                 break;
             }
+            s->in.commit(n);
+            s->set_idle(false);
         }
 
-        auto const step = co_await serve_request(*conn, env, in, first);
+        auto const step = co_await serve_request(*s, env, s->in, s->first);
         if (step == next_step::abort) {
             peer_closed = true;
             break;
         }
         if (step == next_step::close)
             break;
-        first = false;
-        if (in.empty())
-            conn->set_read_deadline(clock::now() + env.cfg.idle_timeout);
+        s->first = false;
+        if (s->in.empty())
+            s->set_read_deadline(clock::now() + env.cfg.idle_timeout);
     }
-    co_await close_gracefully(*conn, in, peer_closed);
+    co_await close_gracefully(*s, s->in, peer_closed);
 }
 
-asio::awaitable<void> refuse_connection(std::shared_ptr<connection> conn, loop_env& env)
+/// The first steps of a new connection's session.
+asio::awaitable<void> open(std::shared_ptr<session> s)
+{
+    // Let the loop first run what is already queued on it, such as the acceptor handing
+    // other new connections to other loops, before this one may run work inline.
+    co_await asio::post(s->socket().get_executor(), asio::use_awaitable);
+
+    // The first request's whole header is due header-timeout after accept.
+    s->set_read_deadline(clock::now() + s->env().cfg.header_timeout);
+    s->set_idle(true);
+    co_await serve(std::move(s));
+}
+
+/// Answers 503 "too many connections" and closes: the connection limit was reached.
+asio::awaitable<void> refuse(std::shared_ptr<connection> conn, loop_env& env)
 {
     auto r = error_reply(http::status::service_unavailable,
                          "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
@@ -460,6 +494,22 @@ asio::awaitable<void> refuse_connection(std::shared_ptr<connection> conn, loop_e
     answer_and_close(*conn, r, env);
     input_buffer in{read_slack};
     co_await close_gracefully(*conn, in, false);
+}
+
+} // namespace
+
+void start_session(connection::socket_type socket, loop_env& env)
+{
+    auto s = std::make_shared<session>(std::move(socket), env);
+    auto ex = s->socket().get_executor();
+    asio::co_spawn(ex, open(std::move(s)), on_coroutine_end);
+}
+
+void refuse_connection(connection::socket_type socket, loop_env& env)
+{
+    auto conn = std::make_shared<connection>(std::move(socket), env.counters, env.cfg.write_timeout);
+    auto ex = conn->socket().get_executor();
+    asio::co_spawn(ex, refuse(std::move(conn), env), on_coroutine_end);
 }
 
 } // namespace cvp

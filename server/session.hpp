@@ -12,6 +12,7 @@
 #include "server/stats.hpp"
 
 #include <cstddef>
+#include <exception>
 #include <list>
 #include <memory>
 
@@ -60,11 +61,15 @@ inline constexpr std::size_t read_slack = 4 * 1024;
 /// client still sends, so that the close does not reset the answer away.
 inline constexpr std::chrono::milliseconds linger_time{1000};
 
-/// Serves requests on `conn` until the peer closes, a timeout fires, the input is
-/// malformed, or the server drains. Never throws for network or protocol errors.
-asio::awaitable<void> run_session(std::shared_ptr<connection> conn, loop_env& env);
+/// Completion handler for co_spawn: logs an exception, which is a bug, never a client's doing.
+void on_coroutine_end(std::exception_ptr e);
+
+/// Serves requests on an accepted socket, on its executor, until the peer closes, a
+/// timeout fires, the input is malformed, or the server drains. The connection must have
+/// been admitted by `env.gate`; the session leaves it when it ends.
+void start_session(connection::socket_type socket, loop_env& env);
 
 /// Answers 503 "too many connections" and closes: the connection limit was reached.
-asio::awaitable<void> refuse_connection(std::shared_ptr<connection> conn, loop_env& env);
+void refuse_connection(connection::socket_type socket, loop_env& env);
 
 } // namespace cvp
