@@ -68,24 +68,23 @@ TEST_P(pipelining, a_slow_request_does_not_hold_back_the_answers_before_it)
 
 TEST_P(pipelining, a_client_that_does_not_read_is_not_answered_without_bound)
 {
-    // Pipeline about 10 MB of answers (64 chunks each), more than the kernel's socket
-    // buffers hold, and read none of them.
-    constexpr int requests = 1000;
+    // Pipeline about 8 MB of answers (/metrics, about 2 KB each), more than the kernel's
+    // socket buffers hold, and read none of them. Cheap answers, so that this stays quick
+    // under the sanitizers.
+    constexpr int requests = 4000;
     http_client client{server_.port()};
     std::string burst;
     for (int i = 0; i < requests; ++i)
-        burst += "GET /cpu/primes?limit=1000&split=64 HTTP/1.1\r\nHost: x\r\n\r\n";
+        burst += "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
     client.send_raw(burst);
 
     // Once the socket is full, the server stops taking requests rather than queueing
-    // answers in memory: the count it has served settles below what was sent.
-    // Each primes request runs 64 tasks; /stats runs none, so asking does not count.
+    // answers in memory: the count it has served settles below what was sent. Each
+    // /stats asked counts once, after its own answer, so the asking is taken off.
+    std::uint64_t asked = 0;
     auto const served = [&] {
-        std::uint64_t tasks = 0;
-        auto const s = stats(server_.port());
-        for (auto const& w : s["workers"])
-            tasks += w["tasks"].get<std::uint64_t>();
-        return tasks / 64;
+        auto const answered = stats(server_.port())["totals"]["requests"].get<std::uint64_t>();
+        return answered - asked++;
     };
     ASSERT_TRUE(eventually([&] {
         auto const before = served();
@@ -95,8 +94,11 @@ TEST_P(pipelining, a_client_that_does_not_read_is_not_answered_without_bound)
     EXPECT_LT(served(), static_cast<std::uint64_t>(requests));
 
     // Reading lets it go on: every answer arrives, in full.
-    for (int i = 0; i < requests; ++i)
-        ASSERT_EQ(client.read_reply().json()["count"], 168) << i;
+    for (int i = 0; i < requests; ++i) {
+        auto const r = client.read_reply();
+        ASSERT_EQ(r.status, 200u) << i;
+        ASSERT_NE(r.body.find("cvp_requests_total"), std::string::npos) << i;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(all_models, pipelining, ::testing::ValuesIn(all_modes));
