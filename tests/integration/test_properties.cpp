@@ -12,7 +12,7 @@ namespace cvp::test {
 namespace {
 
 /// Work that takes long enough (tens of ms) for requests sent together to meet.
-constexpr char const* heavy_cpu = "/cpu/pbkdf2?iterations=100000";
+constexpr char const* heavy_cpu = "/cpu/pbkdf2?iterations=300000";
 
 /// Sends `target` on `n` fresh connections, all before reading any reply, and returns the
 /// bodies in connection order.
@@ -61,7 +61,7 @@ TEST(single, a_timer_wait_beside_cpu_work_is_held_up_by_it)
     server_process server{{"--mode", "single"}};
     http_client cpu{server.port()};
     http_client io{server.port()};
-    cpu.send("/cpu/pbkdf2?iterations=300000");
+    cpu.send("/cpu/pbkdf2?iterations=1000000");
     // Give the loop a moment to pick the CPU request up; the asserts below check it did.
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
     auto const sent_ns = now_ns();
