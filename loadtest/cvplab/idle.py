@@ -202,6 +202,13 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
             errors[kind] += 1
             _abort(conn.sock)
 
+    def dropped(sock: socket.socket) -> None:
+        """An idle connection that the server closed: no longer held."""
+        sel.unregister(sock)
+        idle.remove(sock)
+        errors["read"] += 1
+        _abort(sock)
+
     try:
         while (started < tried and not stopped) or in_flight:
             while in_flight < window and started < tried and not stopped:
@@ -233,6 +240,9 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
                 break
             for key, mask in sel.select(min(left, 1.0)):
                 conn = key.data
+                if conn is None:  # an idle connection turned readable: the server closed it
+                    dropped(key.fileobj)
+                    continue
                 if mask & selectors.EVENT_WRITE:
                     kind = conn.on_writable()
                     if kind:
@@ -259,10 +269,7 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
             if left <= 0:
                 break
             for key, _ in sel.select(left):
-                sel.unregister(key.fileobj)
-                idle.remove(key.fileobj)
-                errors["read"] += 1
-                _abort(key.fileobj)
+                dropped(key.fileobj)
         rss_after = procs.group_rss_bytes(pgid) if pgid else None
         held = len(idle)
     finally:

@@ -133,6 +133,22 @@ class HoldErrorsTest(unittest.TestCase):
             server.stop()
         self.assertEqual((out["held"], out["errors"]["read"]), (0, 3))
 
+    def test_a_server_that_closes_an_idle_connection_while_others_open_is_counted(self):
+        # nginx closed idle connections while the helper was still opening more; the helper
+        # then crashed on the readable idle socket instead of counting it.
+        server = RawServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        try:
+            def close_the_first():
+                while not server.conns:
+                    time.sleep(0.001)
+                time.sleep(0.02)
+                server.conns[0].close()
+            threading.Thread(target=close_the_first, daemon=True).start()
+            out = idle.hold("127.0.0.1", server.port, 1000, settle_s=0.05, timeout_s=10, prime=False, window=1)
+        finally:
+            server.stop()
+        self.assertEqual((out["held"], out["errors"]["read"]), (999, 1))
+
     def test_unanswered_connections_time_out(self):
         server = RawServer(None)
         try:
