@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from .cpus import format_cpu_list
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
 #: The prefix of the line done() prints.  Everything after it is one JSON object.
 RESULT_MARKER = "CVPLAB_RESULT "
+#: The line of wrk's own summary that counts responses with a status of 400 or more (its ``errors.status``);
+#: wrk prints it only when that count is not zero.
+NON2XX_LINE = re.compile(r"^\s*Non-2xx or 3xx responses:\s*(\d+)\s*$", re.MULTILINE)
+#: The line of wrk's own summary that every finished run prints: ``3016 requests in 1.02s, 1.08MB read``.
+SUMMARY_LINE = re.compile(r"^\s*\d+ requests in [\d.]+\w+, ", re.MULTILINE)
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 PERCENTILES = ("p50", "p90", "p99", "p999")
 
@@ -53,16 +59,28 @@ class WrkResult:
     cpu_s: float  # wrk's user + system time
     wall_s: float
     cpus: int  # CPUs wrk was allowed
+    # wrk's "Non-2xx or 3xx responses: N" (0 when its summary has no such line); None when not read
+    non2xx: int | None = None
+
+    @property
+    def refused(self) -> int:
+        """Responses with a status of 400 or more: wrk's Non-2xx line, else done()'s errors.status."""
+        return self.non2xx if self.non2xx is not None else self.errors.get("status", 0)
 
     @property
     def rps(self) -> float:
-        """Successful responses per second: wrk's count less those with a status of 400 or more.
+        """Goodput: successful responses per second, (requests − non-2xx/3xx) ÷ duration.
 
         A server that sheds load answers 503 quickly; counting those would make
         shedding look like throughput.
         """
-        ok = self.requests - self.errors.get("status", 0)
+        ok = self.requests - self.refused
         return ok / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def refused_rps(self) -> float:
+        """Responses with a status of 400 or more per second (a 503 from a full pool queue, in overload)."""
+        return self.refused / self.duration_s if self.duration_s > 0 else 0.0
 
     @property
     def client_cpu(self) -> float:
@@ -92,8 +110,26 @@ def parse_result(stdout: str) -> dict:
         raise ValueError(f"CVPLAB_RESULT lacks a field: {e}") from None
     if requests < 0 or duration_us <= 0:
         raise ValueError(f"CVPLAB_RESULT has requests={requests}, duration_us={duration_us}")
+    non2xx = parse_non2xx(stdout)
+    if non2xx is not None and non2xx != errors["status"]:
+        raise ValueError(f"wrk's summary says {non2xx} non-2xx or 3xx responses, done() says {errors['status']}")
     return {"requests": requests, "duration_s": duration_us / 1e6, "latency_us": latency,
-            "errors": errors, "bytes": int(data.get("bytes", 0))}
+            "errors": errors, "bytes": int(data.get("bytes", 0)), "non2xx": non2xx}
+
+
+def parse_non2xx(stdout: str) -> int | None:
+    """wrk's own count of responses with a status of 400 or more, from its summary.
+
+    wrk prints ``Non-2xx or 3xx responses: N`` only when N is not zero, so a summary
+    without that line means 0; None when there is no summary at all (``N requests
+    in ...``), as when only done()'s line is at hand.
+    """
+    found = NON2XX_LINE.findall(stdout)
+    if len(found) > 1:
+        raise ValueError("more than one 'Non-2xx or 3xx responses' line")
+    if found:
+        return int(found[0])
+    return 0 if SUMMARY_LINE.search(stdout) else None
 
 
 def _finite_or_none(value) -> float | None:
@@ -141,7 +177,8 @@ class WrkRun:
         except ValueError as e:
             raise WrkError(self.name, str(e), self._stderr()) from None
         return WrkResult(requests=data["requests"], duration_s=data["duration_s"], latency_us=data["latency_us"],
-                         errors=data["errors"], cpu_s=exit_.cpu_s, wall_s=exit_.wall_s, cpus=len(self.cpus))
+                         errors=data["errors"], cpu_s=exit_.cpu_s, wall_s=exit_.wall_s, cpus=len(self.cpus),
+                         non2xx=data["non2xx"])
 
     def _stderr(self) -> str:
         try:
