@@ -15,7 +15,7 @@ from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
 from .servers import (Server, ServerError, ServerSpec, find_nginx, find_node, get_json, start_cvp, start_nginx,
                       start_node)
-from .stats import NOISY_CPUS, Run, per_worker_delta
+from .stats import NOISY_CPUS, Run, per_worker_delta, pool_delta
 from .wrk import WrkError, WrkResult, WrkRun
 
 #: What a failed run raises; anything else is a bug and propagates.
@@ -31,6 +31,7 @@ class Measurement:
     client_cpu: float  # every wrk of the run, as a share of the client CPUs
     per_worker: list[dict] | None
     background_cpus: float  # CPUs that other processes on this machine kept busy meanwhile
+    pool: dict | None = None  # offload: the pool's rejected and completed counts over the run
 
 
 @dataclass
@@ -99,8 +100,10 @@ class Runner:
             variant = load.variant if len(cell.loads) > 1 else ""
             p50, p99 = r.latency_us.get("p50"), r.latency_us.get("p99")
             lat = f"p50 {_ms(p50)} p99 {_ms(p99)}" if p50 is not None else "no latency"
-            errs = sum(r.errors.values())
+            refused = r.refused
+            errs = sum(r.errors.values()) - r.errors.get("status", 0)
             parts.append(f"{variant + ': ' if variant else ''}{r.rps:,.0f} req/s {lat}"
+                         f"{f' non-2xx {refused:,} ({r.refused_rps:,.0f}/s)' if refused else ''}"
                          f"{f' errors {errs}' if errs else ''}")
         self.say(head + f"{'; '.join(parts)} (wrk {m.client_cpu:.0%} CPU"
                  f"{f', others {m.background_cpus:.1f} CPUs' if m.background_cpus >= NOISY_CPUS else ''})")
@@ -282,7 +285,8 @@ class Runner:
         return Measurement(wrk=measured, server_cpu_s=cpu1 - cpu0,
                            client_cpu=wrk_cpu / wall / len(self.env.client_cpus),
                            per_worker=per_worker_delta(before, after) if stats_ok else None,
-                           background_cpus=max(0.0, (busy1 - busy0) - local_server - wrk_cpu) / wall)
+                           background_cpus=max(0.0, (busy1 - busy0) - local_server - wrk_cpu) / wall,
+                           pool=pool_delta(before, after) if stats_ok else None)
 
     def _measure_idle(self, cell: Cell, server: Server, *, tag: str) -> IdleMeasurement:
         """One run of the idle-connection helper against ``server``, with its CPU around it."""
@@ -327,7 +331,7 @@ class Runner:
                     server_cpu_s=m.server_cpu_s, server_requests=total_requests,
                     background_cpus=m.background_cpus,
                     raw=[str(w.stdout_path.relative_to(out_dir)), str(w.stderr_path.relative_to(out_dir))],
-                    per_worker=m.per_worker)
+                    per_worker=m.per_worker, pool=m.pool)
                 for r, w in m.wrk]
 
     def _problem(self, text: str) -> None:

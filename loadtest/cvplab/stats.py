@@ -84,6 +84,17 @@ def per_worker_delta(before: dict, after: dict) -> list[dict]:
     return out
 
 
+def pool_delta(before: dict | None, after: dict | None) -> dict | None:
+    """The offload pool's ``rejected`` and ``completed`` counts between two ``/stats`` snapshots.
+
+    None where either snapshot has no pool (every model but offload, the stub's other modes).
+    """
+    old, new = (before or {}).get("pool"), (after or {}).get("pool")
+    if not old or not new:
+        return None
+    return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in ("rejected", "completed")}
+
+
 def sum_per_worker(runs: list[list[dict] | None]) -> list[dict] | None:
     """Adds per-worker deltas over repeats (by worker id)."""
     runs = [r for r in runs if r]
@@ -124,14 +135,38 @@ class Run:
     raw: list[str] = field(default_factory=list)
     per_worker: list[dict] | None = None
     background_cpus: float | None = None  # CPUs other processes on the machine used meanwhile
+    pool: dict | None = None  # offload: the pool's rejected and completed counts over the run, from /stats
 
     def to_json(self) -> dict:
-        return {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
-                "duration_s": round(self.duration_s, 3), "latency_us": self.latency_us, "errors": self.errors,
-                "client_cpu": round(self.client_cpu, 3), "client_cpu_s": round(self.client_cpu_s, 3),
-                "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 4),
-                "server_cpu_us_per_request": _round(self.server_cpu_us_per_request, 2),
-                "background_cpus": _round(self.background_cpus, 3), "raw": self.raw, "per_worker": self.per_worker}
+        out = {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
+               "duration_s": round(self.duration_s, 3), "latency_us": self.latency_us, "errors": self.errors,
+               "client_cpu": round(self.client_cpu, 3), "client_cpu_s": round(self.client_cpu_s, 3),
+               "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 4),
+               "server_cpu_us_per_request": _round(self.server_cpu_us_per_request, 2),
+               "background_cpus": _round(self.background_cpus, 3), "raw": self.raw, "per_worker": self.per_worker}
+        if self.pool is not None:
+            out["pool"] = self.pool
+        return out
+
+    @property
+    def successes(self) -> int:
+        """Responses with a status below 400 (wrk's rule): what goodput counts."""
+        return self.requests - self.errors.get("status", 0)
+
+    @property
+    def non2xx_rps(self) -> float | None:
+        """Responses with a status of 400 or more per second of wrk's run."""
+        return self.errors.get("status", 0) / self.duration_s if self.duration_s > 0 else None
+
+    @property
+    def server_cpu_us_per_success(self) -> float | None:
+        """Server CPU over the run ÷ successful responses: what each useful answer cost, refusals included.
+
+        Only meaningful for a cell with one stream (overload's): the server's CPU is the run's.
+        """
+        if self.server_cpu_s is None or self.successes <= 0:
+            return None
+        return self.server_cpu_s * 1e6 / self.successes
 
     @property
     def server_cpus_busy(self) -> float | None:
@@ -187,6 +222,36 @@ def summarize(runs: list[Run], *, connections: int, bound_rps: float | None) -> 
         "per_worker": sum_per_worker([r.per_worker for r in runs]),
         "runs": [r.to_json() for r in runs],
     }
+
+
+def summarize_overload(runs: list[Run]) -> dict:
+    """The overload scenario's figures beside :func:`summarize`'s (whose ``rps`` is the goodput).
+
+    ``non2xx_rps``: wrk's responses with a status of 400 or more (the 503s of a full pool
+    queue) per second, median with min and max; ``pool_rejected``: the server's own count
+    of refusals from ``/stats`` over every repeat, and per second of wrk's run;
+    ``server_cpu_us_per_success``: server CPU ÷ successful responses.
+    """
+    rate, rate_min, rate_max = spread([r.non2xx_rps for r in runs])
+    per_ok, per_ok_min, per_ok_max = spread([r.server_cpu_us_per_success for r in runs])
+    pools = [r.pool for r in runs if r.pool is not None]
+    rejected_rps, _, _ = spread([r.pool["rejected"] / r.duration_s for r in runs
+                                 if r.pool is not None and r.duration_s > 0])
+    return {
+        "successes": sum(r.successes for r in runs),
+        "non2xx": sum(r.errors.get("status", 0) for r in runs),
+        "non2xx_rps": _round(rate, 1), "non2xx_rps_min": _round(rate_min, 1), "non2xx_rps_max": _round(rate_max, 1),
+        "pool_rejected": sum(p["rejected"] for p in pools) if pools else None,
+        "pool_rejected_rps": _round(rejected_rps, 1),
+        "pool_completed": sum(p["completed"] for p in pools) if pools else None,
+        "server_cpu_us_per_success": _round(per_ok, 2),
+        "server_cpu_us_per_success_min": _round(per_ok_min, 2),
+        "server_cpu_us_per_success_max": _round(per_ok_max, 2),
+    }
+
+
+#: The overload figures of a cell whose every repeat failed.
+OVERLOAD_EMPTY = dict.fromkeys(summarize_overload([]))
 
 
 def summarize_idle(runs: list[dict]) -> dict:

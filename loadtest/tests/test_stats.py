@@ -1,7 +1,8 @@
 import unittest
 
-from cvplab.stats import (Run, imbalance, implied_concurrency, is_saturated, littles_law_bound, per_worker_delta,
-                          spread, steady_state_rps, sum_per_worker, summarize)
+from cvplab.stats import (OVERLOAD_EMPTY, Run, imbalance, implied_concurrency, is_saturated, littles_law_bound,
+                          per_worker_delta, pool_delta, spread, steady_state_rps, sum_per_worker, summarize,
+                          summarize_overload)
 
 
 def run(repeat, rps, p99, *, mean=50_500.0, cpu=0.95, server_cpu=1.0, requests=None, duration=3.0, workers=None):
@@ -102,6 +103,44 @@ class SummarizeTest(unittest.TestCase):
         self.assertIsNone(s["littles_law_bound_rps"])
         self.assertIsNone(s["littles_law"]["bound_share"])
         self.assertFalse(s["client_saturated"])
+
+
+class OverloadTest(unittest.TestCase):
+    @staticmethod
+    def flood(repeat, ok, refused, rejected, server_cpu=1.0, duration=2.0):
+        errors = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": refused}
+        return Run(repeat=repeat, rps=ok / duration, requests=ok + refused, duration_s=duration, latency_us={},
+                   errors=errors, client_cpu=0.5, client_cpu_s=1.0, server_cpu_s=server_cpu,
+                   server_requests=ok + refused, pool={"rejected": rejected, "completed": ok})
+
+    def test_pool_delta(self):
+        before = {"pool": {"rejected": 10, "completed": 5, "threads": 2}}
+        after = {"pool": {"rejected": 2010, "completed": 805, "threads": 2}}
+        self.assertEqual(pool_delta(before, after), {"rejected": 2000, "completed": 800})
+        self.assertIsNone(pool_delta({"pool": None}, {"pool": None}), "every model but offload")
+        self.assertIsNone(pool_delta(None, after))
+
+    def test_refusals_goodput_and_cpu_per_success(self):
+        runs = [self.flood(1, 800, 3600, 3800), self.flood(2, 760, 3700, 3900, server_cpu=1.2),
+                self.flood(3, 780, 3500, 3700)]
+        out = summarize_overload(runs)
+        self.assertEqual((out["successes"], out["non2xx"]), (2340, 10800))
+        self.assertEqual((out["non2xx_rps"], out["non2xx_rps_min"], out["non2xx_rps_max"]), (1800.0, 1750.0, 1850.0))
+        self.assertEqual((out["pool_rejected"], out["pool_rejected_rps"], out["pool_completed"]), (11400, 1900.0, 2340))
+        self.assertEqual(out["server_cpu_us_per_success"], round(1e6 / 780, 2))
+        self.assertEqual(out["server_cpu_us_per_success_max"], round(1.2e6 / 760, 2))
+        cell = summarize(runs, connections=200, bound_rps=None)
+        self.assertEqual(cell["rps"], 390.0, "rps is the goodput: the refused are not in it")
+        self.assertEqual(cell["runs"][0]["pool"], {"rejected": 3800, "completed": 800})
+
+    def test_without_a_pool_or_any_run(self):
+        r = self.flood(1, 100, 0, 0)
+        r.pool = None
+        out = summarize_overload([r])
+        self.assertEqual((out["pool_rejected"], out["pool_rejected_rps"], out["non2xx_rps"]), (None, None, 0.0))
+        self.assertNotIn("pool", r.to_json())
+        self.assertEqual(set(OVERLOAD_EMPTY), set(out))
+        self.assertEqual(set(OVERLOAD_EMPTY.values()), {None})
 
 
 if __name__ == "__main__":
