@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest/lab",
         description="Drive cvp-server with wrk in each execution model and write results and a report.",
-        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, split, accept. Exit status: 0 ok, 1 some runs failed, "
-               "2 bad flags, 3 missing tool/binary/target, 130 interrupted. See docs/results-format.md.")
+        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, split, accept, overload. Exit status: 0 ok, "
+               "1 some runs failed, 2 bad flags, 3 missing tool/binary/target, 130 interrupted. "
+               "See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
                       help="short runs of every scenario, under 6 minutes on 2 CPUs (default)")
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure a server started elsewhere (http://host:port); its model comes from /stats")
     p.add_argument("--wrk", default="wrk", metavar="PATH", help="wrk binary (default: wrk on PATH)")
     p.add_argument("--pbkdf2-iterations", type=_int_in(1, 1_000_000), metavar="N",
-                   help="PBKDF2 iterations for cpu and mixed (default: calibrated to the profile's ms)")
+                   help="PBKDF2 iterations for cpu, mixed and overload (default: calibrated to the profile's ms)")
     p.add_argument("--no-nginx", action="store_true",
                    help="leave nginx out of plaintext and overhead even when installed")
     p.add_argument("--no-node", action="store_true", help="leave the Node.js peer out of overhead even when installed")
@@ -231,7 +232,7 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
 
     iterations = args.pbkdf2_iterations
     calibration = None
-    needs_cpu = {"cpu", "mixed"} & set(args.scenarios)
+    needs_cpu = {"cpu", "mixed", "overload"} & set(args.scenarios)
     if needs_cpu and iterations is None and not args.dry_run:
         calibration = _calibrate(args, remote, placement, profile.cpu_work_ms, registry)
         iterations = calibration["iterations"]

@@ -10,7 +10,8 @@ server runs on the server CPUs and wrk on the client CPUs (disjoint where there 
 two CPUs or more).  The other scenarios, and overhead's PBKDF2 point, are about what a
 model does with the CPUs it has, so their server gets as many CPUs as it has workers,
 taken from the server CPUs first and then the client CPUs; wrk stays on the client
-CPUs and is watched.
+CPUs and is watched.  ``overload`` is one of them: offload's pool threads get a CPU
+each, and the flooding wrk's own CPU is recorded beside the figures.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .servers import ServerSpec
 from .stats import littles_law_bound
 from .wrk import Stream
 
-SCENARIOS = ("plaintext", "overhead", "io", "cpu", "mixed", "split", "accept")
+SCENARIOS = ("plaintext", "overhead", "io", "cpu", "mixed", "split", "accept", "overload")
 MODELS = ("single", "reactors", "offload")
 #: overhead: estimated seconds per idle connection held (opened, answered, closed; the
 #: helper and the server on their own CPUs), and per idle run beyond that (the helper's
@@ -48,7 +49,7 @@ class Load:
 
     stream: Stream | Hold  # a Hold: the idle-connection helper instead of wrk (overhead's idle cells)
     # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport;
-    # overhead: plaintext/json/pipeline/idle/pbkdf2
+    # overhead: plaintext/json/pipeline/idle/pbkdf2; overload: saturation/flood/flood-nopause
     variant: str | None
     path: str  # the request the script sends, for readers of the results
     bound_rps: float | None = None  # Little's-law bound, where it applies
@@ -408,6 +409,48 @@ def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
     return groups
 
 
+#: overload's variants, in the order of its point: saturation, the flood, the flood without the pause.
+OVERLOAD_VARIANTS = ("saturation", "flood", "flood-nopause")
+
+
+def overload(s: Settings, skipped: list[dict]) -> list[Group]:
+    """offload's goodput under a flood against its goodput at saturation, with and without the pause.
+
+    One point, its three cells interleaved repeat after repeat: PBKDF2 (the calibrated
+    iterations, as cpu's) over enough connections to keep the pool busy without a refusal,
+    then over about 10× what the server admits (pool threads + queue), on a server with the
+    default ``--overload-pause`` and, as the control, on one with the pause effectively off.
+    The servers get a CPU per pool thread, as cpu's; wrk keeps the client CPUs and is watched.
+    """
+    p = s.profile
+    if s.target is not None:
+        skipped.append({"scenario": "overload", "what": "the scenario",
+                        "reason": "it starts offload servers with its own --pool-queue and --overload-pause, "
+                                  "which a remote target cannot be given"})
+        return []
+    if "offload" not in s.models:
+        skipped.append({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"})
+        return []
+    threads, queue = p.overload_pool_threads, p.overload_pool_queue
+    cpus = s.placement.server_cpus_for(threads)
+    pool = ("--pool-queue", str(queue))
+    default = _spec(s, "offload", threads, cpus, pool)
+    control = _spec(s, "offload", threads, cpus, pool + ("--overload-pause", p.overload_control_pause))
+    iterations = s.pbkdf2_iterations
+    path = f"/cpu/pbkdf2?iterations={iterations}"
+    base = {"iterations": iterations, "pool_threads": threads, "pool_queue": queue, "admitted": threads + queue}
+
+    def cell(spec: ServerSpec, variant: str, c: int, pause: str) -> Cell:
+        stream = Stream("main", "cpu.lua", (f"iterations={iterations}",), c, _wrk_threads(s, c), 30)
+        return Cell("overload", spec, (Load(stream, variant, path),), p.overload_duration_s, threads,
+                    dict(base, overload_pause=pause), notes=_overlap_note(s, cpus))
+
+    sat, flood = p.overload_saturation_connections, p.overload_flood_connections
+    point = (cell(default, "saturation", sat, "default"), cell(default, "flood", flood, "default"),
+             cell(control, "flood-nopause", flood, p.overload_control_pause))
+    return [Group("overload", (default, control), (point,))]
+
+
 def build(s: Settings) -> Plan:
     """The plan for the chosen scenarios, in the order of SCENARIOS."""
     skipped: list[dict] = []
@@ -429,5 +472,7 @@ def build(s: Settings) -> Plan:
             groups += split(s)
         elif name == "accept":
             groups += accept(s, skipped)
+        elif name == "overload":
+            groups += overload(s, skipped)
     groups = [g for g in groups if g.points and all(g.points)]
     return Plan(groups, skipped, s.profile.repeats, s.profile.warmup_s)

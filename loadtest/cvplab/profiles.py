@@ -50,6 +50,13 @@ class Profile:
     overhead_idle_settle_s: float  # wait after the last answer before reading the RSS again
     overhead_pbkdf2_iterations: int  # fixed, not calibrated: the figure is compared with Node's
     overhead_pbkdf2_connections: int
+    # overload: offload's goodput under a flood of PBKDF2 requests against its goodput at saturation
+    overload_pool_threads: int
+    overload_pool_queue: int  # the server admits pool threads + queue requests; beyond them, 503
+    overload_saturation_connections: int  # enough to keep the pool busy, fewer than it admits
+    overload_flood_connections: int  # about 10× what it admits
+    overload_control_pause: str  # --overload-pause of the control flood: the pause effectively off
+    overload_duration_s: int
 
     def with_overrides(self, *, repeats: int | None = None, duration_s: int | None = None,
                        warmup_s: int | None = None) -> "Profile":
@@ -65,7 +72,7 @@ class Profile:
         if duration_s is not None:
             p = replace(p, duration_s=duration_s, plaintext_duration_s=duration_s, io_duration_s=duration_s,
                         block_duration_s=duration_s, split_duration_s=duration_s,
-                        overhead_duration_s=duration_s)
+                        overhead_duration_s=duration_s, overload_duration_s=duration_s)
         return p
 
 
@@ -100,6 +107,12 @@ QUICK = Profile(
     overhead_idle_settle_s=0.2,
     overhead_pbkdf2_iterations=8800,
     overhead_pbkdf2_connections=8,
+    overload_pool_threads=2,
+    overload_pool_queue=16,
+    overload_saturation_connections=8,
+    overload_flood_connections=200,
+    overload_control_pause="1ms",
+    overload_duration_s=1,  # 10 in full; a second is ~400 answers at 5 ms on 2 threads, and what the budget had left
 )
 
 FULL = Profile(
@@ -133,6 +146,12 @@ FULL = Profile(
     overhead_idle_settle_s=1.0,
     overhead_pbkdf2_iterations=8800,
     overhead_pbkdf2_connections=8,
+    overload_pool_threads=2,
+    overload_pool_queue=16,
+    overload_saturation_connections=8,
+    overload_flood_connections=200,
+    overload_control_pause="1ms",
+    overload_duration_s=10,
 )
 
 SMOKE = Profile(
@@ -166,6 +185,12 @@ SMOKE = Profile(
     overhead_idle_settle_s=0.1,
     overhead_pbkdf2_iterations=8800,
     overhead_pbkdf2_connections=2,
+    overload_pool_threads=2,
+    overload_pool_queue=16,
+    overload_saturation_connections=8,
+    overload_flood_connections=200,
+    overload_control_pause="1ms",
+    overload_duration_s=1,
 )
 
 PROFILES = {p.name: p for p in (QUICK, FULL, SMOKE)}

@@ -10,7 +10,7 @@ from pathlib import Path
 from . import RESULTS_SCHEMA_VERSION
 from .cpus import format_cpu_list
 from .plan import Cell, Load
-from .stats import Run, summarize, summarize_idle
+from .stats import OVERLOAD_EMPTY, Run, summarize, summarize_idle, summarize_overload
 from .wrk import ERROR_KINDS, PERCENTILES
 
 
@@ -67,6 +67,8 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None,
                     "littles_law_bound_rps": load.bound_rps, "runs": []})
+    if cell.scenario == "overload":
+        out.update(summarize_overload(runs) if runs else OVERLOAD_EMPTY)
     return out
 
 
@@ -80,6 +82,9 @@ CSV_COLUMNS = (
     # added with the overhead scenario; after the older columns so that none of them moves
     "pipeline", "idle_connections", "rss_per_connection_bytes", "rss_per_connection_bytes_min",
     "rss_per_connection_bytes_max",
+    # added with the overload scenario
+    "overload_pause", "non2xx", "non2xx_rps", "non2xx_rps_min", "non2xx_rps_max", "pool_rejected",
+    "server_cpu_us_per_success",
 )
 
 
@@ -94,6 +99,9 @@ def csv_row(cell: dict) -> dict:
                                      "littles_law_bound_rps")}
     row["split"] = cell.get("params", {}).get("split")
     row["pipeline"] = cell.get("params", {}).get("pipeline")
+    row["overload_pause"] = cell.get("params", {}).get("overload_pause")
+    row.update({k: cell.get(k) for k in ("non2xx", "non2xx_rps", "non2xx_rps_min", "non2xx_rps_max", "pool_rejected",
+                                         "server_cpu_us_per_success")})
     row.update({k: cell.get(k) for k in ("idle_connections", "rss_per_connection_bytes",
                                          "rss_per_connection_bytes_min", "rss_per_connection_bytes_max")})
     row.update({f"{p}_us": lat.get(p) for p in PERCENTILES})

@@ -35,6 +35,9 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float
         k = cell.params["split"]
         lat = 80_000.0 / (min(k, 2) if mode == "offload" else 1)
         return 1e6 / lat, lat, lat * 1.1
+    if cell.scenario == "overload":  # goodput: 2 pool threads at ~5 ms; the pause keeps a flood near saturation
+        rps = {"saturation": 400.0, "flood": 380.0 if good else 200.0, "flood-nopause": 40.0}[load.variant]
+        return rps, c / (rps + OVERLOAD_REFUSED[good][load.variant]) * 1e6, 100_000.0
     if cell.scenario == "overhead":
         if load.variant == "pbkdf2":
             rps = {"reactors": 640.0, "offload": 620.0 if good else 450.0, "node": 600.0}[mode]
@@ -46,6 +49,11 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float
         return rps, c / rps * 1e6, c / rps * 4e6
     rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "nginx": 140_000.0}[mode]
     return rps, c / rps * 1e6, c / rps * 4e6
+
+
+#: overload: refused (503) responses per second a healthy (or unhealthy) run might show, by variant.
+OVERLOAD_REFUSED = {True: {"saturation": 0.0, "flood": 1_800.0, "flood-nopause": 20_000.0},
+                    False: {"saturation": 0.0, "flood": 6_000.0, "flood-nopause": 20_000.0}}
 
 
 #: RSS per idle connection (bytes) a healthy (or unhealthy) run might show, by mode.
@@ -86,12 +94,16 @@ def synthetic_doc(good: bool = True) -> dict:
                                "connections_total": 16 if even else 11, "tasks": 0, "busy_ns": 0},
                               {"id": 1, "role": "loop", "cpu": 1, "requests": 30_000 if even else 40_000,
                                "connections_total": 16 if even else 21, "tasks": 0, "busy_ns": 0}]
-            runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s),
+            refused = OVERLOAD_REFUSED[good][load.variant] * cell.duration_s if cell.scenario == "overload" else 0
+            pool = ({"rejected": int(refused * 1.1), "completed": int(rps * cell.duration_s)}
+                    if cell.scenario == "overload" else None)
+            runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s) + int(refused),
                         duration_s=cell.duration_s,
                         latency_us=_latency(mean, p99) if load.latency else dict.fromkeys(_latency(mean, p99)),
-                        errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
+                        errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": int(refused)},
                         client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=0.5 * cell.duration_s,
-                        server_requests=int(rps * cell.duration_s), raw=[], per_worker=per_worker)
+                        server_requests=int(rps * cell.duration_s) + int(refused), raw=[], per_worker=per_worker,
+                        pool=pool)
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info={"mode": cell.mode}, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

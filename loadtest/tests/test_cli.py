@@ -1,6 +1,7 @@
 import contextlib
 import importlib.util
 import io
+import shutil
 import tempfile
 import unittest
 from pathlib import Path
@@ -110,6 +111,16 @@ class ReportOnlyTest(unittest.TestCase):
         with contextlib.redirect_stderr(io.StringIO()) as err:
             self.assertEqual(cli.main(["--report", "/nonexistent"]), cli.EXIT_USAGE)
         self.assertIn("results.json", err.getvalue())
+
+
+class DryRunTest(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("wrk") and shutil.which("taskset"), "wrk and taskset are needed for a dry run")
+    def test_overload_alone_is_three_cells_and_a_few_seconds(self):
+        stub = Path(__file__).resolve().parent / "stub_server.py"
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            self.assertEqual(cli.main(["--dry-run", "--scenarios", "overload", "--server-binary", str(stub)]),
+                             cli.EXIT_OK)
+        self.assertIn("cvplab quick: 1 scenario(s), 3 cells, 9 measured runs of 3 repeat(s)", out.getvalue())
 
 
 class EnvironmentTest(unittest.TestCase):

@@ -99,7 +99,7 @@ class QuickPlanTest(unittest.TestCase):
             for point in g.points:
                 controls = {c.loads[0].variant for c in point} == {"sleep-lockstep"}  # one loop only
                 pbkdf2 = {c.loads[0].variant for c in point} == {"pbkdf2"}  # reactors and offload only
-                if g.scenario != "accept" and not controls and not pbkdf2:
+                if g.scenario not in ("accept", "overload") and not controls and not pbkdf2:
                     self.assertEqual([c.mode for c in point], list(plan.MODELS))
 
 
@@ -229,6 +229,65 @@ class OverheadPlanTest(unittest.TestCase):
         expected = (plan.IDLE_RUN_S + cell.loads[0].stream.settle_s + 2000 * plan.IDLE_S_PER_CONNECTION
                     + plan.SERVER_START_S)
         self.assertAlmostEqual(cell.estimate_run_s(), expected)
+
+
+class OverloadPlanTest(unittest.TestCase):
+    def setUp(self):
+        self.plan = plan.build(settings(scenarios=("overload",)))
+
+    def test_one_point_saturation_flood_and_control_interleaved(self):
+        (group,) = self.plan.groups
+        (point,) = group.points
+        self.assertEqual([(c.loads[0].variant, c.connections) for c in point],
+                         [("saturation", 8), ("flood", 200), ("flood-nopause", 200)])
+        self.assertEqual([c.loads[0].variant for c in point], list(plan.OVERLOAD_VARIANTS))
+        self.assertEqual({c.mode for c in point}, {"offload"})
+        self.assertEqual(self.plan.repeats, 3)
+
+    def test_servers_have_two_pool_threads_a_queue_of_16_and_the_control_no_pause(self):
+        default, control = self.plan.groups[0].servers
+        self.assertEqual(default.flags, ("--pool-threads", "2", "--pool-queue", "16"))
+        self.assertEqual(control.flags, ("--pool-threads", "2", "--pool-queue", "16", "--overload-pause", "1ms"))
+        sat, flood, nopause = self.plan.groups[0].points[0]
+        self.assertIs(sat.server, default)
+        self.assertIs(flood.server, default)
+        self.assertIs(nopause.server, control)
+        self.assertEqual((flood.params["overload_pause"], nopause.params["overload_pause"]), ("default", "1ms"))
+        self.assertEqual(flood.params["admitted"], 18)
+        self.assertGreaterEqual(flood.connections, 10 * flood.params["admitted"], "10× beyond what it admits")
+        self.assertLess(sat.connections, sat.params["admitted"], "saturation is never refused")
+
+    def test_pbkdf2_with_the_calibrated_iterations_as_cpu(self):
+        for c in self.plan.cells:
+            self.assertEqual((c.loads[0].stream.script, c.loads[0].stream.args), ("cpu.lua", ("iterations=5000",)))
+            self.assertEqual(c.loads[0].path, "/cpu/pbkdf2?iterations=5000")
+            self.assertEqual(c.duration_s, QUICK.overload_duration_s)
+
+    def test_a_cpu_per_pool_thread_and_wrk_watched_on_the_rest(self):
+        for c in self.plan.cells:
+            self.assertEqual((c.server.cpus, c.workers), ((0, 1), 2))
+            self.assertEqual(c.loads[0].stream.threads, 1)
+            self.assertTrue(c.read_stats, "/stats around each run: the pool's rejected count")
+            self.assertIn("wrk shares CPU 1", c.notes[0])
+        one_cpu = plan.build(settings(scenarios=("overload",), placement=Placement((0,), (0,))))
+        self.assertEqual({c.server.cpus for c in one_cpu.cells}, {(0,)})
+
+    def test_in_the_quick_profile_and_short(self):
+        self.assertIn("overload", {c.scenario for c in plan.build(settings()).cells})
+        # three cells, three repeats, two servers each warmed up once
+        self.assertLess(self.plan.estimate_s() - plan.FIXED_S, 15)
+
+    def test_full_runs_ten_seconds(self):
+        p = plan.build(settings(profile=FULL, scenarios=("overload",)))
+        self.assertEqual({c.duration_s for c in p.cells}, {10})
+
+    def test_without_offload_or_against_a_target_it_is_skipped(self):
+        p = plan.build(settings(scenarios=("overload",), models=("single", "reactors")))
+        self.assertEqual(p.cells, [])
+        self.assertEqual(p.skipped, [{"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"}])
+        p = plan.build(settings(scenarios=("overload",), target=ServerSpec("offload", (), (0, 1), 2)))
+        self.assertEqual(p.cells, [])
+        self.assertIn("remote target", p.skipped[0]["reason"])
 
 
 class WorkerCountsTest(unittest.TestCase):

@@ -13,6 +13,10 @@ IDLE_REQUIRED = ("idle_connections", "idle_connections_wanted", "rss_per_connect
                  "rss_per_connection_bytes_min", "rss_per_connection_bytes_max", "rss_before_bytes", "rss_after_bytes")
 
 
+OVERLOAD_REQUIRED = ("successes", "non2xx", "non2xx_rps", "non2xx_rps_min", "non2xx_rps_max", "pool_rejected",
+                     "pool_rejected_rps", "pool_completed", "server_cpu_us_per_success")
+
+
 #: results.csv's columns before the overhead scenario, which readers may take by position.
 OLD_COLUMNS = (
     "id", "scenario", "variant", "mode", "path", "connections", "wrk_threads", "workers", "split", "duration_s",
@@ -51,7 +55,8 @@ class ResultsFileTest(unittest.TestCase):
         self.assertIn("mixed/io/single/c100", ids)
         for id_ in ("overhead/plaintext/nginx/c64", "overhead/json/node/c64", "overhead/pipeline/single/c16",
                     "overhead/pipeline/single/c64", "overhead/idle/reactors/n2000", "overhead/pbkdf2/offload/c8",
-                    "overhead/pbkdf2/node/c8"):
+                    "overhead/pbkdf2/node/c8", "overload/saturation/offload/c8", "overload/flood/offload/c200",
+                    "overload/flood-nopause/offload/c200"):
             self.assertIn(id_, ids)
 
     def test_round_trip_and_csv(self):
@@ -70,6 +75,13 @@ class ResultsFileTest(unittest.TestCase):
         self.assertEqual(tuple(rows[0])[:len(OLD_COLUMNS)], OLD_COLUMNS, "new columns come after the old ones")
         pipe = next(r for r in rows if r["id"] == "overhead/pipeline/nginx/c16")
         self.assertEqual(pipe["pipeline"], "16")
+        flood = next(r for r in rows if r["id"] == "overload/flood-nopause/offload/c200")
+        self.assertEqual((flood["overload_pause"], flood["non2xx_rps"], flood["pool_rejected"]), ("1ms", "20000.0", "66000"))
+        self.assertEqual(flood["rps"], "40.0", "rps is the goodput")
+        self.assertEqual(flood["server_cpu_us_per_success"], "12500.0")
+        sat = next(r for r in rows if r["id"] == "overload/saturation/offload/c8")
+        self.assertEqual((sat["overload_pause"], sat["non2xx"]), ("default", "0"))
+        self.assertEqual(next(r for r in rows if r["id"] == "cpu/offload/w2")["non2xx_rps"], "", "overload's alone")
         idle = next(r for r in rows if r["id"] == "overhead/idle/single/n2000")
         self.assertEqual((idle["rps"], idle["p99_us"], idle["idle_connections"]), ("", "", "2000"))
         self.assertEqual(idle["rss_per_connection_bytes"], "900.0")
@@ -80,6 +92,17 @@ class ResultsFileTest(unittest.TestCase):
         path.write_text(json.dumps({"schema_version": 999, "manifest": {}, "cells": []}))
         with self.assertRaisesRegex(ValueError, "schema_version"):
             results.load(path)
+
+    def test_overload_cells_have_the_documented_fields(self):
+        cells = [c for c in self.doc["cells"] if c["scenario"] == "overload"]
+        self.assertEqual([c["variant"] for c in cells], ["saturation", "flood", "flood-nopause"])
+        for c in cells:
+            for key in OVERLOAD_REQUIRED:
+                self.assertIsNotNone(c[key], f"{c['id']} lacks {key}")
+            self.assertEqual(c["params"]["admitted"], 18)
+            self.assertEqual(c["non2xx"], c["errors"]["status"])
+            self.assertEqual(c["successes"] + c["non2xx"], c["requests"])
+        self.assertNotIn("non2xx_rps", next(c for c in self.doc["cells"] if c["id"] == "cpu/offload/w2"))
 
     def test_failed_cell_keeps_its_errors(self):
         from cvplab import plan
@@ -92,6 +115,20 @@ class ResultsFileTest(unittest.TestCase):
         self.assertIsNone(out["rps"])
         self.assertEqual(out["repeats"], 0)
         self.assertIn("exited", results.csv_row(out)["failed"])
+
+    def test_failed_overload_cell_has_null_figures(self):
+        from cvplab import plan
+        from cvplab.cpus import Placement
+        from cvplab.profiles import QUICK
+        p = plan.build(plan.Settings(profile=QUICK, scenarios=("overload",), models=plan.MODELS,
+                                     placement=Placement((0,), (1,)), pbkdf2_iterations=5000, max_connections=20_000))
+        cell = p.cells[1]
+        out = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
+                                failures=[{"repeat": 1, "error": "cvp-server: died"}])
+        self.assertEqual(out["id"], "overload/flood/offload/c200")
+        for key in OVERLOAD_REQUIRED:
+            self.assertIsNone(out[key], key)
+        self.assertEqual(results.csv_row(out)["non2xx_rps"], "")
 
 
 if __name__ == "__main__":
