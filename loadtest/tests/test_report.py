@@ -13,14 +13,14 @@ HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 class ChecksTest(unittest.TestCase):
     def test_healthy_run_meets_expectations(self):
         checks = report.expected_checks(synthetic_doc()["cells"])
-        self.assertEqual([c.verdict for c in checks], ["met"] * 10, [c.figure for c in checks])
+        self.assertEqual([c.verdict for c in checks], ["met"] * 11, [c.figure for c in checks])
         self.assertIn("reactors 1.92×", checks[0].figure)
         self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[1].figure)
 
     def test_unhealthy_run_says_why(self):
         checks = report.expected_checks(synthetic_doc(good=False)["cells"])
         # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not
-        self.assertEqual([c.verdict for c in checks], ["missed"] * 9 + ["met"])
+        self.assertEqual([c.verdict for c in checks], ["missed"] * 9 + ["met", "missed"])
         cpu, io, mixed = checks[:3]
         self.assertTrue(any("CPUs busy" in w or "of 2 CPUs" in w for w in cpu.why))
         self.assertTrue(any("per request" in w for w in io.why))
@@ -39,7 +39,7 @@ class ChecksTest(unittest.TestCase):
         checks = report.expected_checks(cells)
         # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
         self.assertEqual([c.verdict for c in checks], ["not measured", "met", "not measured"] + ["not measured"] * 4
-                         + ["met", "not measured", "not measured"])
+                         + ["met", "not measured", "not measured", "not measured"])
 
 
 class OverheadChecksTest(unittest.TestCase):
@@ -117,6 +117,89 @@ class OverheadChecksTest(unittest.TestCase):
         idle = rows[("overhead", "idle", "single", "N=2,000")]
         self.assertEqual(idle[4], "-")
         self.assertEqual(idle[-1], "RSS 900 B/conn (891 B–909 B)")
+
+
+class OverloadReportTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def cell(self, variant):
+        return next(c for c in self.cells if c["scenario"] == "overload" and c["variant"] == variant)
+
+    def test_the_row_has_the_ratio_its_range_and_the_control(self):
+        row = report.check_overload(self.cells)
+        self.assertEqual(row.expectation, "offload goodput under a 10× flood ≥ 0.8× goodput at saturation")
+        self.assertEqual(row.figure, "0.95× (0.93–0.97): flood (200 conns) 380 req/s (376–384) against saturation "
+                                     "(8 conns) 400 req/s (396–404); control, `--overload-pause 1ms`: 0.10× "
+                                     "(0.10–0.10)")
+        self.assertEqual(row.verdict, "met")
+        why = " ".join(row.why)
+        self.assertIn("200 connections are 11× the 18 requests it admits (2 running, 16 queued)", why)
+        self.assertIn("refused 1,800 times a second, the control 20,000", why)
+        self.assertIn("wrk's CPU: saturation 30%, flood 30% and control 30%; wrk shares a CPU", why)
+        self.assertIn("server CPU per successful answer: saturation 1.2 ms, flood 1.3 ms and control 12.5 ms", why)
+
+    def test_a_collapsed_flood_is_missed(self):
+        row = report.check_overload(synthetic_doc(good=False)["cells"])
+        self.assertEqual((row.verdict, row.figure.split(":")[0]), ("missed", "0.50× (0.49–0.51)"))
+
+    def test_the_verdict_and_its_reasons_follow_the_data(self):
+        flood = self.cell("flood")
+        flood.update(rps=330.0, rps_min=300.0, rps_max=360.0, client_cpu=0.95, client_saturated=True)
+        row = report.check_overload(self.cells)
+        self.assertEqual(row.verdict, "met")
+        why = " ".join(row.why)
+        self.assertIn("straddles 0.8×", why)
+        self.assertIn("wrk was saturated for flood", why)
+        flood["non2xx"] = 0
+        self.assertIn("the flood got no refusal", " ".join(report.check_overload(self.cells).why))
+
+    def test_a_ratio_just_below_the_target_is_not_rounded_onto_it(self):
+        flood = self.cell("flood")
+        flood.update(rps=319.2, rps_min=319.2, rps_max=319.2)
+        flood["server"]["startup"]["pool_nice"] = "10"
+        row = report.check_overload(self.cells)
+        self.assertEqual((row.verdict, row.figure.split(" (")[0]), ("missed", "0.798×"))
+        self.assertIn("the pool threads run `--pool-nice 10` below the loop", " ".join(row.why))
+
+    def test_not_measured_without_the_saturation_point(self):
+        cells = [c for c in self.cells if c.get("variant") != "saturation"]
+        row = report.check_overload(cells)
+        self.assertEqual(row.verdict, "not measured")
+        self.assertIn("saturation", row.why[0])
+        no_control = [c for c in self.cells if c.get("variant") != "flood-nopause"]
+        self.assertTrue(report.check_overload(no_control).figure.endswith("; control not measured"))
+
+    def test_sentences_and_table(self):
+        text = " ".join(report.overload_text(self.cells))
+        self.assertIn("At saturation, over 8 connections, fewer than the 18 requests it admits (2 running, 16 queued), "
+                      "offload answered 400 req/s (396–404) and no refusal", text)
+        self.assertIn("with the default `--overload-pause`, its goodput was 380 req/s (376–384), 0.95× saturation "
+                      "(0.93–0.97), while it refused 1,800 requests a second (wrk's non-2xx responses; the pool counted "
+                      "1,980 rejections a second, also those whose answer wrk no longer read", text)
+        self.assertIn("What the pause buys: under the same flood, goodput with the default pause is 9.50× (9.31–9.69) "
+                      "that with the pause off, and the refusals go from 20,000 to 1,800 a second: each refused", text)
+        self.assertIn("wrk (`-t1` on CPU 1) shares a CPU with the server (CPUs 0-1) and used 30% (saturation), 30% "
+                      "(flood) and 30% (control) of it.", text)
+        self.assertIn("about 2.6% of the flood's count", text)
+        rows = report.overload_rows(self.cells)
+        self.assertEqual([r[0] for r in rows], ["saturation", "flood, default pause", "flood, pause off"])
+        self.assertEqual(rows[1][2:6], ["default", "380 req/s (376–384)", "0.95× (0.93–0.97)", "1,800 (1,800–1,800)"])
+        self.assertEqual(rows[2][-1], "30%")
+        self.assertEqual(len(rows[0]), len(report.OVERLOAD_HEADER))
+
+    def test_refusals_are_figures_not_problems_except_at_saturation(self):
+        doc = synthetic_doc()
+        items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
+        self.assertNotIn("overload/flood", items)
+        sat = next(c for c in doc["cells"] if c["id"] == "overload/saturation/offload/c8")
+        sat["errors"] = dict(sat["errors"], status=3, total=3)
+        items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
+        self.assertIn("overload/saturation/offload/c8: 3 errors (status 3)", items)
+
+    def test_summary_rows_flag_the_refusals(self):
+        rows = {(r[0], r[1]): r for r in report.summary_rows(self.cells)}
+        self.assertEqual(rows[("overload", "flood-nopause")][-1], "non-2xx 20,000/s")
 
 
 class SentencesTest(unittest.TestCase):
@@ -201,13 +284,15 @@ class RenderTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             report.write(out, synthetic_doc())
-            for name in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept"):
+            for name in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept", "overload"):
                 self.assertGreater((out / f"{name}.png").stat().st_size, 5000, name)
             md = (out / "report.md").read_text()
             self.assertIn("![io throughput against connections](io.png)", md)
             self.assertIn("coordinated omission", md)
             self.assertIn("nginx", md)
             self.assertIn("<img", (out / "report.html").read_text())
+            self.assertIn("## overload: goodput under a flood", md)
+            self.assertIn("| flood, pause off | 200 | 1ms |", md)
 
 
 if __name__ == "__main__":
