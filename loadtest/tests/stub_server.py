@@ -3,20 +3,33 @@
 
 It speaks just enough of docs/API.md: the start-up line, the flags the lab
 passes, /plaintext, /json, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz
-and /stats with per-worker counters, over keep-alive connections (pipelined requests too).  It is slow and single-threaded (asyncio); it
-proves the lab's wiring, never anything about performance.
+and /stats with per-worker counters, over keep-alive connections (pipelined requests too).  It is slow and
+single-threaded (asyncio); it proves the lab's wiring, never anything about performance.  In offload mode
+/cpu/pbkdf2 runs on a pool of --pool-threads threads that admits --pool-queue more: beyond them it answers
+503 with Retry-After and reads that connection's next request only after --overload-pause, as cvp-server
+does (docs/API.md, "Overload"), and /stats has the pool's counts.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.
 """
 
 import argparse
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from urllib.parse import parse_qs, urlsplit
+
+
+def duration_s(text):
+    """cvp-server's durations: ms, s or m; a bare number is milliseconds."""
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}")
+    return int(m.group(1)) * {"ms": 0.001, None: 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
 
 
 def parse_args():
@@ -24,6 +37,8 @@ def parse_args():
     p.add_argument("--mode", default="reactors", choices=["single", "reactors", "offload"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pool-threads", type=int, default=2)
+    p.add_argument("--pool-queue", type=int, default=256)
+    p.add_argument("--overload-pause", type=duration_s, default=0.1)
     p.add_argument("--accept", default="round-robin")
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -45,6 +60,11 @@ class Stub:
                           "connections_total": 0, "tasks": 0, "busy_ns": 0} for i in range(pool)]
         self.next_loop = 0
         self.started = time.monotonic()
+        self.pool = None
+        if args.mode == "offload":
+            self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.pool_threads)
+        self.admitted = 0  # pool tasks running or queued
+        self.counts = {"completed": 0, "rejected": 0, "tasks": 0}
 
     def stats(self):
         t = os.times()
@@ -55,7 +75,11 @@ class Stub:
                         "quota_cpus": None, "usable": len(os.sched_getaffinity(0))},
                 "process": {"pid": os.getpid(), "cpu_user_s": t.user, "cpu_system_s": t.system, "rss_bytes": 0},
                 "workers": self.workers,
-                "pool": None,
+                "pool": None if self.pool is None else {
+                    "threads": self.args.pool_threads, "queue_capacity": self.args.pool_queue,
+                    "queue_depth": max(0, self.admitted - self.args.pool_threads),
+                    "running": min(self.admitted, self.args.pool_threads), "completed": self.counts["completed"],
+                    "rejected": self.counts["rejected"], "nice_below_loop": 0},
                 "totals": {"requests": sum(w["requests"] for w in loops),
                            "connections_open": sum(w["connections_open"] for w in loops),
                            "connections_total": sum(w["connections_total"] for w in loops),
@@ -78,10 +102,11 @@ class Stub:
             time.sleep(int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"])})
         if path == "/cpu/pbkdf2":
-            t0 = time.thread_time_ns()
-            h = hashlib.pbkdf2_hmac("sha256", b"password", b"salt", int(q["iterations"]), 32).hex()
-            work = {"mode": self.args.mode, "worker": loop_worker["id"], "cpu_ns": time.thread_time_ns() - t0}
+            if self.pool is not None:
+                return await self.offload_pbkdf2(int(q["iterations"]))
+            h, cpu_ns = pbkdf2(int(q["iterations"]))
             loop_worker["tasks"] += 1
+            work = {"mode": self.args.mode, "worker": loop_worker["id"], "cpu_ns": cpu_ns}
             return 200, "application/json", json.dumps({**work, "hash": h})
         if path == "/cpu/primes":
             limit = int(q["limit"])
@@ -92,6 +117,24 @@ class Stub:
                     sieve[i * i::i] = bytes(len(range(i * i, limit + 1, i)))
             return 200, "application/json", json.dumps({"count": sum(sieve), "split": int(q.get("split", 1))})
         return 404, "application/json", '{"error":"not found","status":404}'
+
+    async def offload_pbkdf2(self, iterations):
+        """PBKDF2 on the pool, or a 503 when as many tasks as it admits are running or queued."""
+        if self.admitted >= self.args.pool_threads + self.args.pool_queue:
+            self.counts["rejected"] += 1
+            return 503, "application/json", '{"error":"overloaded","status":503}'
+        self.admitted += 1
+        pool_workers = [w for w in self.workers if w["role"] == "pool"]
+        worker = pool_workers[self.counts["tasks"] % len(pool_workers)]
+        self.counts["tasks"] += 1
+        try:
+            h, cpu_ns = await asyncio.get_running_loop().run_in_executor(self.pool, pbkdf2, iterations)
+        finally:
+            self.admitted -= 1
+        self.counts["completed"] += 1
+        worker["tasks"] += 1
+        work = {"mode": self.args.mode, "worker": worker["id"], "cpu_ns": cpu_ns}
+        return 200, "application/json", json.dumps({**work, "hash": h})
 
     async def session(self, reader, writer):
         loops = [w for w in self.workers if w["role"] == "loop"]
@@ -107,14 +150,24 @@ class Stub:
                 status, ctype, body = await self.handle(parts.path, parts.query, w)
                 w["requests"] += 1
                 data = body.encode()
-                writer.write(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Mode: %s\r\n\r\n%s"
-                             % (status, ctype.encode(), len(data), self.args.mode.encode(), data))
+                extra = b"Retry-After: 1\r\n" if status == 503 else b""
+                writer.write(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Mode: %s\r\n%s\r\n%s"
+                             % (status, ctype.encode(), len(data), self.args.mode.encode(), extra, data))
                 await writer.drain()
+                if status == 503:  # overload: the next request on this connection waits to be read
+                    await asyncio.sleep(self.args.overload_pause)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
             w["connections_open"] -= 1
             writer.close()
+
+
+def pbkdf2(iterations):
+    """The hash and the CPU time it took on the thread that ran it."""
+    t0 = time.thread_time_ns()
+    h = hashlib.pbkdf2_hmac("sha256", b"password", b"salt", iterations, 32).hex()
+    return h, time.thread_time_ns() - t0
 
 
 async def main():

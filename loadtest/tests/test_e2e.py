@@ -82,7 +82,7 @@ class StubEndToEndTest(LabTestCase):
     def test_smoke_profile(self):
         proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--no-nginx",
                        "--models", "single,reactors")
-        doc = self.assert_complete_run(proc, SCENARIOS - {"overload"})  # offload's alone
+        doc = self.assert_complete_run(proc, SCENARIOS - {"overload"})  # offload's alone: test_overload_scenario
         self.assertIn({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"},
                       doc["skipped"])
         run_dir = only_run_dir(self.out)
@@ -104,6 +104,32 @@ class StubEndToEndTest(LabTestCase):
         self.assertEqual({c["variant"] for c in accept}, {"round-robin", "reuseport"})
         self.assertTrue(all(c["per_worker"] for c in accept))
         self.assertEqual(self.stub_processes(), [], "no server left running")
+
+    def test_overload_scenario(self):
+        """--scenarios overload alone: saturation, the flood and its control, on the stub's offload pool."""
+        proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--scenarios", "overload")
+        doc = self.assert_complete_run(proc, {"overload"})
+        run_dir = only_run_dir(self.out)
+        cells = {c["variant"]: c for c in doc["cells"]}
+        self.assertEqual(list(cells), ["saturation", "flood", "flood-nopause"])
+        sat, flood, ctrl = cells.values()
+        self.assertEqual((sat["connections"], flood["connections"], ctrl["connections"]), (8, 200, 200))
+        self.assertEqual(sat["non2xx"], 0, "saturation stays below what the pool admits")
+        for c in (flood, ctrl):
+            self.assertGreater(c["non2xx"], 0, f"{c['id']}: the flood is refused")
+            self.assertEqual(c["non2xx"], c["errors"]["status"])
+            self.assertGreater(c["pool_rejected"], 0, "the server's own count, from /stats")
+            self.assertAlmostEqual(c["rps"], c["successes"] / c["runs"][0]["duration_s"], delta=0.2)
+        self.assertIn("--overload-pause 1ms", ctrl["server"]["description"])
+        self.assertNotIn("--overload-pause", flood["server"]["description"])
+        self.assertIsNotNone(doc["manifest"]["calibration"], "PBKDF2 iterations are calibrated, as for cpu")
+        self.assertTrue((run_dir / "overload.png").is_file())
+        md = (run_dir / "report.md").read_text()
+        self.assertIn("| offload goodput under a 10× flood ≥ 0.8× goodput at saturation |", md)
+        self.assertIn("control, `--overload-pause 1ms`", md)
+        started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
+        self.assertEqual(started, ["offload", "offload"], "one server with the default pause, one without")
+        self.assertEqual(self.stub_processes(), [])
 
     def test_failing_server_is_named_with_its_stderr(self):
         fake = Path(self.tmp.name) / "broken-server"
