@@ -472,9 +472,12 @@ asio::awaitable<void> serve(std::shared_ptr<session> s)
     co_await close_gracefully(*s, s->in, peer_closed);
 }
 
-/// The first steps of a new connection's session.
-asio::awaitable<void> open(std::shared_ptr<session> s)
+/// The first steps of a new connection's session, on the loop that will serve it: the
+/// session registers there, since only that loop's thread may touch its registry.
+asio::awaitable<void> open(connection::socket_type socket, loop_env& env)
 {
+    auto s = std::make_shared<session>(std::move(socket), env);
+
     // Let the loop first run what is already queued on it, such as the acceptor handing
     // other new connections to other loops, before this one may run work inline.
     co_await asio::post(s->socket().get_executor(), asio::use_awaitable);
@@ -486,8 +489,9 @@ asio::awaitable<void> open(std::shared_ptr<session> s)
 }
 
 /// Answers 503 "too many connections" and closes: the connection limit was reached.
-asio::awaitable<void> refuse(std::shared_ptr<connection> conn, loop_env& env)
+asio::awaitable<void> refuse(connection::socket_type socket, loop_env& env)
 {
+    auto conn = std::make_shared<connection>(std::move(socket), env.counters, env.cfg.write_timeout);
     auto r = error_reply(http::status::service_unavailable,
                          "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
     r.headers.emplace_back(http::field::retry_after, "1");
@@ -500,16 +504,15 @@ asio::awaitable<void> refuse(std::shared_ptr<connection> conn, loop_env& env)
 
 void start_session(connection::socket_type socket, loop_env& env)
 {
-    auto s = std::make_shared<session>(std::move(socket), env);
-    auto ex = s->socket().get_executor();
-    asio::co_spawn(ex, open(std::move(s)), on_coroutine_end);
+    // The accepting thread may not be the serving loop's: the session is made on the latter.
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, open(std::move(socket), env), on_coroutine_end);
 }
 
 void refuse_connection(connection::socket_type socket, loop_env& env)
 {
-    auto conn = std::make_shared<connection>(std::move(socket), env.counters, env.cfg.write_timeout);
-    auto ex = conn->socket().get_executor();
-    asio::co_spawn(ex, refuse(std::move(conn), env), on_coroutine_end);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, refuse(std::move(socket), env), on_coroutine_end);
 }
 
 } // namespace cvp
