@@ -378,8 +378,8 @@ class session final : public connection
 public:
     session(socket_type socket, loop_env& env)
         : connection(std::move(socket), env.counters, env.cfg.write_timeout)
-        , env_(env)
         , in(env.cfg.max_header_bytes + read_slack)
+        , env_(env)
         , handle_(env.sessions.add(*this))
     {
         worker_counters::bump(env_.counters.connections_open);
@@ -396,15 +396,13 @@ public:
 
     loop_env& env() noexcept { return env_; }
 
-private:
-    loop_env& env_;
-
-public:
+    /// Bytes read and not yet parsed; holds no storage while empty.
     input_buffer in;
     /// The next request is the connection's first: its header deadline ran from accept.
     bool first = true;
 
 private:
+    loop_env& env_;
     session_registry::handle handle_;
 };
 
