@@ -67,7 +67,6 @@ void connection::on_timer(error_code ec, std::uint64_t generation)
         expired_ = true;
         failed_ = failed_ || write_late;
         close();
-        wake_waiters();
         return;
     }
     arm();

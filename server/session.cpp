@@ -87,12 +87,11 @@ slot_handle take_slot()
     return slot_handle{recycler<request_slot>::take().release()};
 }
 
-/// True for errors that only mean the peer went away or a timer fired.
+/// True for errors that only mean the peer went away or a deadline closed the socket.
 bool is_quiet(error_code const& ec)
 {
-    return ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == asio::error::eof ||
-           ec == asio::error::connection_reset || ec == asio::error::broken_pipe || ec == asio::error::not_connected ||
-           ec == asio::error::bad_descriptor;
+    return ec == asio::error::operation_aborted || ec == asio::error::eof || ec == asio::error::connection_reset ||
+           ec == asio::error::broken_pipe || ec == asio::error::not_connected || ec == asio::error::bad_descriptor;
 }
 
 void log_error(char const* what, error_code const& ec)
