@@ -214,7 +214,14 @@ void server::start_session(loop& target, connection::socket_type socket)
 server::loop& server::next_target(std::size_t acceptor_loop)
 {
     bool const round_robin = !(cfg_.mode == mode::reactors && cfg_.accept == accept_strategy::reuseport);
-    return round_robin ? *loops_[next_loop_++ % loops_.size()] : *loops_[acceptor_loop];
+    return round_robin ? *loops_[next_loop_ % loops_.size()] : *loops_[acceptor_loop];
+}
+
+void server::accepted_onto(loop& target, connection::socket_type socket)
+{
+    // The turn moves only with a connection, not with an accept that found none queued.
+    ++next_loop_;
+    start_session(target, std::move(socket));
 }
 
 asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t own_loop)
@@ -232,7 +239,7 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t o
             co_await pause.async_wait(use_tuple);
             continue;
         }
-        start_session(target, std::move(socket));
+        accepted_onto(target, std::move(socket));
         // Then every connection already queued, before any of their sessions can run
         // work inline on this loop and hold the others up.
         accept_queued(own_loop);
@@ -248,7 +255,7 @@ void server::accept_queued(std::size_t acceptor_loop)
         auto socket = acceptor.accept(target.ctx.get_executor(), ec);
         if (ec)
             return;
-        start_session(target, std::move(socket));
+        accepted_onto(target, std::move(socket));
     }
 }
 

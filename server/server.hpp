@@ -77,6 +77,8 @@ private:
     asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t own_loop);
     /// The loop the next connection accepted on `acceptor_loop` goes to.
     loop& next_target(std::size_t acceptor_loop);
+    /// A connection was accepted onto `target`: move the round-robin turn on, and serve it.
+    void accepted_onto(loop& target, connection::socket_type socket);
     /// Accepts, without waiting, every connection already queued on the loop's acceptor.
     void accept_queued(std::size_t acceptor_loop);
     asio::awaitable<void> enforce_drain_timeout();

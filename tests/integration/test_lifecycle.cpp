@@ -186,6 +186,24 @@ TEST(configuration, reactors_default_to_the_usable_cpus_and_pin_to_allowed_ones)
     EXPECT_EQ(s["cpu"]["pinned"].size(), usable);
 }
 
+TEST(configuration, round_robin_gives_connections_opened_one_by_one_to_the_loops_in_turn)
+{
+    server_process server{{"--mode", "reactors", "--threads", "2", "--accept", "round-robin"}};
+    // Each connection is served before the next opens, so none is queued beside another.
+    std::vector<std::unique_ptr<http_client>> clients;
+    std::vector<std::string> workers;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<http_client>(server.port()));
+        workers.push_back(clients.back()->get("/plaintext").header("x-worker"));
+    }
+    EXPECT_NE(workers[0], workers[1]);
+    EXPECT_EQ(workers[0], workers[2]);
+    EXPECT_EQ(workers[1], workers[3]);
+    auto s = clients.front()->get("/stats").json();
+    EXPECT_EQ(s["workers"][0]["connections_total"].get<int>(), 2);
+    EXPECT_EQ(s["workers"][1]["connections_total"].get<int>(), 2);
+}
+
 TEST(configuration, reuseport_gives_every_loop_connections)
 {
     server_process server{{"--mode", "reactors", "--threads", "2", "--accept", "reuseport"}};
