@@ -252,6 +252,18 @@ class KubernetesManifests(unittest.TestCase):
                 self.assertEqual(cpu_quantity(resources["requests"]["cpu"]), limit,
                                  "requests == limits (Guaranteed QoS, whole CPUs)")
 
+    def test_guaranteed_qos(self):
+        # Guaranteed needs requests == limits for memory as well as CPU; only then does the
+        # static CPU manager policy give the pod CPUs of its own (see CVP_PIN).
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                _, _, container = self._server(mode)
+                resources = container["resources"]
+                for what in ("cpu", "memory"):
+                    self.assertEqual(str(resources["requests"][what]), str(resources["limits"][what]),
+                                     f"requests.{what} != limits.{what}: Burstable, not Guaranteed")
+                self.assertTrue(cpu_quantity(resources["limits"]["cpu"]).is_integer(), "whole CPUs")
+
     def test_grace_period_exceeds_drain(self):
         for mode in MODES:
             with self.subTest(mode=mode):
