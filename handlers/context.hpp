@@ -2,6 +2,7 @@
 
 /// What a handler receives and what it returns.
 
+#include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
 
 #include <boost/beast/http/empty_body.hpp>
@@ -32,8 +33,8 @@ class server_view
 {
 public:
     virtual ~server_view() = default;
-    /// The /stats document.
-    virtual nlohmann::json stats() const = 0;
+    /// What /stats and /metrics report.
+    virtual stats_snapshot stats() const = 0;
     /// True once SIGTERM/SIGINT has started the drain.
     virtual bool draining() const noexcept = 0;
 
@@ -49,7 +50,8 @@ struct request_context
     request const& req;
     /// The model's name, for bodies that report it.
     std::string_view mode;
-    /// Index of the event loop serving this connection.
+    /// The worker whose thread took the request: its loop, its connection thread, or in
+    /// `pool` whichever pool thread ran the connection's strand then.
     int loop_worker = 0;
     work_runner& runner;
     server_view const& server;

@@ -245,7 +245,7 @@ asio::awaitable<reply> stats(request_context& ctx, target const& t)
 {
     if (auto err = no_parameters(t))
         co_return bad_parameter(*err);
-    co_return json_reply(ctx.server.stats());
+    co_return json_reply(to_json(ctx.server.stats()));
 }
 
 asio::awaitable<reply> metrics(request_context& ctx, target const& t)

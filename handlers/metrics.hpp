@@ -1,13 +1,13 @@
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+#include "handlers/stats_snapshot.hpp"
 
 #include <string>
 
 namespace cvp {
 
-/// Renders the /stats document in the Prometheus text format (version 0.0.4), so that
+/// Renders the /stats snapshot in the Prometheus text format (version 0.0.4), so that
 /// /metrics and /stats always report the same figures.
-std::string prometheus_text(nlohmann::json const& stats);
+std::string prometheus_text(stats_snapshot const& stats);
 
 } // namespace cvp

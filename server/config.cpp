@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include "server/models/catalog.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -15,6 +17,8 @@ std::string_view to_string(mode m) noexcept
     case mode::single: return "single";
     case mode::reactors: return "reactors";
     case mode::offload: return "offload";
+    case mode::pool: return "pool";
+    case mode::threads: return "threads";
     }
     return "unknown";
 }
@@ -54,6 +58,31 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text)
     if (value > max_ms / scale)
         return std::nullopt;
     return std::chrono::milliseconds{static_cast<std::int64_t>(value * scale)};
+}
+
+std::optional<std::size_t> parse_size(std::string_view text)
+{
+    // Split the number from its unit.
+    auto const digits = std::find_if_not(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+    auto const number = text.substr(0, static_cast<std::size_t>(digits - text.begin()));
+    auto const unit = text.substr(number.size());
+    std::uint64_t value = 0;
+    if (number.empty() || std::from_chars(number.data(), number.data() + number.size(), value).ec != std::errc{})
+        return std::nullopt;
+
+    // Scale, refusing what would overflow.
+    std::uint64_t scale = 0;
+    if (unit.empty())
+        scale = 1;
+    else if (unit == "K" || unit == "k")
+        scale = 1024;
+    else if (unit == "M" || unit == "m")
+        scale = 1024 * 1024;
+    else
+        return std::nullopt;
+    if (value > std::numeric_limits<std::size_t>::max() / scale)
+        return std::nullopt;
+    return static_cast<std::size_t>(value * scale);
 }
 
 namespace {
@@ -102,12 +131,24 @@ std::string set_duration(config& c, std::string_view v)
 
 std::string set_mode(config& c, std::string_view v)
 {
-    for (auto m : {mode::single, mode::reactors, mode::offload})
+    for (auto m : all_modes)
         if (v == to_string(m)) {
             c.mode = m;
             return {};
         }
-    return "expects single, reactors or offload";
+    return "expects single, reactors, offload, pool or threads";
+}
+
+std::string set_thread_stack(config& c, std::string_view v)
+{
+    // Below 64 KiB a handler's frames and the TLS of the libraries do not fit.
+    constexpr std::size_t lo = 64 * 1024;
+    constexpr std::size_t hi = 64 * 1024 * 1024;
+    auto parsed = parse_size(v);
+    if (!parsed || *parsed < lo || *parsed > hi)
+        return "expects a size from 64K to 64M, such as 256K or 1M";
+    c.thread_stack_bytes = *parsed;
+    return {};
 }
 
 std::string set_accept(config& c, std::string_view v)
@@ -140,15 +181,16 @@ std::string set_address(config& c, std::string_view v)
 }
 
 constexpr flag flags[] = {
-    {"mode", "MODE", "reactors", "execution model: single, reactors or offload", &set_mode},
-    {"threads", "N", "usable CPUs", "event loops in reactors", &set_number<unsigned, 1, 1024, &config::threads>},
+    {"mode", "MODE", "reactors", "execution model: single, reactors, offload, pool or threads (see below)", &set_mode},
+    {"threads", "N", "usable CPUs", "event loops in reactors, threads in pool", &set_number<unsigned, 1, 1024, &config::threads>},
     {"accept", "HOW", "round-robin", "reactors: round-robin (one acceptor) or reuseport (one per loop)", &set_accept},
-    {"pin", "on|off", "on", "pin reactor threads to allowed CPUs", &set_pin},
+    {"pin", "on|off", "on in reactors, off in pool", "pin reactor or pool threads to allowed CPUs", &set_pin},
     {"pool-threads", "N", "usable CPUs", "CPU pool threads in offload", &set_number<unsigned, 1, 1024, &config::pool_threads>},
     {"pool-queue", "N", "256", "pool tasks that may wait; beyond it requests get 503",
      &set_number<std::size_t, 0, 1'000'000, &config::pool_queue>},
     {"pool-nice", "N", "10", "nice levels the pool threads run below the I/O loop (0: the same priority)",
      &set_number<unsigned, 0, 19, &config::pool_nice>},
+    {"thread-stack", "SIZE", "256K", "threads: stack size of each connection thread (64K to 64M)", &set_thread_stack},
     {"address", "IP", "127.0.0.1", "listening address", &set_address},
     {"port", "PORT", "8080", "listening port; 0 takes a free one", &set_number<std::uint16_t, 0, 65535, &config::port>},
     {"max-connections", "N", "10000", "open connections; beyond it new ones get 503 and are closed",
@@ -240,8 +282,14 @@ std::string help_text()
 {
     std::ostringstream out;
     out << "usage: cvp-server [--flag value]...\n\n"
-           "One HTTP server, three execution models, the same handlers.\n\n"
-           "flags (each may also be set as an environment variable; flags win):\n";
+           "One HTTP server, five execution models, the same handlers.\n\n"
+           "models (--mode):\n";
+    for (auto m : all_modes) {
+        std::string lhs = "  " + std::string{to_string(m)};
+        lhs.resize(std::max<std::size_t>(lhs.size() + 1, 12), ' ');
+        out << lhs << model_card_of(m).description << "\n";
+    }
+    out << "\nflags (each may also be set as an environment variable; flags win):\n";
     for (auto const& f : flags) {
         std::string lhs = "  --" + std::string{f.name} + " " + std::string{f.value_hint};
         lhs.resize(std::max<std::size_t>(lhs.size() + 1, 30), ' ');

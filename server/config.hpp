@@ -18,7 +18,12 @@ enum class mode
     single,   ///< one io_context on one thread: concurrency only
     reactors, ///< N io_contexts, one pinned thread each: shard-per-core parallelism
     offload,  ///< one I/O loop plus a bounded CPU pool
+    pool,     ///< one io_context run by N threads, each connection on a strand
+    threads,  ///< one thread per connection, each running that connection's own io_context
 };
+
+/// Every model, in the order --help and the lab list them.
+inline constexpr mode all_modes[] = {mode::single, mode::reactors, mode::offload, mode::pool, mode::threads};
 
 /// How `reactors` spreads connections over its loops.
 enum class accept_strategy
@@ -34,11 +39,14 @@ std::string_view to_string(accept_strategy a) noexcept;
 struct config
 {
     cvp::mode mode = mode::reactors;
-    /// Loops in `reactors`; 0 means "the usable CPUs".
+    /// Loops in `reactors`, threads in `pool`; 0 means "the usable CPUs".
     unsigned threads = 0;
     accept_strategy accept = accept_strategy::round_robin;
-    /// Pin reactor threads to CPUs of the allowed set.
-    bool pin = true;
+    /// Pin reactor or pool threads to CPUs of the allowed set; unset means the model's
+    /// default: on in `reactors`, off in `pool`.
+    std::optional<bool> pin;
+    /// Stack size of each connection thread in `threads`.
+    std::size_t thread_stack_bytes = 256 * 1024;
     /// CPU pool threads in `offload`; 0 means "the usable CPUs".
     unsigned pool_threads = 0;
     /// Tasks that may wait for a pool thread before requests get 503.
@@ -90,5 +98,8 @@ std::string help_text();
 
 /// Parses a duration: "250ms", "10s", "2m", or a bare number of milliseconds.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+/// Parses a size: "256K", "1M", or a bare number of bytes (k and m too).
+std::optional<std::size_t> parse_size(std::string_view text);
 
 } // namespace cvp

@@ -16,10 +16,10 @@ constexpr std::size_t max_kept_output = 64 * 1024;
 
 } // namespace
 
-connection::connection(socket_type socket, worker_counters& counters, std::chrono::milliseconds write_timeout)
+connection::connection(socket_type socket, std::optional<strand_type> strand, std::chrono::milliseconds write_timeout)
     : socket_(std::move(socket))
+    , strand_(std::move(strand))
     , timer_(socket_.get_executor())
-    , counters_(counters)
     , write_timeout_(write_timeout)
 {
     // Small responses leave at once instead of waiting for the peer's delayed ACK.
@@ -27,6 +27,14 @@ connection::connection(socket_type socket, worker_counters& counters, std::chron
     socket_.set_option(tcp::no_delay(true), ignored);
     // Writes and reads are tried at once and only wait when the socket would block.
     socket_.non_blocking(true, ignored);
+}
+
+asio::any_io_executor connection::executor() const
+{
+    if (strand_)
+        return *strand_;
+    // get_executor() is not const in Asio, though it only copies.
+    return const_cast<socket_type&>(socket_).get_executor();
 }
 
 void connection::set_read_deadline(clock::time_point t)
@@ -46,7 +54,8 @@ void connection::arm()
     armed_ = true;
     armed_for_ = due;
     timer_.expires_at(due);
-    timer_.async_wait([self = shared_from_this(), generation = ++generation_](error_code ec) { self->on_timer(ec, generation); });
+    start([this](auto handler) { timer_.async_wait(std::move(handler)); },
+          [self = shared_from_this(), generation = ++generation_](error_code ec) { self->on_timer(ec, generation); });
 }
 
 void connection::on_timer(error_code ec, std::uint64_t generation)
@@ -108,7 +117,7 @@ void connection::flush()
         if (ec)
             break;
         sent += n;
-        worker_counters::bump(counters_.writes);
+        worker_counters::bump(current_counters().writes);
     }
     if (sent == out.size()) {
         give_back(queued_);
@@ -126,7 +135,8 @@ void connection::flush()
     write_deadline_ = clock::now() + write_timeout_;
     arm();
     auto rest = asio::buffer(in_flight_->data() + sent, in_flight_->size() - sent);
-    asio::async_write(socket_, rest, [self = shared_from_this()](error_code wec, std::size_t) { self->on_written(wec); });
+    start([this, rest](auto handler) { asio::async_write(socket_, rest, std::move(handler)); },
+          [self = shared_from_this()](error_code wec, std::size_t) { self->on_written(wec); });
 }
 
 void connection::on_written(error_code ec)
@@ -139,7 +149,7 @@ void connection::on_written(error_code ec)
         fail();
         return;
     }
-    worker_counters::bump(counters_.writes);
+    worker_counters::bump(current_counters().writes);
     // What queued meanwhile leaves together, in the next write.
     flush();
     if (!writing_)

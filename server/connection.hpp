@@ -5,14 +5,23 @@
 ///
 /// The session coroutine drives it; the completion handlers of its timer and of a write
 /// in flight hold a shared_ptr to it, so none of them can outlive it.
+///
+/// Its steps run on its loop's thread, or, in `pool`, where several threads run one loop,
+/// on a strand of its own: every handler it starts is bound to that strand, so no two of
+/// its steps ever overlap.
 
 #include "server/asio.hpp"
 #include "server/stats.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace cvp {
@@ -25,12 +34,31 @@ public:
     using executor_type = asio::io_context::executor_type;
     using socket_type = asio::basic_stream_socket<tcp, executor_type>;
     using timer_type = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, executor_type>;
+    using strand_type = asio::strand<executor_type>;
     using clock = std::chrono::steady_clock;
 
-    /// Takes an accepted socket: sets TCP_NODELAY and non-blocking mode.
-    connection(socket_type socket, worker_counters& counters, std::chrono::milliseconds write_timeout);
+    /// Takes an accepted socket: sets TCP_NODELAY and non-blocking mode. With a strand,
+    /// every step of the connection runs on it.
+    connection(socket_type socket, std::optional<strand_type> strand, std::chrono::milliseconds write_timeout);
+    virtual ~connection() = default;
+    connection(connection const&) = delete;
+    connection& operator=(connection const&) = delete;
 
     socket_type& socket() noexcept { return socket_; }
+
+    /// Where the connection's steps run: its strand, or its loop.
+    asio::any_io_executor executor() const;
+
+    /// Starts an operation whose handler must run where the connection's steps run:
+    /// `op(handler)` gets the handler bound to the strand when there is one.
+    template <class Op, class Handler>
+    void start(Op&& op, Handler&& handler)
+    {
+        if (strand_)
+            std::forward<Op>(op)(asio::bind_executor(*strand_, std::forward<Handler>(handler)));
+        else
+            std::forward<Op>(op)(std::forward<Handler>(handler));
+    }
 
     // -- Deadlines. One timer serves both: it is re-armed only when a deadline moves
     //    earlier than the time it is already set for, so a keep-alive request that
@@ -76,11 +104,11 @@ private:
     void give_back(std::unique_ptr<std::string>& storage);
 
     socket_type socket_;
+    std::optional<strand_type> strand_;
     timer_type timer_;
     /// Wakes a coroutine waiting in drained() or pause(); made on first use.
     std::unique_ptr<timer_type> waiter_;
     timer_type& waiter();
-    worker_counters& counters_;
     std::chrono::milliseconds write_timeout_;
 
     clock::time_point read_deadline_ = clock::time_point::max();

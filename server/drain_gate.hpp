@@ -21,6 +21,9 @@ public:
     bool enter(std::size_t limit) noexcept;
     /// A connection closed; the last one to close once when_empty() is set runs it.
     void leave();
+    /// A connection was refused because the limit was reached.
+    void count_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
+    std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
 
     /// A drain began: connections still waiting for a request at `grace_deadline` close.
     void begin_drain(clock::time_point grace_deadline) noexcept;
@@ -36,6 +39,7 @@ private:
     void fire();
 
     std::atomic<std::size_t> open_{0};
+    std::atomic<std::uint64_t> rejected_{0};
     std::atomic<bool> closed_{false};
     std::atomic<bool> armed_{false};
     std::atomic<bool> fired_{false};

@@ -27,14 +27,13 @@ int main(int argc, char** argv)
     }
     auto const& cfg = std::get<cvp::config>(parsed);
 
-    // Thousands of connections need thousands of descriptors.
-    auto const files = cvp::raise_open_file_limit();
-    if (files < cfg.max_connections + 64)
-        std::cerr << "cvp-server: warning: open-file limit " << files << " is below --max-connections " << cfg.max_connections
-                  << "; accepts beyond it will fail\n";
-
     try {
         cvp::server server{cfg, cvp::detect_cpu_limits()};
+        // Thousands of connections need thousands of descriptors (four each in threads).
+        auto const files = cvp::raise_open_file_limit();
+        if (files < server.descriptors_needed())
+            std::cerr << "cvp-server: warning: open-file limit " << files << " is below the " << server.descriptors_needed()
+                      << " that --max-connections " << cfg.max_connections << " needs; accepts beyond it will fail\n";
         server.listen();
         std::cout << server.startup_line() << std::endl;
         return server.run();

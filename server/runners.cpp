@@ -31,15 +31,11 @@ work_record run_here(work_fn const& fn, int worker, std::int64_t submit_ns)
 // ---------------------------------------------------------------------------------------
 // inline_runner
 
-inline_runner::inline_runner(stats_registry& stats)
-    : stats_(stats)
-{}
-
 asio::awaitable<std::optional<work_record>> inline_runner::run(work_kind, work_fn fn)
 {
     // Run it right here, on the loop: nothing else on this loop moves meanwhile.
     auto const r = run_here(fn, current_worker(), monotonic_ns());
-    stats_.record_work(r.worker, r.end_ns - r.start_ns);
+    record_work(r.end_ns - r.start_ns);
     co_return r;
 }
 
@@ -51,7 +47,7 @@ asio::awaitable<std::optional<std::vector<work_record>>> inline_runner::run_all(
     records.reserve(fns.size());
     for (auto const& fn : fns) {
         records.push_back(run_here(fn, current_worker(), submit));
-        stats_.record_work(records.back().worker, records.back().end_ns - records.back().start_ns);
+        record_work(records.back().end_ns - records.back().start_ns);
     }
     co_return records;
 }
@@ -59,15 +55,20 @@ asio::awaitable<std::optional<std::vector<work_record>>> inline_runner::run_all(
 // ---------------------------------------------------------------------------------------
 // offload_pool
 
-offload_pool::offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity, unsigned nice_increment)
-    : stats_(stats)
-    , first_worker_(first_worker)
-    , thread_count_(threads)
+offload_pool::offload_pool(unsigned threads, std::size_t queue_capacity, unsigned nice_increment)
+    : thread_count_(threads)
     , queue_capacity_(queue_capacity)
     , nice_increment_(nice_increment)
     , ctx_(static_cast<int>(threads))
     , guard_(ctx_.get_executor())
 {}
+
+void offload_pool::add_workers(stats_registry& stats)
+{
+    stats_ = &stats;
+    for (unsigned i = 0; i < thread_count_; ++i)
+        worker_ids_.push_back(stats.add(worker_kind::pool_thread, std::nullopt, false));
+}
 
 offload_pool::~offload_pool()
 {
@@ -76,9 +77,9 @@ offload_pool::~offload_pool()
 
 void offload_pool::start()
 {
-    for (unsigned i = 0; i < thread_count_; ++i) {
-        threads_.emplace_back([this, id = first_worker_ + static_cast<int>(i)] {
-            set_current_worker(id);
+    for (auto const id : worker_ids_) {
+        threads_.emplace_back([this, id, &counters = stats_->counters(id)] {
+            set_current_worker(id, counters);
             // The loop answers timers and sockets; CPU work may wait for it, not the other way.
             auto const lowered = lower_current_thread_priority(static_cast<int>(nice_increment_));
             if (!lowered)
@@ -140,7 +141,7 @@ work_record offload_pool::execute(work_fn const& fn, std::int64_t submit_ns)
     } guard{*this};
 
     auto const r = run_here(fn, current_worker(), submit_ns);
-    stats_.record_work(r.worker, r.end_ns - r.start_ns);
+    record_work(r.end_ns - r.start_ns);
     return r;
 }
 
@@ -205,9 +206,9 @@ asio::awaitable<std::optional<std::vector<work_record>>> offload_pool::run_all(w
     co_return std::vector<work_record>(records.begin(), records.end());
 }
 
-offload_pool::snapshot offload_pool::read() const noexcept
+pool_snapshot offload_pool::read() const noexcept
 {
-    snapshot s;
+    pool_snapshot s;
     s.threads = thread_count_;
     s.queue_capacity = queue_capacity_;
     auto const in_flight = in_flight_.load(std::memory_order_relaxed);

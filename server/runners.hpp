@@ -2,6 +2,7 @@
 
 /// The two ways an execution model runs handler work.
 
+#include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
 #include "server/stats.hpp"
 
@@ -18,18 +19,15 @@ namespace cvp {
 /// Runs `fn` on the calling thread and records where and when; every runner uses it.
 work_record run_here(work_fn const& fn, int worker, std::int64_t submit_ns);
 
-/// `single` and `reactors`: work runs on the event loop that serves the request, so it
-/// holds up every other connection on that loop until it is done.
+/// `single`, `reactors`, `pool` and `threads`: work runs on the thread that serves the
+/// request, so it holds up whatever else that thread would run until it is done: every
+/// other connection of its loop in `single` and `reactors`, one pool thread in `pool`,
+/// and only its own connection in `threads`.
 class inline_runner final : public work_runner
 {
 public:
-    explicit inline_runner(stats_registry& stats);
-
     boost::asio::awaitable<std::optional<work_record>> run(work_kind kind, work_fn fn) override;
     boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
-
-private:
-    stats_registry& stats_;
 };
 
 /// `offload`: a bounded pool of threads. Work is admitted while fewer than
@@ -38,13 +36,14 @@ private:
 class offload_pool final : public work_runner
 {
 public:
-    /// Pool threads take worker ids first_worker .. first_worker + threads - 1 and run
-    /// `nice_increment` nice levels below the thread that starts them.
-    offload_pool(stats_registry& stats, int first_worker, unsigned threads, std::size_t queue_capacity, unsigned nice_increment);
+    /// Pool threads run `nice_increment` nice levels below the thread that starts them.
+    offload_pool(unsigned threads, std::size_t queue_capacity, unsigned nice_increment);
     ~offload_pool() override;
     offload_pool(offload_pool const&) = delete;
     offload_pool& operator=(offload_pool const&) = delete;
 
+    /// Adds the pool's threads to `stats` as workers; before start().
+    void add_workers(stats_registry& stats);
     /// Starts the threads.
     void start();
     /// Lets running tasks finish, drops queued ones, and joins the threads.
@@ -54,18 +53,8 @@ public:
     boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
 
     /// A consistent-enough view of the pool for /stats.
-    struct snapshot
-    {
-        unsigned threads = 0;
-        std::size_t queue_capacity = 0;
-        std::size_t queue_depth = 0;
-        std::size_t running = 0;
-        std::uint64_t completed = 0;
-        std::uint64_t rejected = 0;
-        /// Nice levels every pool thread really runs below the loop (0 until they start).
-        unsigned nice_below_loop = 0;
-    };
-    snapshot read() const noexcept;
+    pool_snapshot read() const noexcept;
+    unsigned threads() const noexcept { return thread_count_; }
 
 private:
     /// Reserves room for n tasks, all or none.
@@ -77,8 +66,8 @@ private:
     /// Runs one admitted task on the calling pool thread.
     work_record execute(work_fn const& fn, std::int64_t submit_ns);
 
-    stats_registry& stats_;
-    int first_worker_;
+    stats_registry* stats_ = nullptr;
+    std::vector<int> worker_ids_;
     unsigned thread_count_;
     std::size_t queue_capacity_;
     unsigned nice_increment_;

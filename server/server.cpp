@@ -1,6 +1,8 @@
 #include "server/server.hpp"
 
 #include "common/clock.hpp"
+#include "handlers/router.hpp"
+#include "server/session.hpp"
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -66,96 +68,50 @@ server::server(config cfg, cpu_limits limits)
     : cfg_(std::move(cfg))
     , limits_(std::move(limits))
     , started_ns_(monotonic_ns())
-{
-    auto const usable = static_cast<unsigned>(limits_.usable);
-
-    // How many loops, and whether each has a CPU of its own.
-    unsigned loop_count = 1;
-    if (cfg_.mode == mode::reactors)
-        loop_count = cfg_.threads != 0 ? cfg_.threads : usable;
-    unsigned const pool_threads = cfg_.mode == mode::offload ? (cfg_.pool_threads != 0 ? cfg_.pool_threads : usable) : 0;
-
-    // Workers: loops first, then pool threads.
-    std::vector<worker_info> workers;
-    for (unsigned i = 0; i < loop_count; ++i) {
-        worker_info w{static_cast<int>(i), "loop", std::nullopt};
-        if (cfg_.mode == mode::reactors && cfg_.pin && !limits_.allowed.empty())
-            w.cpu = limits_.allowed[i % limits_.allowed.size()];
-        workers.push_back(w);
-    }
-    for (unsigned i = 0; i < pool_threads; ++i)
-        workers.push_back(worker_info{static_cast<int>(loop_count + i), "pool", std::nullopt});
-    stats_ = std::make_unique<stats_registry>(workers);
-
-    // The pool, when the model has one; every loop's handlers then use it.
-    if (pool_threads > 0)
-        pool_ = std::make_unique<offload_pool>(*stats_, static_cast<int>(loop_count), pool_threads, cfg_.pool_queue, cfg_.pool_nice);
-
-    // The loops, each with its own runner unless work goes to the pool.
-    for (unsigned i = 0; i < loop_count; ++i) {
-        auto l = std::make_unique<loop>();
-        l->planned_cpu = workers[i].cpu;
-        work_runner* runner = pool_.get();
-        if (runner == nullptr) {
-            l->own_runner = std::make_unique<inline_runner>(*stats_);
-            runner = l->own_runner.get();
-        }
-        l->env = std::unique_ptr<loop_env>(new loop_env{cfg_, default_router(), *this, *runner, stats_->counters(static_cast<int>(i)),
-                                                        l->sessions, gate_, to_string(cfg_.mode), static_cast<int>(i)});
-        loops_.push_back(std::move(l));
-    }
-}
+    , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_}))
+{}
 
 server::~server()
 {
+    // Acceptors and signals live on the model's loops: they go before the model does.
     stop_loops();
-    for (auto& l : loops_)
-        if (l->thread.joinable())
-            l->thread.join();
-    if (pool_)
-        pool_->stop();
+    signals_.reset();
+    acceptors_.clear();
 }
 
 void server::listen()
 {
     tcp::endpoint endpoint{asio::ip::make_address(cfg_.address), cfg_.port};
-    bool const reuseport = cfg_.mode == mode::reactors && cfg_.accept == accept_strategy::reuseport;
 
-    // One acceptor on loop 0, or with reuseport one per loop on the same port.
-    auto const acceptors = reuseport ? loops_.size() : 1;
-    for (std::size_t i = 0; i < acceptors; ++i) {
-        auto& l = *loops_[i];
-        l.acceptor.emplace(l.ctx);
-        open_acceptor(*l.acceptor, endpoint, reuseport);
+    // One acceptor, or with reuseport one per loop on the same port.
+    for (std::size_t i = 0; i < model_->acceptor_count(); ++i) {
+        auto acceptor = std::make_unique<tcp::acceptor>(model_->acceptor_executor(i));
+        open_acceptor(*acceptor, endpoint, model_->reuseport());
         // With --port 0 the first bind picks the port; the others must share it.
-        endpoint = l.acceptor->local_endpoint();
+        endpoint = acceptor->local_endpoint();
+        acceptors_.push_back(std::move(acceptor));
     }
 }
 
 tcp::endpoint server::local_endpoint() const
 {
-    return loops_.front()->acceptor->local_endpoint();
+    return acceptors_.front()->local_endpoint();
 }
 
 std::string server::startup_line() const
 {
-    std::vector<int> pinned;
-    for (auto const& l : loops_)
-        if (l->planned_cpu)
-            pinned.push_back(*l->planned_cpu);
-
+    auto const layout = model_->layout();
     std::ostringstream out;
     auto const ep = local_endpoint();
-    out << "cvp-server mode=" << to_string(cfg_.mode) << " threads=" << loops_.size()
-        << " accept=" << (cfg_.mode == mode::reactors ? to_string(cfg_.accept) : "round-robin")
-        << " pool_threads=" << (pool_ ? pool_->read().threads : 0) << " pool_nice=" << (pool_ ? cfg_.pool_nice : 0u)
-        << " pinned=" << (pinned.empty() ? "none" : format_cpu_list(pinned)) << " allowed=" << format_cpu_list(limits_.allowed)
-        << " cgroup=" << limits_.cgroup << " quota=";
+    out << "cvp-server mode=" << model_->name() << " threads=" << layout.threads << " accept=" << layout.accept
+        << " pool_threads=" << layout.pool_threads << " pool_nice=" << layout.pool_nice
+        << " pinned=" << (layout.pinned.empty() ? "none" : format_cpu_list(layout.pinned))
+        << " allowed=" << format_cpu_list(limits_.allowed) << " cgroup=" << limits_.cgroup << " quota=";
     if (limits_.quota_cpus)
         out << *limits_.quota_cpus;
     else
         out << "none";
-    out << " usable=" << limits_.usable << " listening=";
+    out << " usable=" << limits_.usable << " parallelism=" << model_->parallelism() << " listening=";
     if (ep.address().is_v6())
         out << '[' << ep.address().to_string() << ']';
     else
@@ -166,104 +122,48 @@ std::string server::startup_line() const
 
 int server::run()
 {
-    // The pool first, so work can be handed to it from the first request on.
-    if (pool_)
-        pool_->start();
-
-    // Signals and accepting, on the loops that own the acceptors.
+    // Signals and accepting, on the acceptors' executors; then the model's threads, until
+    // the drain or a second signal stops them.
     wait_for_signal();
-    for (std::size_t i = 0; i < loops_.size(); ++i)
-        if (loops_[i]->acceptor)
-            asio::co_spawn(loops_[i]->ctx, accept_loop(*loops_[i]->acceptor, i), on_coroutine_end);
-
-    // One thread per loop; in reactors each is pinned to its own CPU.
-    for (std::size_t i = 0; i < loops_.size(); ++i) {
-        auto& l = *loops_[i];
-        l.thread = std::thread([&l, i] {
-            set_current_worker(static_cast<int>(i));
-            name_current_thread("cvp-loop-" + std::to_string(i));
-            if (l.planned_cpu) {
-                if (pin_current_thread(*l.planned_cpu))
-                    l.pinned_cpu.store(*l.planned_cpu, std::memory_order_relaxed);
-                else
-                    std::cerr << "cvp-server: could not pin loop " << i << " to CPU " << *l.planned_cpu << '\n';
-            }
-            l.ctx.run();
-        });
-    }
-    for (auto& l : loops_)
-        l->thread.join();
-
-    // Loops are done; let the pool finish what it runs.
-    if (pool_)
-        pool_->stop();
+    for (std::size_t i = 0; i < acceptors_.size(); ++i)
+        asio::co_spawn(acceptors_[i]->get_executor(), accept_loop(i), on_coroutine_end);
+    model_->run();
     return 0;
 }
 
-void server::start_session(loop& target, connection::socket_type socket)
+asio::awaitable<void> server::accept_loop(std::size_t i)
 {
-    // Over the limit: answer 503 and close, rather than queueing without bound.
-    if (!gate_.enter(cfg_.max_connections)) {
-        connections_rejected_.fetch_add(1, std::memory_order_relaxed);
-        refuse_connection(std::move(socket), *target.env);
-        return;
-    }
-    cvp::start_session(std::move(socket), *target.env);
-}
-
-server::loop& server::next_target(std::size_t acceptor_loop)
-{
-    bool const round_robin = !(cfg_.mode == mode::reactors && cfg_.accept == accept_strategy::reuseport);
-    return round_robin ? *loops_[next_loop_ % loops_.size()] : *loops_[acceptor_loop];
-}
-
-void server::accepted_onto(loop& target, connection::socket_type socket)
-{
-    // The turn moves only with a connection, not with an accept that found none queued.
-    ++next_loop_;
-    start_session(target, std::move(socket));
-}
-
-asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, std::size_t own_loop)
-{
+    auto& acceptor = *acceptors_[i];
     for (;;) {
-        // Accept straight onto the loop that will serve the connection.
-        auto& target = next_target(own_loop);
-        auto [ec, socket] = co_await acceptor.async_accept(target.ctx.get_executor(), use_tuple);
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor.is_open())
-                co_return;
-            // Out of descriptors or memory: say so, and back off instead of spinning.
-            std::cerr << "cvp-server: accept: " << ec.message() << '\n';
-            asio::steady_timer pause{acceptor.get_executor(), std::chrono::milliseconds{50}};
-            co_await pause.async_wait(use_tuple);
+        // Wait until a connection is queued, then take all that are.
+        auto [ec] = co_await acceptor.async_wait(tcp::acceptor::wait_read, use_tuple);
+        if (ec == asio::error::operation_aborted || !acceptor.is_open())
+            co_return;
+        if (!ec)
+            ec = accept_queued(i);
+        if (ec == asio::error::would_block || ec == asio::error::try_again || !acceptor.is_open())
             continue;
-        }
-        accepted_onto(target, std::move(socket));
-        // Then every connection already queued, before any of their sessions can run
-        // work inline on this loop and hold the others up.
-        accept_queued(own_loop);
+        // Out of descriptors or memory: say so, and back off instead of spinning.
+        std::cerr << "cvp-server: accept: " << ec.message() << '\n';
+        asio::steady_timer pause{acceptor.get_executor(), std::chrono::milliseconds{50}};
+        co_await pause.async_wait(use_tuple);
     }
 }
 
-void server::accept_queued(std::size_t acceptor_loop)
+error_code server::accept_queued(std::size_t i)
 {
-    auto& acceptor = *loops_[acceptor_loop]->acceptor;
-    for (;;) {
-        auto& target = next_target(acceptor_loop);
-        error_code ec;
-        auto socket = acceptor.accept(target.ctx.get_executor(), ec);
-        if (ec)
-            return;
-        accepted_onto(target, std::move(socket));
+    // Every connection already queued, before any of their sessions can run work inline
+    // on a loop and hold the others up.
+    error_code ec;
+    while (model_->accept_one(*acceptors_[i], i, ec)) {
     }
+    return ec;
 }
 
 void server::wait_for_signal()
 {
-    auto& first = *loops_.front();
     if (!signals_)
-        signals_.emplace(first.ctx, SIGINT, SIGTERM);
+        signals_.emplace(model_->acceptor_executor(0), SIGINT, SIGTERM);
     signals_->async_wait([this](error_code ec, int sig) {
         if (ec)
             return;
@@ -287,28 +187,26 @@ void server::drain()
     // From now on, sessions that wait for a request wait at most until the grace deadline.
     gate_.begin_drain(std::chrono::steady_clock::now() + cfg_.drain_grace);
 
-    // Each loop, on its own thread, takes what is queued on its acceptor, stops
-    // accepting, and shortens the wait of its idle sessions. The last one to finish arms
-    // the gate: the loops stop when the last connection has closed.
-    loops_accepting_.store(loops_.size(), std::memory_order_relaxed);
-    for (std::size_t i = 0; i < loops_.size(); ++i) {
-        asio::post(loops_[i]->ctx, [this, i] {
-            auto& l = *loops_[i];
+    // Each acceptor, where it lives, takes what is queued and stops accepting. The last
+    // one to finish shortens the wait of the idle sessions and arms the gate: the loops
+    // stop when the last connection has closed.
+    acceptors_open_.store(acceptors_.size(), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+        asio::post(acceptors_[i]->get_executor(), [this, i] {
             // What is queued was accepted by the kernel: serve it, then stop accepting.
-            if (l.acceptor) {
-                accept_queued(i);
-                error_code ignored;
-                l.acceptor->close(ignored);
-            }
-            l.sessions.begin_drain(gate_.grace_deadline());
-            if (loops_accepting_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-                gate_.when_empty([this] {
-                    std::cerr << "cvp-server: drained\n";
-                    stop_loops();
-                });
+            accept_queued(i);
+            error_code ignored;
+            acceptors_[i]->close(ignored);
+            if (acceptors_open_.fetch_sub(1, std::memory_order_acq_rel) != 1)
+                return;
+            model_->begin_drain(gate_.grace_deadline());
+            gate_.when_empty([this] {
+                std::cerr << "cvp-server: drained\n";
+                stop_loops();
+            });
         });
     }
-    asio::co_spawn(loops_.front()->ctx, enforce_drain_timeout(), on_coroutine_end);
+    asio::co_spawn(model_->acceptor_executor(0), enforce_drain_timeout(), on_coroutine_end);
 }
 
 asio::awaitable<void> server::enforce_drain_timeout()
@@ -319,8 +217,7 @@ asio::awaitable<void> server::enforce_drain_timeout()
 
     // Past the deadline: cut what is left, and give the sessions a moment to unwind.
     std::cerr << "cvp-server: drain timeout: closing " << gate_.open() << " connection(s)\n";
-    for (auto& l : loops_)
-        asio::post(l->ctx, [&l = *l] { l.sessions.close_all(); });
+    model_->close_all();
     deadline.expires_after(std::chrono::milliseconds{100});
     co_await deadline.async_wait(use_tuple);
     stop_loops();
@@ -330,105 +227,67 @@ void server::stop_loops()
 {
     if (stopping_.exchange(true, std::memory_order_acq_rel))
         return;
-    for (auto& l : loops_) {
-        l->guard.reset();
-        l->ctx.stop();
-    }
+    model_->stop();
 }
 
-nlohmann::json server::stats() const
+stats_snapshot server::stats() const
 {
-    using json = nlohmann::json;
+    stats_snapshot s;
+    s.mode = model_->name();
+    s.description = model_->description();
+    s.parallelism = model_->parallelism();
+    s.threads_alive = model_->threads_alive();
+    s.accept = model_->layout().accept;
+    s.draining = draining();
+    s.uptime_s = static_cast<double>(monotonic_ns() - started_ns_) / 1e9;
 
-    // Workers, summed into totals as they are read.
-    json workers = json::array();
-    json pinned = json::array();
-    std::uint64_t requests = 0;
-    std::uint64_t in_flight = 0;
-    std::uint64_t open = 0;
-    std::uint64_t total = 0;
-    std::uint64_t responses = 0;
-    std::uint64_t writes = 0;
-    for (auto const& info : stats_->workers()) {
-        auto& c = stats_->counters(info.id);
-        json cpu = nullptr;
-        if (static_cast<std::size_t>(info.id) < loops_.size()) {
-            if (auto p = loops_[static_cast<std::size_t>(info.id)]->pinned_cpu.load(std::memory_order_relaxed); p >= 0) {
-                cpu = p;
-                pinned.push_back(p);
-            }
-        }
-        json w{{"id", info.id},
-               {"role", info.role},
-               {"cpu", cpu},
-               {"requests", c.requests.load(std::memory_order_relaxed)},
-               {"requests_in_flight", c.requests_in_flight.load(std::memory_order_relaxed)},
-               {"connections_open", c.connections_open.load(std::memory_order_relaxed)},
-               {"connections_total", c.connections_total.load(std::memory_order_relaxed)},
-               {"tasks", c.tasks.load(std::memory_order_relaxed)},
-               {"responses", c.responses.load(std::memory_order_relaxed)},
-               {"writes", c.writes.load(std::memory_order_relaxed)},
-               {"busy_ns", c.busy_ns.load(std::memory_order_relaxed)}};
-        requests += w["requests"].get<std::uint64_t>();
-        in_flight += w["requests_in_flight"].get<std::uint64_t>();
-        open += w["connections_open"].get<std::uint64_t>();
-        total += w["connections_total"].get<std::uint64_t>();
-        responses += w["responses"].get<std::uint64_t>();
-        writes += w["writes"].get<std::uint64_t>();
-        workers.push_back(std::move(w));
-    }
+    // The CPUs, and where threads really got pinned.
+    s.cpu.allowed = limits_.allowed;
+    s.cpu.cgroup = limits_.cgroup;
+    s.cpu.quota_cpus = limits_.quota_cpus;
+    s.cpu.usable = limits_.usable;
 
-    json pool = nullptr;
-    if (pool_) {
-        auto const p = pool_->read();
-        pool = json{{"threads", p.threads},
-                    {"queue_capacity", p.queue_capacity},
-                    {"queue_depth", p.queue_depth},
-                    {"running", p.running},
-                    {"completed", p.completed},
-                    {"rejected", p.rejected},
-                    {"nice_below_loop", p.nice_below_loop}};
-    }
-
+    // The process as the kernel sees it.
     rusage usage{};
     ::getrusage(RUSAGE_SELF, &usage);
+    s.process = {::getpid(), seconds(usage.ru_utime), seconds(usage.ru_stime), resident_bytes()};
 
-    return json{
-        {"mode", to_string(cfg_.mode)},
-        {"accept", cfg_.mode == mode::reactors ? to_string(cfg_.accept) : "round-robin"},
-        {"draining", draining()},
-        {"uptime_s", static_cast<double>(monotonic_ns() - started_ns_) / 1e9},
-        {"cpu",
-         {{"allowed", limits_.allowed},
-          {"pinned", pinned},
-          {"cgroup", limits_.cgroup},
-          {"quota_cpus", limits_.quota_cpus ? json(*limits_.quota_cpus) : json(nullptr)},
-          {"usable", limits_.usable}}},
-        {"process",
-         {{"pid", ::getpid()},
-          {"cpu_user_s", seconds(usage.ru_utime)},
-          {"cpu_system_s", seconds(usage.ru_stime)},
-          {"rss_bytes", resident_bytes()}}},
-        {"limits",
-         {{"max_connections", cfg_.max_connections},
-          {"max_header_bytes", cfg_.max_header_bytes},
-          {"max_body_bytes", cfg_.max_body_bytes},
-          {"header_timeout_ms", cfg_.header_timeout.count()},
-          {"idle_timeout_ms", cfg_.idle_timeout.count()},
-          {"write_timeout_ms", cfg_.write_timeout.count()},
-          {"drain_timeout_ms", cfg_.drain_timeout.count()},
-          {"drain_grace_ms", cfg_.drain_grace.count()}}},
-        {"workers", std::move(workers)},
-        {"pool", std::move(pool)},
-        {"totals",
-         {{"requests", requests},
-          {"requests_in_flight", in_flight},
-          {"connections_open", open},
-          {"connections_total", total},
-          {"responses", responses},
-          {"writes", writes},
-          {"connections_rejected", connections_rejected_.load(std::memory_order_relaxed)}}},
-    };
+    s.limits = {cfg_.max_connections,        cfg_.max_header_bytes,     cfg_.max_body_bytes,
+                cfg_.header_timeout.count(), cfg_.idle_timeout.count(), cfg_.write_timeout.count(),
+                cfg_.drain_timeout.count(),  cfg_.drain_grace.count(),  cfg_.thread_stack_bytes};
+
+    // Workers, summed into totals as they are read.
+    auto& t = s.totals;
+    for (auto const& [info, c] : stats_.list()) {
+        worker_snapshot w;
+        w.id = info.id;
+        w.kind = to_string(info.kind);
+        if (auto p = c->pinned_cpu.load(std::memory_order_relaxed); p >= 0) {
+            w.cpu = p;
+            s.cpu.pinned.push_back(p);
+        }
+        w.requests = c->requests.load(std::memory_order_relaxed);
+        w.responses = c->responses.load(std::memory_order_relaxed);
+        w.writes = c->writes.load(std::memory_order_relaxed);
+        w.tasks = c->tasks.load(std::memory_order_relaxed);
+        w.busy_ns = c->busy_ns.load(std::memory_order_relaxed);
+        worker_snapshot::connection_gauges g{c->connections_open.load(std::memory_order_relaxed),
+                                             c->connections_total.load(std::memory_order_relaxed),
+                                             c->requests_in_flight.load(std::memory_order_relaxed)};
+        // Gauges raised on one thread and lowered on another wrap; their sum does not.
+        t.requests += w.requests;
+        t.responses += w.responses;
+        t.writes += w.writes;
+        t.connections_open += g.open;
+        t.connections_total += g.total;
+        t.requests_in_flight += g.requests_in_flight;
+        if (info.owns_connections)
+            w.connections = g;
+        s.workers.push_back(w);
+    }
+    t.connections_rejected = gate_.rejected();
+    s.pool = model_->pool();
+    return s;
 }
 
 } // namespace cvp

@@ -1,27 +1,23 @@
 #pragma once
 
-/// The process: event loops, their threads, the acceptors, the pool, signals and drain.
-///
-/// The three models differ only in data: how many loops there are, whether their threads
-/// are pinned, how accepted sockets are spread, and which work_runner the handlers get.
+/// The process: listening, accepting, the connection cap, signals and the drain. What
+/// differs between execution models (which loops and threads exist, where a connection is
+/// served and where its work runs) is the model's, in server/models/.
 
 #include "handlers/context.hpp"
 #include "server/asio.hpp"
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
 #include "server/drain_gate.hpp"
-#include "server/runners.hpp"
-#include "server/session.hpp"
+#include "server/models/model.hpp"
 #include "server/stats.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace cvp {
@@ -29,7 +25,7 @@ namespace cvp {
 class server final : public server_view
 {
 public:
-    /// Plans the loops and the pool from the config and the CPUs the process may use.
+    /// Plans the model from the config and the CPUs the process may use.
     server(config cfg, cpu_limits limits);
     ~server() override;
     server(server const&) = delete;
@@ -41,8 +37,12 @@ public:
     /// The address actually bound (the real port when --port 0 was given).
     tcp::endpoint local_endpoint() const;
 
-    /// The start-up line: mode, threads, pinned CPUs, cgroup quota, address and port.
+    /// The start-up line: mode, threads, pinned CPUs, cgroup quota, parallelism, address
+    /// and port.
     std::string startup_line() const;
+
+    /// Open files --max-connections needs in this model, with room for the rest.
+    std::uint64_t descriptors_needed() const noexcept { return cfg_.max_connections * model_->descriptors_per_connection() + 64; }
 
     /// Serves until a drain completes; returns the process exit code.
     int run();
@@ -54,52 +54,30 @@ public:
     /// has passed. Safe from any thread.
     void drain();
 
-    nlohmann::json stats() const override;
+    stats_snapshot stats() const override;
     bool draining() const noexcept override { return gate_.closed(); }
 
 private:
-    /// One event loop: an io_context, the thread that runs it, and what its sessions share.
-    /// Members are ordered so that destroying the io_context (which destroys any coroutine
-    /// frames still in it) happens while the registry and env they use are still alive.
-    struct loop
-    {
-        session_registry sessions;
-        std::unique_ptr<work_runner> own_runner;
-        std::unique_ptr<loop_env> env;
-        std::atomic<int> pinned_cpu{-1};
-        std::optional<int> planned_cpu;
-        asio::io_context ctx{1};
-        asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
-        std::optional<tcp::acceptor> acceptor;
-        std::thread thread;
-    };
-
-    asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, std::size_t own_loop);
-    /// The loop the next connection accepted on `acceptor_loop` goes to.
-    loop& next_target(std::size_t acceptor_loop);
-    /// A connection was accepted onto `target`: move the round-robin turn on, and serve it.
-    void accepted_onto(loop& target, connection::socket_type socket);
-    /// Accepts, without waiting, every connection already queued on the loop's acceptor.
-    void accept_queued(std::size_t acceptor_loop);
+    /// Waits for connections on acceptor `i` and takes every one queued each time.
+    asio::awaitable<void> accept_loop(std::size_t i);
+    /// Accepts, without waiting, every connection already queued on acceptor `i`; returns
+    /// the error that stopped it, would_block when the queue is simply empty.
+    error_code accept_queued(std::size_t i);
     asio::awaitable<void> enforce_drain_timeout();
     void wait_for_signal();
     void stop_loops();
-    void start_session(loop& target, connection::socket_type socket);
 
     config cfg_;
     cpu_limits limits_;
     std::int64_t started_ns_;
     std::atomic<bool> draining_{false};
     std::atomic<bool> stopping_{false};
-    /// Loops that have not yet stopped accepting, in a drain.
-    std::atomic<std::size_t> loops_accepting_{0};
-    /// Round-robin position; only the thread of loop 0, which owns the one acceptor, moves it.
-    std::size_t next_loop_ = 0;
+    /// Acceptors that have not yet stopped accepting, in a drain.
+    std::atomic<std::size_t> acceptors_open_{0};
     drain_gate gate_;
-    std::atomic<std::uint64_t> connections_rejected_{0};
-    std::unique_ptr<stats_registry> stats_;
-    std::vector<std::unique_ptr<loop>> loops_;
-    std::unique_ptr<offload_pool> pool_;
+    stats_registry stats_;
+    std::unique_ptr<execution_model> model_;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     std::optional<asio::signal_set> signals_;
 };
 

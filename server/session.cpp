@@ -28,17 +28,42 @@ void on_coroutine_end(std::exception_ptr e)
     }
 }
 
+session_registry::handle session_registry::add(connection& c)
+{
+    std::lock_guard lock{mutex_};
+    return entries_.insert(entries_.end(), &c);
+}
+
+void session_registry::remove(handle h)
+{
+    std::lock_guard lock{mutex_};
+    entries_.erase(h);
+}
+
+template <class Step>
+void session_registry::for_each(Step step)
+{
+    std::lock_guard lock{mutex_};
+    for (auto* c : entries_) {
+        // A connection whose last owner is gone is about to leave the registry: skip it.
+        auto alive = c->weak_from_this().lock();
+        if (!alive)
+            continue;
+        asio::post(alive->executor(), [alive, step] { step(*alive); });
+    }
+}
+
 void session_registry::begin_drain(connection::clock::time_point grace_deadline)
 {
-    for (auto* c : entries_)
-        if (c->idle())
-            c->set_read_deadline(std::min(c->read_deadline(), grace_deadline));
+    for_each([grace_deadline](connection& c) {
+        if (c.idle())
+            c.set_read_deadline(std::min(c.read_deadline(), grace_deadline));
+    });
 }
 
 void session_registry::close_all()
 {
-    for (auto* c : entries_)
-        c->close();
+    for_each([](connection& c) { c.close(); });
 }
 
 namespace {
@@ -142,8 +167,8 @@ asio::awaitable<read_result> read_more(connection& conn, input_buffer& in)
 /// Appends `r` with "Connection: close"; the session then closes.
 void answer_and_close(connection& conn, reply const& r, loop_env const& env)
 {
-    append_response(conn.output(), r, response_meta{env.mode, env.worker, monotonic_ns(), 1, false, false});
-    worker_counters::bump(env.counters.responses);
+    append_response(conn.output(), r, response_meta{env.mode, current_worker(), monotonic_ns(), 1, false, false});
+    worker_counters::bump(current_counters().responses);
 }
 
 /// The answer for a read that ended inside a request: nothing when the peer is gone, a
@@ -299,13 +324,16 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
     if (route.speed == route_speed::may_wait)
         conn.flush();
 
-    // Handle it; a handler that throws is a bug, answered 500 rather than lost.
-    worker_counters::bump(env.counters.requests_in_flight);
+    // Handle it; a handler that throws is a bug, answered 500 rather than lost. The worker
+    // that took the request is the one X-Worker names, though in `pool` another thread
+    // may resume it after a wait.
+    worker_counters::bump(current_counters().requests_in_flight);
+    int const taken_by = current_worker();
     auto& r = slot->answer;
     if (route.error) {
         r = std::move(*route.error);
     } else {
-        request_context ctx{req, env.mode, env.worker, env.runner, env.server};
+        request_context ctx{req, env.mode, taken_by, env.runner, env.server};
         try {
             r = co_await route.fn(ctx, *route.where);
         } catch (std::exception const& e) {
@@ -322,10 +350,12 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
         keep_alive = !in.empty() || conn.socket().available(ignored) > 0;
     }
     append_response(conn.output(), r,
-                    response_meta{env.mode, env.worker, parsed_ns, req.version() % 10, req.method() == http::verb::head, keep_alive});
-    env.counters.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
-    worker_counters::bump(env.counters.requests);
-    worker_counters::bump(env.counters.responses);
+                    response_meta{env.mode, taken_by, parsed_ns, req.version() % 10, req.method() == http::verb::head, keep_alive});
+    // Counted by the thread that answers: in `pool` it may not be the one that started.
+    auto& counters = current_counters();
+    worker_counters::drop(counters.requests_in_flight);
+    worker_counters::bump(counters.requests);
+    worker_counters::bump(counters.responses);
     if (!keep_alive)
         co_return next_step::close;
 
@@ -375,19 +405,20 @@ asio::awaitable<void> close_gracefully(connection& conn, input_buffer& in, bool 
 class session final : public connection
 {
 public:
-    session(socket_type socket, loop_env& env)
-        : connection(std::move(socket), env.counters, env.cfg.write_timeout)
+    session(socket_type socket, loop_env& env, std::optional<strand_type> strand)
+        : connection(std::move(socket), std::move(strand), env.cfg.write_timeout)
         , in(env.cfg.max_header_bytes + read_slack)
         , env_(env)
         , handle_(env.sessions.add(*this))
     {
-        worker_counters::bump(env_.counters.connections_open);
-        worker_counters::bump(env_.counters.connections_total);
+        auto& counters = current_counters();
+        worker_counters::bump(counters.connections_open);
+        worker_counters::bump(counters.connections_total);
     }
-    ~session()
+    ~session() override
     {
         env_.sessions.remove(handle_);
-        env_.counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
+        worker_counters::drop(current_counters().connections_open);
         env_.gate.leave();
     }
     session(session const&) = delete;
@@ -418,15 +449,16 @@ void park(std::shared_ptr<session> s)
     auto& env = s->env();
     if (env.gate.closed())
         s->set_read_deadline(std::min(s->read_deadline(), env.gate.grace_deadline()));
-    auto& socket = s->socket();
-    socket.async_wait(tcp::socket::wait_read, [s = std::move(s)](error_code ec) mutable {
-        if (ec || s->expired()) {
-            s->close();
-            return;
-        }
-        auto ex = s->socket().get_executor();
-        asio::co_spawn(ex, serve(std::move(s)), on_coroutine_end);
-    });
+    auto* raw = s.get();
+    raw->start([raw](auto handler) { raw->socket().async_wait(tcp::socket::wait_read, std::move(handler)); },
+               [s = std::move(s)](error_code ec) mutable {
+                   if (ec || s->expired()) {
+                       s->close();
+                       return;
+                   }
+                   auto ex = s->executor();
+                   asio::co_spawn(ex, serve(std::move(s)), on_coroutine_end);
+               });
 }
 
 /// Serves requests while the connection has input; parks it when it has none.
@@ -471,13 +503,13 @@ asio::awaitable<void> serve(std::shared_ptr<session> s)
 
 /// The first steps of a new connection's session, on the loop that will serve it: the
 /// session registers there, since only that loop's thread may touch its registry.
-asio::awaitable<void> open(connection::socket_type socket, loop_env& env)
+asio::awaitable<void> open(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
-    auto s = std::make_shared<session>(std::move(socket), env);
+    auto s = std::make_shared<session>(std::move(socket), env, std::move(strand));
 
     // Let the loop first run what is already queued on it, such as the acceptor handing
     // other new connections to other loops, before this one may run work inline.
-    co_await asio::post(s->socket().get_executor(), asio::use_awaitable);
+    co_await asio::post(s->executor(), asio::use_awaitable);
 
     // The first request's whole header is due header-timeout after accept.
     s->set_read_deadline(clock::now() + s->env().cfg.header_timeout);
@@ -486,9 +518,9 @@ asio::awaitable<void> open(connection::socket_type socket, loop_env& env)
 }
 
 /// Answers 503 "too many connections" and closes: the connection limit was reached.
-asio::awaitable<void> refuse(connection::socket_type socket, loop_env& env)
+asio::awaitable<void> refuse(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
-    auto conn = std::make_shared<connection>(std::move(socket), env.counters, env.cfg.write_timeout);
+    auto conn = std::make_shared<connection>(std::move(socket), std::move(strand), env.cfg.write_timeout);
     auto r = error_reply(http::status::service_unavailable,
                          "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
     r.headers.emplace_back(http::field::retry_after, "1");
@@ -499,17 +531,40 @@ asio::awaitable<void> refuse(connection::socket_type socket, loop_env& env)
 
 } // namespace
 
-void start_session(connection::socket_type socket, loop_env& env)
+namespace {
+
+/// Where a connection's coroutine runs: its strand, or its socket's loop.
+asio::any_io_executor home_of(connection::socket_type& socket, std::optional<connection::strand_type> const& strand)
 {
-    // The accepting thread may not be the serving loop's: the session is made on the latter.
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, open(std::move(socket), env), on_coroutine_end);
+    if (strand)
+        return *strand;
+    return socket.get_executor();
 }
 
-void refuse_connection(connection::socket_type socket, loop_env& env)
+} // namespace
+
+void start_session(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, refuse(std::move(socket), env), on_coroutine_end);
+    // The accepting thread may not be the serving loop's: the session is made on the latter.
+    auto ex = home_of(socket, strand);
+    asio::co_spawn(ex, open(std::move(socket), env, std::move(strand)), on_coroutine_end);
+}
+
+void admit_session(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
+{
+    // Over the limit: answer 503 and close, rather than queueing without bound.
+    if (!env.gate.enter(env.cfg.max_connections)) {
+        env.gate.count_rejected();
+        refuse_connection(std::move(socket), env, std::move(strand));
+        return;
+    }
+    start_session(std::move(socket), env, std::move(strand));
+}
+
+void refuse_connection(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
+{
+    auto ex = home_of(socket, strand);
+    asio::co_spawn(ex, refuse(std::move(socket), env, std::move(strand)), on_coroutine_end);
 }
 
 } // namespace cvp

@@ -1,14 +1,16 @@
 #pragma once
 
-/// Per-worker counters. Each counter has one writer, the worker it belongs to (or the
-/// loop that owns a connection), so nothing on the request path is shared between loops:
-/// the atomics are relaxed and sit on their own cache lines. Readers sum them.
+/// Per-worker counters. Each counter is written by the thread it belongs to, so nothing
+/// on the request path is shared between threads: the atomics are relaxed and sit on
+/// their own cache lines. Readers sum them.
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <string>
+#include <string_view>
 #include <vector>
 
 namespace cvp {
@@ -17,6 +19,9 @@ namespace cvp {
 struct alignas(64) worker_counters
 {
     std::atomic<std::uint64_t> requests{0};
+    /// Gauges of the connections this worker owns. In `pool`, where connections belong to
+    /// the shared loop rather than to a thread, one thread may raise a gauge and another
+    /// lower it: only their sum over the workers means anything there.
     std::atomic<std::uint64_t> requests_in_flight{0};
     std::atomic<std::uint64_t> connections_open{0};
     std::atomic<std::uint64_t> connections_total{0};
@@ -26,44 +31,71 @@ struct alignas(64) worker_counters
     std::atomic<std::uint64_t> responses{0};
     std::atomic<std::uint64_t> writes{0};
     std::atomic<std::uint64_t> busy_ns{0};
+    /// The CPU the thread really got pinned to, or -1.
+    std::atomic<int> pinned_cpu{-1};
 
-    /// Adds one to a counter owned by the calling thread.
+    /// Adds to a counter owned by the calling thread.
     static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept
     {
         counter.fetch_add(by, std::memory_order_relaxed);
     }
+    /// Takes one from a gauge; in `pool` it may wrap below zero, and the sum is still right.
+    static void drop(std::atomic<std::uint64_t>& gauge) noexcept { gauge.fetch_sub(1, std::memory_order_relaxed); }
 };
 
-/// What a worker is: an event loop or a pool thread, and the CPU it is pinned to.
+/// What a worker thread is.
+enum class worker_kind
+{
+    loop,              ///< runs an event loop by itself
+    pool_thread,       ///< one of a pool's threads: offload's CPU pool, or `pool`'s shared loop
+    connection_thread, ///< serves one connection at a time, in `threads`
+};
+
+std::string_view to_string(worker_kind k) noexcept;
+
+/// A worker: its id (X-Worker), kind, the CPU it is meant to be pinned to, and whether
+/// connections belong to it, so that its connection gauges mean something on their own.
 struct worker_info
 {
     int id = 0;
-    std::string role;
+    worker_kind kind = worker_kind::loop;
     std::optional<int> cpu;
+    bool owns_connections = true;
 };
 
-/// The counters of every worker, indexed by worker id.
+/// The counters of every worker, indexed by worker id. Workers may be added while the
+/// server runs (`threads` adds one per concurrent connection); references stay valid.
 class stats_registry
 {
 public:
-    explicit stats_registry(std::vector<worker_info> workers);
+    /// Adds a worker with the next id and returns that id.
+    int add(worker_kind kind, std::optional<int> cpu = std::nullopt, bool owns_connections = true);
 
-    worker_counters& counters(int worker) noexcept { return *counters_[static_cast<std::size_t>(worker)]; }
-    std::vector<worker_info> const& workers() const noexcept { return workers_; }
-    std::size_t size() const noexcept { return workers_.size(); }
+    worker_counters& counters(int worker);
 
-    /// Records that the calling thread ran a piece of handler work for `ns` nanoseconds.
-    void record_work(int worker, std::int64_t ns) noexcept;
+    /// Every worker with its counters, for /stats.
+    struct entry
+    {
+        worker_info info;
+        worker_counters const* counters;
+    };
+    std::vector<entry> list() const;
 
 private:
-    std::vector<worker_info> workers_;
-    std::vector<std::unique_ptr<worker_counters>> counters_;
+    mutable std::mutex mutex_;
+    std::deque<worker_info> workers_;
+    std::deque<worker_counters> counters_;
 };
 
-/// The worker index of the calling thread; 0 until set_current_worker is called.
+/// The calling thread's worker id and counters; the ids a thread without a worker reports
+/// are 0, and its counts go to a block no one reads.
 int current_worker() noexcept;
+worker_counters& current_counters() noexcept;
 
-/// Names the calling thread's worker index; each server thread calls it once at start.
-void set_current_worker(int worker) noexcept;
+/// Names the calling thread's worker; each server thread calls it once at start.
+void set_current_worker(int worker, worker_counters& counters) noexcept;
+
+/// Records that the calling thread ran a piece of handler work for `ns` nanoseconds.
+void record_work(std::int64_t ns) noexcept;
 
 } // namespace cvp

@@ -23,7 +23,23 @@
 namespace cvp::test {
 
 /// The execution models, for parameterised tests.
-inline std::vector<std::string> const all_modes{"single", "reactors", "offload"};
+inline std::vector<std::string> const all_modes{"single", "reactors", "offload", "pool", "threads"};
+
+/// The kind of thread that serves a model's connections (and its timer waits).
+inline std::string serving_kind(std::string const& mode)
+{
+    if (mode == "pool")
+        return "pool-thread";
+    if (mode == "threads")
+        return "connection-thread";
+    return "loop";
+}
+
+/// The kind of thread a model runs CPU and blocking work on.
+inline std::string work_kind(std::string const& mode)
+{
+    return mode == "offload" ? "pool-thread" : serving_kind(mode);
+}
 
 /// A bound on every wait in the tests: generous, because sanitizer builds on a busy
 /// 2-core machine are slow. It is a safety net, never the property being tested.

@@ -5,6 +5,9 @@
 #include <boost/beast/http/verb.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 namespace cvp::test {
 namespace {
 
@@ -93,9 +96,9 @@ TEST_P(endpoints, io_sleep_waits_on_the_serving_loop)
     auto body = r.json();
     EXPECT_GE(body["end_ns"].get<std::int64_t>() - body["start_ns"].get<std::int64_t>(), 20'000'000);
     EXPECT_EQ(std::to_string(body["worker"].get<int>()), r.header("x-worker"));
-    // A timer wait runs on an event loop, never on a pool thread.
+    // A timer wait runs where connections are served, never on offload's CPU pool.
     auto s = stats(server_.port());
-    EXPECT_EQ(s["workers"][body["worker"].get<std::size_t>()]["role"], "loop");
+    EXPECT_EQ(s["workers"][body["worker"].get<std::size_t>()]["kind"], serving_kind(GetParam()));
 }
 
 TEST_P(endpoints, io_block_runs_where_the_model_runs_blocking_work)
@@ -106,8 +109,7 @@ TEST_P(endpoints, io_block_runs_where_the_model_runs_blocking_work)
     auto body = r.json();
     EXPECT_GE(body["end_ns"].get<std::int64_t>() - body["start_ns"].get<std::int64_t>(), 20'000'000);
     auto s = stats(server_.port());
-    auto const role = s["workers"][body["worker"].get<std::size_t>()]["role"];
-    EXPECT_EQ(role, GetParam() == "offload" ? "pool" : "loop");
+    EXPECT_EQ(s["workers"][body["worker"].get<std::size_t>()]["kind"], work_kind(GetParam()));
 }
 
 TEST_P(endpoints, mixed_sleeps_then_computes)
@@ -133,11 +135,41 @@ TEST_P(endpoints, health_readiness_stats_and_metrics)
     EXPECT_GE(s["totals"]["requests"].get<int>(), 3);
     EXPECT_FALSE(s["draining"].get<bool>());
     EXPECT_GE(s["cpu"]["usable"].get<int>(), 1);
-    auto const loops = GetParam() == "reactors" ? 2u : 1u;
-    std::size_t loop_count = 0;
+    // Each model's workers, by kind, and what it says of its parallelism.
+    std::map<std::string, int> kinds;
     for (auto const& w : s["workers"])
-        loop_count += w["role"] == "loop" ? 1u : 0u;
-    EXPECT_EQ(loop_count, loops);
+        ++kinds[w["kind"].get<std::string>()];
+    auto const& model = s["model"];
+    EXPECT_EQ(model["name"], GetParam());
+    EXPECT_FALSE(model["description"].get<std::string>().empty());
+    auto const mode = GetParam();
+    if (mode == "single") {
+        EXPECT_EQ(kinds, (std::map<std::string, int>{{"loop", 1}}));
+        EXPECT_EQ(model["parallelism"], 1);
+        EXPECT_EQ(model["threads_alive"], 1);
+    } else if (mode == "reactors") {
+        EXPECT_EQ(kinds, (std::map<std::string, int>{{"loop", 2}}));
+        EXPECT_EQ(model["parallelism"], 2);
+        EXPECT_EQ(model["threads_alive"], 2);
+    } else if (mode == "offload") {
+        EXPECT_EQ(kinds, (std::map<std::string, int>{{"loop", 1}, {"pool-thread", 2}}));
+        EXPECT_EQ(model["parallelism"], 2);
+        EXPECT_EQ(model["threads_alive"], 3);
+    } else if (mode == "pool") {
+        EXPECT_EQ(kinds, (std::map<std::string, int>{{"pool-thread", 2}}));
+        EXPECT_EQ(model["parallelism"], 2);
+        EXPECT_EQ(model["threads_alive"], 2);
+        // Connections belong to the shared loop: no thread reports them as its own.
+        for (auto const& w : s["workers"])
+            EXPECT_TRUE(w["connections_open"].is_null());
+        EXPECT_EQ(s["totals"]["connections_open"], 1);
+    } else {
+        // The acceptor's loop, and a thread for this connection.
+        EXPECT_EQ(kinds["loop"], 1);
+        EXPECT_GE(kinds["connection-thread"], 1);
+        EXPECT_EQ(model["parallelism"], s["limits"]["max_connections"]);
+        EXPECT_EQ(model["threads_alive"], 2);
+    }
     if (GetParam() == "offload") {
         EXPECT_EQ(s["pool"]["threads"], 2);
         EXPECT_EQ(s["pool"]["queue_capacity"], 256);
@@ -147,7 +179,9 @@ TEST_P(endpoints, health_readiness_stats_and_metrics)
 
     auto m = client.get("/metrics");
     EXPECT_EQ(m.status, 200u);
-    EXPECT_NE(m.body.find("cvp_requests_total{mode=\"" + GetParam() + "\",worker=\"0\",role=\"loop\"}"), std::string::npos) << m.body;
+    auto const first_kind = GetParam() == "pool" ? "pool-thread" : "loop";
+    EXPECT_NE(m.body.find("cvp_requests_total{mode=\"" + GetParam() + "\",worker=\"0\",kind=\"" + first_kind + "\"}"), std::string::npos)
+        << m.body;
     EXPECT_EQ(m.body.find("cvp_pool_threads") != std::string::npos, GetParam() == "offload");
 }
 

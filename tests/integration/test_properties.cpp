@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
+#include <set>
 
 namespace cvp::test {
 namespace {
@@ -172,6 +174,134 @@ TEST(offload, cpu_requests_on_two_pool_threads_overlap)
     auto const b = interval_of(bodies[1]);
     EXPECT_NE(a.worker, b.worker);
     EXPECT_TRUE(overlap(a, b)) << bodies[0] << "\n" << bodies[1];
+}
+
+TEST(pool, two_connections_run_cpu_work_on_two_threads_at_once)
+{
+    server_process server{{"--mode", "pool", "--threads", "2"}};
+    auto const bodies = concurrently(server.port(), heavy_cpu, 2);
+    auto const a = interval_of(bodies[0]);
+    auto const b = interval_of(bodies[1]);
+    // Whichever thread was free took the second connection, and the work overlapped.
+    EXPECT_NE(a.worker, b.worker);
+    EXPECT_TRUE(overlap(a, b)) << bodies[0] << "\n" << bodies[1];
+    auto const s = stats(server.port());
+    for (auto const& w : s["workers"])
+        EXPECT_EQ(w["kind"], "pool-thread");
+}
+
+TEST(pool, the_steps_of_one_connection_never_overlap_though_a_thread_is_free)
+{
+    server_process server{{"--mode", "pool", "--threads", "2"}};
+    // Three CPU requests pipelined on one connection, and one more on a second connection.
+    http_client busy{server.port()};
+    http_client other{server.port()};
+    busy.send_raw("GET /cpu/pbkdf2?iterations=1000000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /cpu/pbkdf2?iterations=1000000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /cpu/pbkdf2?iterations=1000000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    other.send(heavy_cpu);
+    std::vector<interval> steps;
+    for (int i = 0; i < 3; ++i)
+        steps.push_back(interval_of(busy.read_reply().json()));
+    auto const beside = interval_of(other.read_reply().json());
+
+    // The connection's own requests ran one after another, in order...
+    for (std::size_t i = 0; i + 1 < steps.size(); ++i)
+        EXPECT_LE(steps[i].end_ns, steps[i + 1].start_ns) << "step " << i;
+    // ...while a second thread was there to run work: the other connection's overlapped one.
+    bool met = false;
+    for (auto const& step : steps)
+        met = met || (overlap(step, beside) && step.worker != beside.worker);
+    EXPECT_TRUE(met);
+}
+
+TEST(pool, a_blocked_thread_does_not_stop_another_connections_timer_wait)
+{
+    server_process server{{"--mode", "pool", "--threads", "2"}};
+    http_client blocked{server.port()};
+    blocked.send("/io/block?ms=1000");
+    // In flight: the blocking request, and the /stats request that asks.
+    ASSERT_TRUE(wait_for_stats(server.port(), [](nlohmann::json const& s) { return s["totals"]["requests_in_flight"] == 2; }));
+
+    // One thread is held by the blocking call; the other serves the sleeps meanwhile.
+    http_client sleeper{server.port()};
+    std::vector<nlohmann::json> sleeps;
+    for (int i = 0; i < 3; ++i)
+        sleeps.push_back(sleeper.get("/io/sleep?ms=10").json());
+    auto const block = blocked.read_reply().json();
+    for (auto const& s : sleeps) {
+        EXPECT_GT(s["start_ns"].get<std::int64_t>(), block["start_ns"].get<std::int64_t>());
+        EXPECT_LT(s["end_ns"].get<std::int64_t>(), block["end_ns"].get<std::int64_t>());
+        EXPECT_NE(s["worker"], block["worker"]);
+    }
+}
+
+TEST(threads, each_connection_runs_its_work_on_a_thread_of_its_own)
+{
+    server_process server{{"--mode", "threads"}};
+    auto const bodies = concurrently(server.port(), "/cpu/pbkdf2?iterations=100000", 3);
+    std::set<int> workers;
+    for (auto const& b : bodies)
+        workers.insert(interval_of(b).worker);
+    EXPECT_EQ(workers.size(), 3u);
+    // None of them is the acceptor's loop, worker 0.
+    EXPECT_FALSE(workers.contains(0));
+    auto const s = stats(server.port());
+    for (auto const w : workers)
+        EXPECT_EQ(s["workers"][static_cast<std::size_t>(w)]["kind"], "connection-thread");
+}
+
+TEST(threads, a_blocked_connection_stops_no_other_one)
+{
+    server_process server{{"--mode", "threads"}};
+    http_client blocked{server.port()};
+    blocked.send("/io/block?ms=1000");
+    // In flight: the blocking request, and the /stats request that asks.
+    ASSERT_TRUE(wait_for_stats(server.port(), [](nlohmann::json const& s) { return s["totals"]["requests_in_flight"] == 2; }));
+
+    // Other connections block, compute and sleep, all inside the first one's blocking call.
+    std::vector<nlohmann::json> others;
+    for (auto const* target : {"/io/block?ms=10", "/cpu/pbkdf2?iterations=1000", "/io/sleep?ms=10"}) {
+        http_client c{server.port()};
+        others.push_back(c.get(target).json());
+    }
+    auto const block = blocked.read_reply().json();
+    for (auto const& o : others) {
+        EXPECT_GT(o["start_ns"].get<std::int64_t>(), block["start_ns"].get<std::int64_t>()) << o;
+        EXPECT_LT(o["end_ns"].get<std::int64_t>(), block["end_ns"].get<std::int64_t>()) << o;
+        EXPECT_NE(o["worker"], block["worker"]) << o;
+    }
+}
+
+TEST(threads, threads_end_with_their_connections_and_their_slots_are_reused)
+{
+    server_process server{{"--mode", "threads"}};
+    auto const connection_threads = [](nlohmann::json const& s) {
+        std::size_t n = 0;
+        for (auto const& w : s["workers"])
+            n += w["kind"] == "connection-thread" ? 1u : 0u;
+        return n;
+    };
+    std::size_t peak_workers = 0;
+    for (int round = 0; round < 2; ++round) {
+        {
+            // Five connections, each served: five threads beside the acceptor, and one more
+            // for the connection that asks for /stats.
+            std::vector<std::unique_ptr<http_client>> clients;
+            for (int i = 0; i < 5; ++i) {
+                clients.push_back(std::make_unique<http_client>(server.port()));
+                ASSERT_EQ(clients.back()->get("/plaintext").status, 200u);
+            }
+            auto const s = stats(server.port());
+            EXPECT_EQ(s["model"]["threads_alive"], 7) << s["model"];
+            peak_workers = std::max(peak_workers, connection_threads(s));
+        }
+        // Closed: only the acceptor and the /stats connection's own thread are left.
+        ASSERT_TRUE(wait_for_stats(server.port(), [](nlohmann::json const& s) { return s["model"]["threads_alive"] == 2; }));
+    }
+    // The second round took the slots the first one left: no more workers than at the peak.
+    EXPECT_LE(connection_threads(stats(server.port())), peak_workers);
+    EXPECT_LE(peak_workers, 7u);
 }
 
 TEST(single_and_reactors, split_chunks_run_in_sequence_on_the_serving_loop)

@@ -1,32 +1,40 @@
 #pragma once
 
-/// The /stats document of docs/API.md, shared by the tests that consume /stats.
+/// The /stats snapshot of docs/API.md's example (offload, so `pool` is set), shared by the
+/// router and metrics tests.
 
-#include <nlohmann/json.hpp>
+#include "handlers/stats_snapshot.hpp"
 
 namespace cvp::test {
 
-/// An `offload` server's /stats, as docs/API.md shows it (so `pool` is set).
-inline nlohmann::json api_stats()
+inline stats_snapshot api_stats()
 {
-    return nlohmann::json::parse(R"({
-      "mode": "offload", "accept": "round-robin", "draining": false, "uptime_s": 12.5,
-      "cpu": {"allowed": [0, 1], "pinned": [], "cgroup": "v1", "quota_cpus": null, "usable": 2},
-      "process": {"pid": 4242, "cpu_user_s": 1.25, "cpu_system_s": 0.5, "rss_bytes": 7340032},
-      "workers": [
-        {"id": 0, "role": "loop", "cpu": null, "requests": 10, "requests_in_flight": 1, "connections_open": 1,
-         "connections_total": 3, "tasks": 0, "busy_ns": 0},
-        {"id": 1, "role": "pool", "cpu": null, "requests": 0, "requests_in_flight": 0, "connections_open": 0,
-         "connections_total": 0, "tasks": 7, "busy_ns": 70000000}
-      ],
-      "pool": {"threads": 2, "queue_capacity": 256, "queue_depth": 0, "running": 0,
-               "completed": 7, "rejected": 0, "nice_below_loop": 10},
-      "limits": {"max_connections": 10000, "max_header_bytes": 8192, "max_body_bytes": 65536,
-                 "header_timeout_ms": 10000, "idle_timeout_ms": 60000, "write_timeout_ms": 30000,
-                 "drain_timeout_ms": 10000},
-      "totals": {"requests": 10, "requests_in_flight": 1, "connections_open": 1, "connections_total": 3,
-                 "connections_rejected": 0}
-    })");
+    stats_snapshot s;
+    s.mode = "offload";
+    s.description = "one event loop for I/O, CPU and blocking work handed to a bounded pool of threads";
+    s.parallelism = 1;
+    s.threads_alive = 2;
+    s.accept = "round-robin";
+    s.uptime_s = 12.5;
+    s.cpu = {{0, 1}, {}, "v1", std::nullopt, 2};
+    s.process = {4242, 1.25, 0.5, 7340032};
+    s.limits = {10000, 8192, 65536, 10000, 60000, 30000, 10000, 1000, 262144};
+    worker_snapshot loop;
+    loop.id = 0;
+    loop.kind = "loop";
+    loop.requests = 10;
+    loop.responses = 10;
+    loop.writes = 9;
+    loop.connections = worker_snapshot::connection_gauges{1, 3, 1};
+    worker_snapshot pool_thread;
+    pool_thread.id = 1;
+    pool_thread.kind = "pool-thread";
+    pool_thread.tasks = 7;
+    pool_thread.busy_ns = 70000000;
+    s.workers = {loop, pool_thread};
+    s.pool = pool_snapshot{1, 256, 0, 0, 7, 0, 10};
+    s.totals = {10, 1, 1, 3, 10, 9, 0};
+    return s;
 }
 
 } // namespace cvp::test

@@ -1,4 +1,5 @@
 #include "server/config.hpp"
+#include "server/models/catalog.hpp"
 
 #include <gtest/gtest.h>
 
@@ -73,7 +74,8 @@ TEST(Config, DefaultsAreTheDocumentedOnes)
     EXPECT_EQ(c.mode, cvp::mode::reactors);
     EXPECT_EQ(c.threads, 0u) << "0 means the usable CPUs";
     EXPECT_EQ(c.accept, cvp::accept_strategy::round_robin);
-    EXPECT_TRUE(c.pin);
+    EXPECT_FALSE(c.pin.has_value()) << "unset: each model's default";
+    EXPECT_EQ(c.thread_stack_bytes, 256u * 1024);
     EXPECT_EQ(c.pool_threads, 0u) << "0 means the usable CPUs";
     EXPECT_EQ(c.pool_queue, 256u);
     EXPECT_EQ(c.pool_nice, 10u);
@@ -114,7 +116,8 @@ std::vector<flag_case> const& flag_cases()
         {"mode", "offload", [](config const& c) { return c.mode == cvp::mode::offload; }},
         {"threads", "3", [](config const& c) { return c.threads == 3; }},
         {"accept", "reuseport", [](config const& c) { return c.accept == cvp::accept_strategy::reuseport; }},
-        {"pin", "off", [](config const& c) { return !c.pin; }},
+        {"pin", "off", [](config const& c) { return c.pin == false; }},
+        {"thread-stack", "1M", [](config const& c) { return c.thread_stack_bytes == 1024u * 1024; }},
         {"pool-threads", "5", [](config const& c) { return c.pool_threads == 5; }},
         {"pool-queue", "64", [](config const& c) { return c.pool_queue == 64; }},
         {"pool-nice", "0", [](config const& c) { return c.pool_nice == 0; }},
@@ -220,9 +223,26 @@ TEST(Config, ModeValues)
 TEST(Config, PinValues)
 {
     for (char const* on : {"on", "true", "1"})
-        EXPECT_TRUE(parse_ok({"--pin", "off", "--pin", on}).pin) << on;
+        EXPECT_EQ(parse_ok({"--pin", "off", "--pin", on}).pin, true) << on;
     for (char const* off : {"off", "false", "0"})
-        EXPECT_FALSE(parse_ok({"--pin", off}).pin) << off;
+        EXPECT_EQ(parse_ok({"--pin", off}).pin, false) << off;
+}
+
+TEST(Config, EveryModelParses)
+{
+    for (auto m : cvp::all_modes)
+        EXPECT_EQ(parse_ok({"--mode", std::string{cvp::to_string(m)}}).mode, m);
+    EXPECT_EQ(parse_ok({"--mode", "pool"}).mode, cvp::mode::pool);
+    EXPECT_EQ(parse_ok({"--mode", "threads"}).mode, cvp::mode::threads);
+}
+
+TEST(Config, ThreadStackSizes)
+{
+    EXPECT_EQ(parse_ok({"--thread-stack", "65536"}).thread_stack_bytes, 65536u);
+    EXPECT_EQ(parse_ok({"--thread-stack", "512k"}).thread_stack_bytes, 512u * 1024);
+    EXPECT_EQ(parse_ok({"--thread-stack", "64M"}).thread_stack_bytes, 64u * 1024 * 1024);
+    for (char const* bad : {"", "K", "1G", "63K", "65M", "12x", "-1"})
+        EXPECT_FALSE(parse_error({"--thread-stack", bad}).empty()) << bad;
 }
 
 TEST(Config, NumericBoundsAreInclusive)
@@ -315,7 +335,7 @@ TEST(Config, BadVariableNamesTheVariable)
 
 TEST(Config, ErrorSaysWhatIsAccepted)
 {
-    EXPECT_TRUE(contains(parse_error({"--mode", "fast"}), "single, reactors or offload"));
+    EXPECT_TRUE(contains(parse_error({"--mode", "fast"}), "single, reactors, offload, pool or threads"));
     EXPECT_TRUE(contains(parse_error({"--threads", "0"}), "1 to 1024"));
     EXPECT_TRUE(contains(parse_error({"--idle-timeout", "10h"}), "duration"));
     EXPECT_TRUE(contains(parse_error({"--port", "x"}), "x")) << "quotes the value";
@@ -367,6 +387,18 @@ TEST(Config, HelpTextNamesEveryFlagAndVariable)
         EXPECT_TRUE(contains(text, env_var(fc.flag))) << fc.flag;
     }
     EXPECT_TRUE(contains(text, "default 256"));
+}
+
+TEST(Config, HelpTextDescribesEveryModelFromItsOwnFile)
+{
+    auto const text = cvp::help_text();
+    for (auto m : cvp::all_modes) {
+        auto const card = cvp::model_card_of(m);
+        EXPECT_EQ(card.name, cvp::to_string(m));
+        EXPECT_FALSE(card.description.empty()) << card.name;
+        EXPECT_TRUE(contains(text, "  " + std::string{card.name} + " ")) << card.name;
+        EXPECT_TRUE(contains(text, std::string{card.description})) << card.name;
+    }
 }
 
 TEST(Config, ProcessEnvReadsTheEnvironment)

@@ -23,27 +23,53 @@ namespace {
 using json = nlohmann::json;
 using cvp::prometheus_text;
 
-/// The /stats document of docs/API.md (offload, so `pool` is set).
-json offload_stats()
+using cvp::stats_snapshot;
+using cvp::worker_snapshot;
+
+/// The /stats snapshot of docs/API.md (offload, so `pool` is set).
+stats_snapshot offload_stats()
 {
     return cvp::test::api_stats();
 }
 
+/// A reactors loop with its own connections.
+worker_snapshot reactor_loop(int id, std::uint64_t requests, std::uint64_t open, std::uint64_t total, std::uint64_t tasks,
+                             std::uint64_t busy_ns)
+{
+    worker_snapshot w;
+    w.id = id;
+    w.kind = "loop";
+    w.cpu = id;
+    w.requests = requests;
+    w.tasks = tasks;
+    w.busy_ns = busy_ns;
+    w.connections = worker_snapshot::connection_gauges{open, total, 0};
+    return w;
+}
+
 /// The same shape for `reactors` with two pinned loops: `pool` is null.
-json reactors_stats()
+stats_snapshot reactors_stats()
 {
     auto s = offload_stats();
-    s["mode"] = "reactors";
-    s["draining"] = true;
-    s["cpu"]["pinned"] = json::array({0, 1});
-    s["workers"] = json::parse(R"([
-        {"id": 0, "role": "loop", "cpu": 0, "requests": 123, "requests_in_flight": 2, "connections_open": 4,
-         "connections_total": 9, "tasks": 11, "busy_ns": 1500000000},
-        {"id": 1, "role": "loop", "cpu": 1, "requests": 456, "requests_in_flight": 0, "connections_open": 5,
-         "connections_total": 8, "tasks": 12, "busy_ns": 2500000000}
-    ])");
-    s["pool"] = nullptr;
-    s["totals"]["connections_rejected"] = 17;
+    s.mode = "reactors";
+    s.draining = true;
+    s.cpu.pinned = {0, 1};
+    s.workers = {reactor_loop(0, 123, 4, 9, 11, 1500000000), reactor_loop(1, 456, 5, 8, 12, 2500000000)};
+    s.pool.reset();
+    s.totals.connections_rejected = 17;
+    return s;
+}
+
+/// `pool` with two threads: connections belong to the shared loop, not to a thread.
+stats_snapshot pool_stats()
+{
+    auto s = reactors_stats();
+    s.mode = "pool";
+    for (auto& w : s.workers) {
+        w.kind = "pool-thread";
+        w.connections.reset();
+    }
+    s.totals.connections_open = 9;
     return s;
 }
 
@@ -343,14 +369,40 @@ TEST(PrometheusText, HelpAndTypeLinesForRequests)
 TEST(PrometheusText, OneSeriesPerWorkerWithLabels)
 {
     auto const e = parse(prometheus_text(offload_stats()));
-    for (char const* name :
-         {"cvp_requests_total", "cvp_connections_open", "cvp_connections_total", "cvp_work_tasks_total", "cvp_work_busy_seconds_total"}) {
+    for (char const* name : {"cvp_requests_total", "cvp_work_tasks_total", "cvp_work_busy_seconds_total"}) {
         SCOPED_TRACE(name);
         auto const series = named(e, name);
         ASSERT_EQ(series.size(), 2u);
-        EXPECT_EQ(series[0].labels, (std::map<std::string, std::string>{{"mode", "offload"}, {"worker", "0"}, {"role", "loop"}}));
-        EXPECT_EQ(series[1].labels, (std::map<std::string, std::string>{{"mode", "offload"}, {"worker", "1"}, {"role", "pool"}}));
+        EXPECT_EQ(series[0].labels, (std::map<std::string, std::string>{{"mode", "offload"}, {"worker", "0"}, {"kind", "loop"}}));
+        EXPECT_EQ(series[1].labels, (std::map<std::string, std::string>{{"mode", "offload"}, {"worker", "1"}, {"kind", "pool-thread"}}));
     }
+    // Connection gauges only for the worker that owns connections: the loop.
+    for (char const* name : {"cvp_connections_open", "cvp_connections_total", "cvp_requests_in_flight"}) {
+        SCOPED_TRACE(name);
+        auto const series = named(e, name);
+        ASSERT_EQ(series.size(), 1u);
+        EXPECT_EQ(series[0].labels.at("worker"), "0");
+    }
+}
+
+TEST(PrometheusText, PoolHasNoPerThreadConnectionGaugesButATotal)
+{
+    auto const e = parse(prometheus_text(pool_stats()));
+    EXPECT_TRUE(named(e, "cvp_connections_open").empty());
+    EXPECT_EQ(named(e, "cvp_requests_total").size(), 2u);
+    EXPECT_EQ(value_of(e, "cvp_connections_open_total"), 9.0);
+    for (auto const& s : named(e, "cvp_requests_total"))
+        EXPECT_EQ(s.labels.at("kind"), "pool-thread");
+}
+
+TEST(PrometheusText, ModelFigures)
+{
+    auto stats = offload_stats();
+    stats.parallelism = 3;
+    stats.threads_alive = 4;
+    auto const e = parse(prometheus_text(stats));
+    EXPECT_EQ(value_of(e, "cvp_parallelism"), 3.0);
+    EXPECT_EQ(value_of(e, "cvp_threads_alive"), 4.0);
 }
 
 TEST(PrometheusText, WorkerValuesComeFromStats)
@@ -374,7 +426,7 @@ TEST(PrometheusText, ReactorsWorkers)
     EXPECT_DOUBLE_EQ(value_of(e, "cvp_work_busy_seconds_total", 1).value_or(-1), 2.5);
     for (auto const& s : named(e, "cvp_requests_total")) {
         EXPECT_EQ(s.labels.at("mode"), "reactors");
-        EXPECT_EQ(s.labels.at("role"), "loop");
+        EXPECT_EQ(s.labels.at("kind"), "loop");
     }
 }
 
@@ -400,7 +452,7 @@ TEST(PrometheusText, DrainingIsOneAndRejectionsAreCounted)
 TEST(PrometheusText, PoolSeriesWhenPoolIsSet)
 {
     auto const e = parse(prometheus_text(offload_stats()));
-    EXPECT_EQ(value_of(e, "cvp_pool_threads"), 2.0);
+    EXPECT_EQ(value_of(e, "cvp_pool_threads"), 1.0);
     EXPECT_EQ(value_of(e, "cvp_pool_queue_capacity"), 256.0);
     EXPECT_EQ(value_of(e, "cvp_pool_queue_depth"), 0.0);
     EXPECT_EQ(value_of(e, "cvp_pool_running"), 0.0);
@@ -431,7 +483,7 @@ TEST(PrometheusText, NoSeriesIsRepeated)
 TEST(PrometheusText, NoWorkersStillHasTheProcessSeries)
 {
     auto stats = reactors_stats();
-    stats["workers"] = json::array();
+    stats.workers.clear();
     auto const e = parse(prometheus_text(stats));
     EXPECT_TRUE(e.malformed.empty());
     EXPECT_TRUE(named(e, "cvp_requests_total").empty());
@@ -445,9 +497,9 @@ TEST(PrometheusText, NoWorkersStillHasTheProcessSeries)
 TEST(PrometheusText, SecondsKeepTheirPrecision)
 {
     auto stats = offload_stats();
-    stats["workers"][1]["busy_ns"] = 1'234'567'890'123;
-    stats["process"]["cpu_user_s"] = 12345.678;
-    stats["process"]["cpu_system_s"] = 0.001;
+    stats.workers[1].busy_ns = 1'234'567'890'123;
+    stats.process.cpu_user_s = 12345.678;
+    stats.process.cpu_system_s = 0.001;
     auto const e = parse(prometheus_text(stats));
     EXPECT_NEAR(value_of(e, "cvp_work_busy_seconds_total", 1).value_or(-1), 1234.567890123, 1e-6);
     EXPECT_NEAR(value_of(e, "process_cpu_seconds_total").value_or(-1), 12345.679, 1e-6);

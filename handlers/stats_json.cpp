@@ -1,0 +1,97 @@
+#include "handlers/stats_snapshot.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace cvp {
+
+namespace {
+
+using json = nlohmann::json;
+
+template <class T>
+json or_null(std::optional<T> const& v)
+{
+    return v ? json(*v) : json(nullptr);
+}
+
+json worker_json(worker_snapshot const& w)
+{
+    json out{{"id", w.id},
+             {"kind", w.kind},
+             {"cpu", or_null(w.cpu)},
+             {"requests", w.requests},
+             {"responses", w.responses},
+             {"writes", w.writes},
+             {"tasks", w.tasks},
+             {"busy_ns", w.busy_ns},
+             {"connections_open", nullptr},
+             {"connections_total", nullptr},
+             {"requests_in_flight", nullptr}};
+    // Where a worker owns its connections, their gauges are its own.
+    if (w.connections) {
+        out["connections_open"] = w.connections->open;
+        out["connections_total"] = w.connections->total;
+        out["requests_in_flight"] = w.connections->requests_in_flight;
+    }
+    return out;
+}
+
+} // namespace
+
+json to_json(stats_snapshot const& s)
+{
+    json workers = json::array();
+    for (auto const& w : s.workers)
+        workers.push_back(worker_json(w));
+
+    json pool = nullptr;
+    if (s.pool)
+        pool = json{{"threads", s.pool->threads},
+                    {"queue_capacity", s.pool->queue_capacity},
+                    {"queue_depth", s.pool->queue_depth},
+                    {"running", s.pool->running},
+                    {"completed", s.pool->completed},
+                    {"rejected", s.pool->rejected},
+                    {"nice_below_loop", s.pool->nice_below_loop}};
+
+    return json{
+        {"mode", s.mode},
+        {"model", {{"name", s.mode}, {"description", s.description}, {"parallelism", s.parallelism}, {"threads_alive", s.threads_alive}}},
+        {"accept", s.accept},
+        {"draining", s.draining},
+        {"uptime_s", s.uptime_s},
+        {"cpu",
+         {{"allowed", s.cpu.allowed},
+          {"pinned", s.cpu.pinned},
+          {"cgroup", s.cpu.cgroup},
+          {"quota_cpus", or_null(s.cpu.quota_cpus)},
+          {"usable", s.cpu.usable}}},
+        {"process",
+         {{"pid", s.process.pid},
+          {"cpu_user_s", s.process.cpu_user_s},
+          {"cpu_system_s", s.process.cpu_system_s},
+          {"rss_bytes", s.process.rss_bytes}}},
+        {"limits",
+         {{"max_connections", s.limits.max_connections},
+          {"max_header_bytes", s.limits.max_header_bytes},
+          {"max_body_bytes", s.limits.max_body_bytes},
+          {"header_timeout_ms", s.limits.header_timeout_ms},
+          {"idle_timeout_ms", s.limits.idle_timeout_ms},
+          {"write_timeout_ms", s.limits.write_timeout_ms},
+          {"drain_timeout_ms", s.limits.drain_timeout_ms},
+          {"drain_grace_ms", s.limits.drain_grace_ms},
+          {"thread_stack_bytes", s.limits.thread_stack_bytes}}},
+        {"workers", std::move(workers)},
+        {"pool", std::move(pool)},
+        {"totals",
+         {{"requests", s.totals.requests},
+          {"requests_in_flight", s.totals.requests_in_flight},
+          {"connections_open", s.totals.connections_open},
+          {"connections_total", s.totals.connections_total},
+          {"responses", s.totals.responses},
+          {"writes", s.totals.writes},
+          {"connections_rejected", s.totals.connections_rejected}}},
+    };
+}
+
+} // namespace cvp

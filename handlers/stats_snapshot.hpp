@@ -1,0 +1,115 @@
+#pragma once
+
+/// What /stats and /metrics report: one typed snapshot, filled by the server from its
+/// counters and rendered once as JSON and once as Prometheus text.
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cvp {
+
+/// One worker thread's counters.
+struct worker_snapshot
+{
+    int id = 0;
+    /// "loop", "pool-thread" or "connection-thread".
+    std::string_view kind;
+    std::optional<int> cpu;
+    std::uint64_t requests = 0;
+    std::uint64_t responses = 0;
+    std::uint64_t writes = 0;
+    std::uint64_t tasks = 0;
+    std::uint64_t busy_ns = 0;
+    /// The gauges of the connections the worker owns; absent where connections belong to
+    /// no one thread (`pool`).
+    struct connection_gauges
+    {
+        std::uint64_t open = 0;
+        std::uint64_t total = 0;
+        std::uint64_t requests_in_flight = 0;
+    };
+    std::optional<connection_gauges> connections;
+};
+
+/// offload's CPU pool.
+struct pool_snapshot
+{
+    unsigned threads = 0;
+    std::size_t queue_capacity = 0;
+    std::size_t queue_depth = 0;
+    std::size_t running = 0;
+    std::uint64_t completed = 0;
+    std::uint64_t rejected = 0;
+    /// Nice levels every pool thread really runs below the loop (0 until they start).
+    unsigned nice_below_loop = 0;
+};
+
+struct stats_snapshot
+{
+    /// The execution model: its name, what it is, and how many threads can run handler
+    /// work at once.
+    std::string_view mode;
+    std::string_view description;
+    unsigned parallelism = 1;
+    /// Threads the model runs now; in `threads` it follows the connections.
+    std::size_t threads_alive = 0;
+    std::string_view accept;
+    bool draining = false;
+    double uptime_s = 0;
+
+    struct cpu_info
+    {
+        std::vector<int> allowed;
+        std::vector<int> pinned;
+        std::string cgroup;
+        std::optional<double> quota_cpus;
+        int usable = 1;
+    } cpu;
+
+    struct process_info
+    {
+        int pid = 0;
+        double cpu_user_s = 0;
+        double cpu_system_s = 0;
+        std::uint64_t rss_bytes = 0;
+    } process;
+
+    struct limits_info
+    {
+        std::size_t max_connections = 0;
+        std::uint32_t max_header_bytes = 0;
+        std::uint64_t max_body_bytes = 0;
+        std::int64_t header_timeout_ms = 0;
+        std::int64_t idle_timeout_ms = 0;
+        std::int64_t write_timeout_ms = 0;
+        std::int64_t drain_timeout_ms = 0;
+        std::int64_t drain_grace_ms = 0;
+        std::uint64_t thread_stack_bytes = 0;
+    } limits;
+
+    std::vector<worker_snapshot> workers;
+    std::optional<pool_snapshot> pool;
+
+    /// Sums over the workers, and what only the process counts.
+    struct totals_info
+    {
+        std::uint64_t requests = 0;
+        std::uint64_t requests_in_flight = 0;
+        std::uint64_t connections_open = 0;
+        std::uint64_t connections_total = 0;
+        std::uint64_t responses = 0;
+        std::uint64_t writes = 0;
+        std::uint64_t connections_rejected = 0;
+    } totals;
+};
+
+/// The /stats document.
+nlohmann::json to_json(stats_snapshot const& s);
+
+} // namespace cvp

@@ -1,0 +1,46 @@
+#include "server/models/event_loop.hpp"
+
+#include <iostream>
+
+namespace cvp {
+
+void enter_worker_thread(int id, worker_counters& counters, std::string const& name, std::optional<int> cpu)
+{
+    set_current_worker(id, counters);
+    name_current_thread(name);
+    if (!cpu)
+        return;
+    if (pin_current_thread(*cpu))
+        counters.pinned_cpu.store(*cpu, std::memory_order_relaxed);
+    else
+        std::cerr << "cvp-server: could not pin " << name << " to CPU " << *cpu << '\n';
+}
+
+event_loop::event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu)
+    : worker_(services.stats.add(worker_kind::loop, cpu, true))
+    , counters_(services.stats.counters(worker_))
+    , planned_cpu_(cpu)
+    , env_{services.cfg, services.routes, services.server, runner, sessions_, services.gate, mode}
+{}
+
+void event_loop::start(std::string name)
+{
+    thread_ = std::thread([this, name = std::move(name)] {
+        enter_worker_thread(worker_, counters_, name, planned_cpu_);
+        ctx_.run();
+    });
+}
+
+void event_loop::stop() noexcept
+{
+    guard_.reset();
+    ctx_.stop();
+}
+
+void event_loop::join()
+{
+    if (thread_.joinable())
+        thread_.join();
+}
+
+} // namespace cvp

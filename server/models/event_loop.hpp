@@ -1,0 +1,54 @@
+#pragma once
+
+/// One event loop: an io_context, the thread that runs it, and what its sessions share.
+/// `single`, `reactors` and `offload` are made of these, and `threads` accepts on one.
+
+#include "server/models/model.hpp"
+#include "server/session.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace cvp {
+
+class event_loop
+{
+public:
+    /// Adds the loop's worker to the registry; its thread is meant for `cpu` when given.
+    event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu);
+    event_loop(event_loop const&) = delete;
+    event_loop& operator=(event_loop const&) = delete;
+
+    /// Starts the thread, named `name`, pinned where planned.
+    void start(std::string name);
+    /// Stops the loop now. Safe from any thread.
+    void stop() noexcept;
+    void join();
+
+    int worker() const noexcept { return worker_; }
+    std::optional<int> planned_cpu() const noexcept { return planned_cpu_; }
+    asio::io_context& context() noexcept { return ctx_; }
+    loop_env& env() noexcept { return env_; }
+    session_registry& sessions() noexcept { return sessions_; }
+
+private:
+    int worker_;
+    worker_counters& counters_;
+    std::optional<int> planned_cpu_;
+    // Destroying the io_context destroys the coroutine frames still in it, which use the
+    // registry and the env: those are declared first, so they go last.
+    session_registry sessions_;
+    loop_env env_;
+    asio::io_context ctx_{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
+    std::thread thread_;
+};
+
+/// Starts the calling thread as worker `id`: its counters, its name, and its CPU when one
+/// is planned (reported in /stats only once the pin took).
+void enter_worker_thread(int id, worker_counters& counters, std::string const& name, std::optional<int> cpu);
+
+} // namespace cvp

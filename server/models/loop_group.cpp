@@ -1,0 +1,67 @@
+#include "server/models/loop_group.hpp"
+
+namespace cvp {
+
+void loop_group::add_loops(model_services const& services, unsigned loops, bool pin, work_runner* runner)
+{
+    auto const& allowed = services.limits.allowed;
+    for (unsigned i = 0; i < loops; ++i) {
+        std::optional<int> cpu;
+        if (pin && !allowed.empty())
+            cpu = allowed[i % allowed.size()];
+        loops_.push_back(std::make_unique<event_loop>(services, runner != nullptr ? *runner : inline_, name(), cpu));
+    }
+}
+
+model_layout loop_group::layout() const
+{
+    model_layout l;
+    l.threads = loops_.size();
+    l.accept = reuseport_ ? "reuseport" : "round-robin";
+    for (auto const& loop : loops_)
+        if (auto cpu = loop->planned_cpu())
+            l.pinned.push_back(*cpu);
+    return l;
+}
+
+bool loop_group::accept_one(tcp::acceptor& acceptor, std::size_t i, error_code& ec)
+{
+    // Straight onto the loop that will serve it; the turn moves only with a connection.
+    auto& target = reuseport_ ? *loops_[i] : *loops_[next_loop_ % loops_.size()];
+    auto socket = acceptor.accept(target.context().get_executor(), ec);
+    if (ec)
+        return false;
+    if (!reuseport_)
+        ++next_loop_;
+    admit_session(std::move(socket), target.env());
+    return true;
+}
+
+void loop_group::run()
+{
+    // One thread per loop, then wait for all of them.
+    for (auto& loop : loops_)
+        loop->start("cvp-loop-" + std::to_string(loop->worker()));
+    for (auto& loop : loops_)
+        loop->join();
+}
+
+void loop_group::stop() noexcept
+{
+    for (auto& loop : loops_)
+        loop->stop();
+}
+
+void loop_group::begin_drain(std::chrono::steady_clock::time_point grace_deadline)
+{
+    for (auto& loop : loops_)
+        loop->sessions().begin_drain(grace_deadline);
+}
+
+void loop_group::close_all()
+{
+    for (auto& loop : loops_)
+        loop->sessions().close_all();
+}
+
+} // namespace cvp

@@ -1,0 +1,66 @@
+/// `offload`: one event loop for I/O plus a bounded CPU pool, as Node.js with libuv's
+/// pool. CPU and blocking work go to the pool; past its queue they get 503.
+
+#include "server/models/catalog.hpp"
+#include "server/models/loop_group.hpp"
+
+namespace cvp {
+
+model_card offload_card() noexcept
+{
+    return {"offload", "one event loop for I/O, CPU and blocking work handed to a bounded pool of threads"};
+}
+
+namespace {
+
+class offload_model final : public loop_group
+{
+public:
+    explicit offload_model(model_services const& services)
+        : loop_group(false)
+        , pool_(std::make_unique<offload_pool>(services.cfg.pool_threads != 0 ? services.cfg.pool_threads
+                                                                              : static_cast<unsigned>(services.limits.usable),
+                                               services.cfg.pool_queue, services.cfg.pool_nice))
+        , pool_nice_(services.cfg.pool_nice)
+    {
+        // The loop is worker 0; the pool's threads follow it.
+        add_loops(services, 1, false, pool_.get());
+        pool_->add_workers(services.stats);
+    }
+
+    std::string_view name() const noexcept override { return offload_card().name; }
+    std::string_view description() const noexcept override { return offload_card().description; }
+    unsigned parallelism() const noexcept override { return pool_->threads(); }
+    std::size_t threads_alive() const noexcept override { return loop_group::threads_alive() + pool_->threads(); }
+    std::optional<pool_snapshot> pool() const override { return pool_->read(); }
+
+    model_layout layout() const override
+    {
+        auto l = loop_group::layout();
+        l.pool_threads = pool_->threads();
+        l.pool_nice = pool_nice_;
+        return l;
+    }
+
+    void run() override
+    {
+        // The pool first, so work can be handed to it from the first request on; it
+        // finishes what it runs once the loop is done.
+        pool_->start();
+        loop_group::run();
+        pool_->stop();
+    }
+
+private:
+    std::unique_ptr<offload_pool> pool_;
+    unsigned pool_nice_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<execution_model> make_offload(model_services const& services)
+{
+    return std::make_unique<offload_model>(services);
+}
+
+} // namespace cvp

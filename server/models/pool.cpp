@@ -1,0 +1,124 @@
+/// `pool`: one io_context run by N threads, the usual Asio deployment and roughly what
+/// Go's and Tokio's schedulers give. Any thread takes any ready connection, and CPU and
+/// blocking work run inline on whichever thread runs that connection. Each connection's
+/// steps run on its own strand, so they never overlap. Under uneven load it balances
+/// where reactors cannot, at the price of shared state on the hot path: the scheduler's
+/// lock, and cache lines that move between cores.
+
+#include "server/models/catalog.hpp"
+#include "server/models/event_loop.hpp"
+#include "server/runners.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <thread>
+#include <vector>
+
+namespace cvp {
+
+model_card pool_card() noexcept
+{
+    return {"pool", "one event loop run by a pool of threads, each connection on a strand, work inline on any thread"};
+}
+
+namespace {
+
+class pool_model final : public execution_model
+{
+public:
+    explicit pool_model(model_services const& services)
+        : thread_count_(services.cfg.threads != 0 ? services.cfg.threads : static_cast<unsigned>(services.limits.usable))
+        , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
+        , ctx_(static_cast<int>(thread_count_))
+        , acceptor_strand_(asio::make_strand(ctx_))
+    {
+        // Workers are the pool's threads; the connections belong to the loop they share.
+        auto const& allowed = services.limits.allowed;
+        bool const pin = services.cfg.pin.value_or(false) && !allowed.empty();
+        for (unsigned i = 0; i < thread_count_; ++i) {
+            std::optional<int> cpu;
+            if (pin)
+                cpu = allowed[i % allowed.size()];
+            auto const id = services.stats.add(worker_kind::pool_thread, cpu, false);
+            threads_.push_back(planned_thread{id, &services.stats.counters(id), cpu, {}});
+        }
+    }
+
+    std::string_view name() const noexcept override { return pool_card().name; }
+    std::string_view description() const noexcept override { return pool_card().description; }
+    unsigned parallelism() const noexcept override { return thread_count_; }
+    std::size_t threads_alive() const noexcept override { return threads_.size(); }
+
+    model_layout layout() const override
+    {
+        model_layout l;
+        l.threads = thread_count_;
+        for (auto const& t : threads_)
+            if (t.cpu)
+                l.pinned.push_back(*t.cpu);
+        return l;
+    }
+
+    // The acceptor has a strand of its own, as any other I/O object several threads reach.
+    asio::any_io_executor acceptor_executor(std::size_t) override { return acceptor_strand_; }
+
+    bool accept_one(tcp::acceptor& acceptor, std::size_t, error_code& ec) override
+    {
+        auto socket = acceptor.accept(ctx_.get_executor(), ec);
+        if (ec)
+            return false;
+        admit_session(std::move(socket), env_, asio::make_strand(ctx_));
+        return true;
+    }
+
+    void run() override
+    {
+        // Every thread runs the one loop; each is a worker of its own for attribution.
+        for (auto& t : threads_)
+            t.thread = std::thread([this, &t] {
+                enter_worker_thread(t.id, *t.counters, "cvp-pool-" + std::to_string(t.id), t.cpu);
+                ctx_.run();
+            });
+        for (auto& t : threads_)
+            t.thread.join();
+    }
+
+    void stop() noexcept override
+    {
+        guard_.reset();
+        ctx_.stop();
+    }
+
+    void begin_drain(std::chrono::steady_clock::time_point grace_deadline) override { sessions_.begin_drain(grace_deadline); }
+    void close_all() override { sessions_.close_all(); }
+
+private:
+    struct planned_thread
+    {
+        int id;
+        worker_counters* counters;
+        std::optional<int> cpu;
+        std::thread thread;
+    };
+
+    unsigned thread_count_;
+    inline_runner runner_;
+    session_registry sessions_;
+    std::vector<planned_thread> threads_;
+    // Destroying the io_context destroys the frames still in it, which use the registry
+    // and the env: those are declared before it, so they go after it.
+    loop_env env_;
+    asio::io_context ctx_;
+    asio::strand<asio::io_context::executor_type> acceptor_strand_;
+    asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
+};
+
+} // namespace
+
+std::unique_ptr<execution_model> make_pool(model_services const& services)
+{
+    return std::make_unique<pool_model>(services);
+}
+
+} // namespace cvp
