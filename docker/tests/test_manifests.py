@@ -4,7 +4,8 @@ docker/Dockerfile.
 They parse, and they agree with each other and with docs/API.md: the probes, ports,
 CVP_* variables, CPU limits against thread counts, memory against the `threads` model's
 connection cap, and grace periods against the drain timeout. No cluster or engine is
-needed: docker/k8s/ is rendered here by a small kustomize (below) that knows only the
+needed: docker/k8s/ (the five servers) and docker/k8s/lab/ (the lab's Job, on demand) are
+rendered here by a small kustomize (below) that knows only the
 features the manifests use and refuses any other. Where `kubectl`, `docker compose` or
 `podman-compose` is installed, they are asked to accept the files too, and kubectl's
 rendering must equal this one.
@@ -29,6 +30,7 @@ REPO = DOCKER.parent
 K8S = DOCKER / "k8s"
 BASE = K8S / "base"
 OVERLAYS = K8S / "overlays"
+LAB = K8S / "lab"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 API = REPO / "docs" / "API.md"
@@ -372,10 +374,15 @@ class Kustomize(unittest.TestCase):
             strategic_merge({}, {"$patch": "replace"})
 
 
+#: The kustomizations a user applies: the five servers, and the lab once they are up.
+ENTRY_POINTS = (K8S, LAB)
+
+
 class KubernetesManifests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.docs = kustomize(K8S)
+        cls.lab_docs = kustomize(LAB)
         cls.known = known_variables()
         (cls.base,) = [d for d in kustomize(BASE) if d["kind"] == "Deployment"]
         cls.base_memory = memory_quantity(cls.base["spec"]["template"]["spec"]["containers"][0]
@@ -395,11 +402,19 @@ class KubernetesManifests(unittest.TestCase):
                         self.assertTrue(doc.get("metadata", {}).get("name"))
 
     def test_every_file_is_used(self):
-        kusts, resources, patches = kustomization_tree(K8S)
+        reached: set[Path] = set()
+        for root in ENTRY_POINTS:
+            reached |= set().union(*kustomization_tree(root))
         for path in sorted(K8S.rglob("*.yaml")):
             with self.subTest(file=str(path.relative_to(K8S))):
-                self.assertIn(path.resolve(), kusts | resources | patches,
-                              "not reached from docker/k8s/kustomization.yaml")
+                self.assertIn(path.resolve(), reached,
+                              "reached from neither docker/k8s/ nor docker/k8s/lab/")
+
+    def test_the_servers_and_the_lab_are_apart(self):
+        # Applying the servers starts no load test, and the lab brings no servers of its own
+        servers, lab = set().union(*kustomization_tree(K8S)), set().union(*kustomization_tree(LAB))
+        self.assertFalse(servers & lab, "a file is reached from both docker/k8s/ and docker/k8s/lab/")
+        self.assertFalse([p for p in servers if LAB.resolve() in p.parents], "docker/k8s/ reaches into lab/")
 
     def test_one_deployment_not_five_copies(self):
         # The Deployment and Service are written once, in the base; overlays patch only
@@ -423,14 +438,25 @@ class KubernetesManifests(unittest.TestCase):
 
     def test_the_overlays_are_the_models(self):
         self.assertEqual(sorted(p.name for p in OVERLAYS.iterdir() if p.is_dir()), sorted(MODES))
-        self.assertEqual(load_kustomization(OVERLAYS)["resources"], list(MODES))
-        self.assertEqual(load_kustomization(K8S)["resources"], ["overlays", "lab-job.yaml"])
+        # docker/k8s/ lists them itself: one way to apply the five, not a second in overlays/
+        self.assertFalse((OVERLAYS / "kustomization.yaml").exists(), "docker/k8s/ already applies the five")
+        self.assertEqual(load_kustomization(K8S)["resources"], [f"overlays/{m}" for m in MODES])
+        self.assertEqual(load_kustomization(LAB)["resources"], ["job.yaml"])
 
-    def test_all_renders_the_five_and_the_lab(self):
+    def test_top_level_renders_the_five_and_no_job(self):
         ids = sorted(by_id(self.docs))
-        expected = sorted([("Deployment", f"cvp-{m}") for m in MODES] + [("Service", f"cvp-{m}") for m in MODES]
-                          + [("Job", "cvp-lab")])
+        expected = sorted([("Deployment", f"cvp-{m}") for m in MODES] + [("Service", f"cvp-{m}") for m in MODES])
         self.assertEqual(ids, expected)
+        self.assertNotIn("Job", {d["kind"] for d in self.docs}, "applying the servers must not start the lab")
+
+    def test_lab_renders_the_job_alone(self):
+        self.assertEqual(sorted(by_id(self.lab_docs)), [("Job", "cvp-lab")])
+        (container,) = find(self.lab_docs, "Job", "cvp-lab")["spec"]["template"]["spec"]["containers"]
+        # Its image is named in lab/kustomization.yaml, as the servers' is in base/
+        images = {i["name"]: i for i in load_kustomization(LAB).get("images", [])}
+        self.assertIn("cvp-lab", images)
+        self.assertEqual(container["image"], f"{images['cvp-lab']['newName']}:{images['cvp-lab']['newTag']}")
+        self.assertNotIn("images", load_kustomization(K8S), "the servers' image is set in base/ only")
 
     def test_each_overlay_renders_its_model_alone(self):
         everything = by_id(self.docs)
@@ -593,7 +619,7 @@ class KubernetesManifests(unittest.TestCase):
                 self.assertTrue(container["securityContext"]["readOnlyRootFilesystem"])
 
     def test_lab_job_targets_the_services(self):
-        job = find(self.docs, "Job", "cvp-lab")
+        job = find(self.lab_docs, "Job", "cvp-lab")
         (container,) = job["spec"]["template"]["spec"]["containers"]
         script = " ".join(container.get("command", []) + container.get("args", []))
         expected = []
@@ -601,7 +627,8 @@ class KubernetesManifests(unittest.TestCase):
             service = find(self.docs, "Service", f"cvp-{mode}")
             expected.append(f"http://cvp-{mode}:{service['spec']['ports'][0]['port']}")
         self.assertEqual(re.findall(r"--target\s+(\S+)", script), expected)
-        # It starts with the servers: lab-targets must wait for them longer than its default
+        # It may be applied right after the servers: lab-targets must wait for every
+        # Service's /readyz longer than its default
         wait = re.search(r"--wait\s+(\d+)", script)
         self.assertTrue(wait and int(wait.group(1)) > 120, "no --wait beyond lab-targets' 120 s")
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
@@ -610,7 +637,7 @@ class KubernetesManifests(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("kubectl"), "kubectl is not installed")
     def test_kubectl_renders_the_same(self):
-        for directory in [K8S, OVERLAYS, BASE, *(OVERLAYS / m for m in MODES)]:
+        for directory in [K8S, LAB, BASE, *(OVERLAYS / m for m in MODES)]:
             with self.subTest(directory=directory.relative_to(K8S).as_posix() or "."):
                 result = run_tool(["kubectl", "kustomize", str(directory)])
                 self.assertEqual(result.returncode, 0, result.stderr)
