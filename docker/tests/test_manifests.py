@@ -5,10 +5,9 @@ They parse, and they agree with each other and with docs/API.md: the probes, por
 CVP_* variables, CPU limits against thread counts, memory against the `threads` model's
 connection cap, and grace periods against the drain timeout. No cluster or engine is
 needed: docker/k8s/ (the five servers) and docker/k8s/lab/ (the lab's Job, on demand) are
-rendered here by a small kustomize (below) that knows only the
-features the manifests use and refuses any other. Where `kubectl`, `docker compose` or
-`podman-compose` is installed, they are asked to accept the files too, and kubectl's
-rendering must equal this one.
+rendered here by a small kustomize (below) that knows only the features the manifests use
+and refuses any other. Where `kubectl`, `docker compose` or `podman-compose` is installed,
+they are asked to accept the files too, and kubectl's rendering must equal this one.
 
     python3 -m unittest discover -s docker/tests -t docker -v
 """
