@@ -409,7 +409,6 @@ public:
         : connection(std::move(socket), std::move(strand), env.cfg.write_timeout)
         , in(env.cfg.max_header_bytes + read_slack)
         , env_(env)
-        , handle_(env.sessions.add(*this))
     {
         auto& counters = current_counters();
         worker_counters::bump(counters.connections_open);
@@ -417,7 +416,8 @@ public:
     }
     ~session() override
     {
-        env_.sessions.remove(handle_);
+        if (handle_)
+            env_.sessions.remove(*handle_);
         worker_counters::drop(current_counters().connections_open);
         env_.gate.leave();
     }
@@ -426,6 +426,10 @@ public:
 
     loop_env& env() noexcept { return env_; }
 
+    /// Joins the registry, where a drain on another thread may find it: only once its
+    /// shared_ptr exists, since the drain reaches it through weak_from_this().
+    void enlist() { handle_ = env_.sessions.add(*this); }
+
     /// Bytes read and not yet parsed; holds no storage while empty.
     input_buffer in;
     /// The next request is the connection's first: its header deadline ran from accept.
@@ -433,7 +437,7 @@ public:
 
 private:
     loop_env& env_;
-    session_registry::handle handle_;
+    std::optional<session_registry::handle> handle_;
 };
 
 asio::awaitable<void> serve(std::shared_ptr<session> s);
@@ -506,6 +510,7 @@ asio::awaitable<void> serve(std::shared_ptr<session> s)
 asio::awaitable<void> open(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
     auto s = std::make_shared<session>(std::move(socket), env, std::move(strand));
+    s->enlist();
 
     // Let the loop first run what is already queued on it, such as the acceptor handing
     // other new connections to other loops, before this one may run work inline.
