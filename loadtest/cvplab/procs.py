@@ -121,7 +121,15 @@ SCHEDSTAT = Path("/proc/self/schedstat").exists()
 
 
 def _process_cpu_s(pid: str, fields: list[str]) -> float:
-    """CPU time of one process: the sum of its threads' schedstat run time, or utime+stime."""
+    """CPU time of one process, its exited threads included.
+
+    The sum of its live threads' schedstat run time is exact to the nanosecond but forgets a
+    thread once it has exited (the threads model ends a connection's thread with the
+    connection); utime + stime of /proc/<pid>/stat keeps the exited threads' time but is
+    whole clock ticks, each truncated (up to two ticks low).  The larger of the two is the
+    schedstat sum while no thread has exited, and within two ticks of the truth after.
+    """
+    ticks = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     if SCHEDSTAT:
         total_ns = 0
         try:
@@ -130,18 +138,18 @@ def _process_cpu_s(pid: str, fields: list[str]) -> float:
                     total_ns += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
                 except (OSError, IndexError, ValueError):
                     continue
-            return total_ns / 1e9
+            return max(total_ns / 1e9, ticks)
         except OSError:
             pass
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return ticks
 
 
 def group_cpu_s(pgid: int) -> float:
     """CPU seconds used so far by every live process in process group ``pgid``.
 
-    The server is started as a group leader, so this covers cvp-server's threads
-    and nginx's worker processes alike.  Processes that have exited are not
-    counted; a server's processes live for the whole run.
+    The server is started as a group leader, so this covers cvp-server's threads (those
+    that have exited too: see :func:`_process_cpu_s`) and nginx's worker processes alike.
+    Processes that have exited are not counted; a server's processes live for the whole run.
     """
     total = 0.0
     for pid in os.listdir("/proc"):
@@ -173,6 +181,34 @@ def rss_bytes(pid: int | str) -> int | None:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return None  # a zombie has no VmRSS
+
+
+def task_switches(pgid: int) -> dict[str, tuple[int, int]]:
+    """Voluntary and involuntary context switches of every live thread in process group ``pgid``.
+
+    Keyed ``"pid/tid"``, from ``voluntary_ctxt_switches`` and ``nonvoluntary_ctxt_switches`` of
+    /proc/<pid>/task/<tid>/status.  The process's own /proc/<pid>/status counts its main thread
+    only, and a thread's counts go with it when it exits: read them while the threads live.
+    """
+    out = {}
+    for pid in _group_pids(pgid):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                text = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            except OSError:
+                continue  # exited meanwhile
+            counts = {}
+            for line in text.splitlines():
+                key, _, value = line.partition(":")
+                if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    counts[key] = int(value)
+            if len(counts) == 2:
+                out[f"{pid}/{tid}"] = (counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"])
+    return out
 
 
 def group_rss_bytes(pgid: int) -> int:

@@ -71,6 +71,51 @@ class CpuAccountingTest(unittest.TestCase):
             registry.stop_all(0.1)
         self.assertEqual(procs.group_cpu_s(proc.pid), 0.0)
 
+    def test_a_thread_that_has_exited_still_counts(self):
+        """The threads model ends a connection's thread with it; its CPU time must not leave the sum."""
+        registry = procs.ProcessRegistry()
+        code = ("import sys, threading, time\n"
+                "def burn():\n    t = time.thread_time()\n    while time.thread_time() - t < 0.4: pass\n"
+                "th = threading.Thread(target=burn); th.start(); th.join()\n"
+                "print('done', flush=True)\ntime.sleep(30)")
+        proc = registry.spawn([sys.executable, "-c", code], name="burner", stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(proc.stdout.readline(), b"done\n")
+            tasks = os.listdir(f"/proc/{proc.pid}/task")
+            self.assertEqual(len(tasks), 1, "the burning thread is gone")
+            live = int(Path(f"/proc/{proc.pid}/task/{tasks[0]}/schedstat").read_text().split()[0]) / 1e9
+            self.assertLess(live, 0.3, "the live thread alone did not burn it")
+            self.assertGreaterEqual(procs.group_cpu_s(proc.pid), 0.37, "utime + stime keep the exited thread's")
+        finally:
+            registry.stop_all(0.1)
+            proc.stdout.close()
+
+
+class ContextSwitchesTest(unittest.TestCase):
+    def test_every_thread_is_counted_apart(self):
+        registry = procs.ProcessRegistry()
+        code = ("import threading, time\n"
+                "def nap():\n    for _ in range(20): time.sleep(0.001)\n    time.sleep(30)\n"
+                "for _ in range(3): threading.Thread(target=nap, daemon=True).start()\n"
+                "time.sleep(0.2); print('ready', flush=True); time.sleep(30)")
+        proc = registry.spawn([sys.executable, "-c", code], name="napper", stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+        try:
+            self.assertEqual(proc.stdout.readline(), b"ready\n")
+            switches = procs.task_switches(proc.pid)
+            self.assertEqual(len(switches), 4, "the main thread and three others")
+            self.assertTrue(all(k.startswith(f"{proc.pid}/") for k in switches))
+            naps = [v for k, (v, _) in switches.items() if k != f"{proc.pid}/{proc.pid}"]
+            self.assertTrue(all(v >= 20 for v in naps), f"each thread slept 20 times and more: {naps}")
+            main = Path(f"/proc/{proc.pid}/status").read_text()
+            leader = int(next(l for l in main.splitlines() if l.startswith("voluntary_ctxt_switches")).split()[1])
+            self.assertLess(leader, sum(v for v, _ in switches.values()), "/proc/<pid>/status has the leader's only")
+        finally:
+            registry.stop_all(0.1)
+            proc.stdout.close()
+        self.assertEqual(procs.task_switches(proc.pid), {})
+
 
 class MemoryTest(unittest.TestCase):
     def test_group_rss_grows_with_what_the_group_holds(self):
