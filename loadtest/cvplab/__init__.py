@@ -8,7 +8,7 @@ workloads in ``loadtest/scripts``, and writes results and a report.  The modules
 - ``cpus``      CPU lists, affinity, cgroup limits and CPU placement
 - ``plan``      scenarios turned into groups of cells to run
 - ``procs``     child processes: process groups, CPU accounting, cleanup
-- ``servers``   cvp-server, nginx and a remote target behind one interface
+- ``servers``   cvp-server, nginx, the Node peer and a remote target behind one interface
 - ``wrk``       running wrk and parsing what its Lua ``done()`` prints
 - ``stats``     medians, Little's law, saturation; repeats folded into a cell
 - ``runner``    executes a plan, prints progress, saves as it goes
@@ -18,4 +18,4 @@ workloads in ``loadtest/scripts``, and writes results and a report.  The modules
 """
 
 #: Version of the results.json layout (docs/results-format.md).
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2

@@ -87,12 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest/lab",
         description="Drive cvp-server with wrk in each execution model and write results and a report.",
-        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, split, accept, overload. Exit status: 0 ok, "
+        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, imbalance, split, accept, overload. Models: single, "
+               "reactors, offload, pool, threads. Exit status: 0 ok, "
                "1 some runs failed, 2 bad flags, 3 missing tool/binary/target, 130 interrupted. "
                "See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="short runs of every scenario, under 6 minutes on 2 CPUs (default)")
+                      help="short runs of every scenario and model, under 8 minutes on 2 CPUs (default)")
     prof.add_argument("--full", dest="profile", action="store_const", const="full",
                       help="the complete sweeps (io up to 10,000 connections, cpu up to every usable CPU)")
     prof.add_argument("--smoke", dest="profile", action="store_const", const="smoke",
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure a server started elsewhere (http://host:port); its model comes from /stats")
     p.add_argument("--wrk", default="wrk", metavar="PATH", help="wrk binary (default: wrk on PATH)")
     p.add_argument("--pbkdf2-iterations", type=_int_in(1, 1_000_000), metavar="N",
-                   help="PBKDF2 iterations for cpu, mixed and overload (default: calibrated to the profile's ms)")
+                   help="PBKDF2 iterations for cpu, mixed, imbalance and overload (default: calibrated to the "
+                        "profile's ms)")
     p.add_argument("--no-nginx", action="store_true",
                    help="leave nginx out of plaintext and overhead even when installed")
     p.add_argument("--no-node", action="store_true", help="leave the Node.js peer out of overhead even when installed")
@@ -232,7 +234,7 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
 
     iterations = args.pbkdf2_iterations
     calibration = None
-    needs_cpu = {"cpu", "mixed", "overload"} & set(args.scenarios)
+    needs_cpu = {"cpu", "mixed", "imbalance", "overload"} & set(args.scenarios)
     if needs_cpu and iterations is None and not args.dry_run:
         calibration = _calibrate(args, remote, placement, profile.cpu_work_ms, registry)
         iterations = calibration["iterations"]
@@ -372,7 +374,8 @@ def _print_plan(plan, profile, placement, settings, remote) -> None:
           f"{plan.runs} measured runs of {plan.repeats} repeat(s), warm-up {plan.warmup_s} s per server; "
           f"estimated {_clock(plan.estimate_s())}")
     if remote:
-        print(f"  target {remote.base_url}: mode {remote.spec.label}, {remote.spec.workers} worker(s)")
+        print(f"  target {remote.base_url}: mode {remote.spec.label}, parallelism {remote.parallelism} "
+              f"(/stats), {remote.spec.workers} worker(s) in the plan")
     else:
         print(f"  plaintext, overhead: server on CPU {format_cpu_list(placement.server)}, wrk on CPU "
               f"{format_cpu_list(placement.client)}; other scenarios give the server up to CPU "

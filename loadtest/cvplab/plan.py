@@ -12,6 +12,12 @@ model does with the CPUs it has, so their server gets as many CPUs as it has wor
 taken from the server CPUs first and then the client CPUs; wrk stays on the client
 CPUs and is watched.  ``overload`` is one of them: offload's pool threads get a CPU
 each, and the flooding wrk's own CPU is recorded beside the figures.
+
+Every scenario runs every chosen model, except the two that are about one model's own
+mechanism (:data:`ONE_MODEL`).  The plan chooses the flags that start a model with n
+workers in one place, :func:`model_flags`; what a model then runs in parallel, and which
+kinds of worker it has, is read from the server itself (its start-up line's
+``parallelism=``, ``/stats`` ``model`` and ``workers[].kind``), never worked out here.
 """
 
 from __future__ import annotations
@@ -26,14 +32,23 @@ from .servers import ServerSpec
 from .stats import littles_law_bound
 from .wrk import Stream
 
-SCENARIOS = ("plaintext", "overhead", "io", "cpu", "mixed", "split", "accept", "overload")
-MODELS = ("single", "reactors", "offload")
+SCENARIOS = ("plaintext", "overhead", "io", "cpu", "mixed", "imbalance", "split", "accept", "overload")
+MODELS = ("single", "reactors", "offload", "pool", "threads")
+#: The scenarios about one model's own mechanism: the model, and why no other runs them.
+ONE_MODEL = {
+    "accept": ("reactors", "it compares the two ways reactors hands connections to its loops (round-robin and "
+                           "SO_REUSEPORT); the other models have one acceptor, so there is nothing to compare"),
+    "overload": ("offload", "only offload has a pool queue that refuses work beyond it; the other models run "
+                            "the work where the connection is and have nothing to refuse from"),
+}
+#: overhead's PBKDF2 point: the models that can run CPU work on more than one thread, against Node's pool.
+PBKDF2_MODELS = ("reactors", "offload", "pool", "threads")
 #: overhead: estimated seconds per idle connection held (opened, answered, closed; the
 #: helper and the server on their own CPUs), and per idle run beyond that (the helper's
 #: start, its priming request, a fresh server's start).
 IDLE_S_PER_CONNECTION = 0.00025
 IDLE_RUN_S = 0.25
-#: mixed: seconds between starting the I/O stream and the CPU stream.
+#: mixed and imbalance: seconds between starting the I/O (light) stream and the CPU (heavy) stream.
 MIXED_CPU_START_S = 0.3
 #: Estimated seconds per wrk run beyond its duration (start-up, /stats, bookkeeping).
 RUN_OVERHEAD_S = 0.1
@@ -57,6 +72,9 @@ class Load:
     # False where wrk's latency figures mean nothing: with pipelining its coordinated-omission
     # correction takes each response for a round trip and adds samples its percentiles never reach
     latency: bool = True
+    # /io/block: each request holds a thread for this long; the Little's-law bound is then
+    # min(connections, the server's parallelism) ÷ wait, known once the server has said its parallelism
+    blocking_wait_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,11 +85,13 @@ class Cell:
     server: ServerSpec
     loads: tuple[Load, ...]
     duration_s: int
-    workers: int
+    workers: int  # the point's n: the server was started with model_flags(model, n) on n CPUs (peers: their size)
     params: dict = field(default_factory=dict, compare=False, hash=False)  # wait_ms, split, iterations...
     fresh_server: bool = False  # start a server for every run and kill it after (/io/block)
     read_stats: bool = True  # read /stats around each run
     notes: tuple[str, ...] = ()
+    # io at the most connections: RSS and context switches sampled from /proc while wrk holds its connections
+    footprint: bool = False
 
     @property
     def mode(self) -> str:
@@ -166,19 +186,33 @@ class Settings:
     peers_left_out: tuple[tuple[str, str], ...] = ()  # (peer, why) for nginx or node when absent
 
 
-def model_flags(model: str, workers: int) -> tuple[str, ...]:
-    """The flags that give a model ``workers`` parallel workers."""
-    if model == "reactors":
-        return ("--threads", str(workers))
+def model_flags(model: str, n: int) -> tuple[str, ...]:
+    """The flags that start ``model`` with ``n`` workers: the one place in the lab that knows them.
+
+    reactors: n loops, and pool: n threads sharing one io_context, both ``--threads n``;
+    offload: ``--pool-threads n`` beside its one I/O loop.  single has its one loop and
+    threads a thread per connection whatever n is: they take no flag, and get n CPUs like
+    the others.  What each model then runs in parallel is the server's to say (its start-up
+    line's ``parallelism=``), not this function's.
+    """
+    if model in ("reactors", "pool"):
+        return ("--threads", str(n))
     if model == "offload":
-        return ("--pool-threads", str(workers))
-    return ()
+        return ("--pool-threads", str(n))
+    if model in ("single", "threads"):
+        return ()
+    raise ValueError(f"unknown model {model!r}")
 
 
-def _spec(s: Settings, model: str, workers: int, cpus: tuple[int, ...], extra: tuple[str, ...] = ()) -> ServerSpec:
+def _spec(s: Settings, model: str, n: int, cpus: tuple[int, ...], extra: tuple[str, ...] = ()) -> ServerSpec:
     if s.target is not None:
         return s.target
-    return ServerSpec(model, model_flags(model, workers) + extra, cpus, 1 if model == "single" else workers)
+    return ServerSpec(model, model_flags(model, n) + extra, cpus, n)
+
+
+def _width(s: Settings) -> int:
+    """n for the scenarios that give the server every CPU: the lab's CPUs, or the target's own width."""
+    return s.target.workers if s.target else len(s.placement.all)
 
 
 def _wrk_threads(s: Settings, connections: int) -> int:
@@ -210,7 +244,7 @@ def plaintext(s: Settings) -> list[Group]:
 
 def io(s: Settings, skipped: list[dict]) -> list[Group]:
     p = s.profile
-    workers = s.target.workers if s.target else len(s.placement.all)
+    workers = _width(s)
     cpus = s.placement.server_cpus_for(workers)
     wait = p.io_wait_ms
     conns = []
@@ -223,8 +257,10 @@ def io(s: Settings, skipped: list[dict]) -> list[Group]:
     specs = [_spec(s, m, workers, cpus) for m in _models(s)]
     timeout = max(10, math.ceil(4 * wait / 1000))
     notes = _overlap_note(s, cpus)
+    local = s.target is None
 
-    def cell(spec: ServerSpec, c: int, endpoint: str, spread: int = 0, variant: str | None = None) -> Cell:
+    def cell(spec: ServerSpec, c: int, endpoint: str, spread: int = 0, variant: str | None = None,
+             footprint: bool = False) -> Cell:
         threads = _wrk_threads(s, c)
         args = [f"endpoint={endpoint}", f"ms={wait}"]
         params = {"wait_ms": wait}
@@ -235,20 +271,29 @@ def io(s: Settings, skipped: list[dict]) -> list[Group]:
             args += [f"spread={spread}", f"stagger={math.ceil(c / threads)}"]
             params["spread_ms"] = spread
             if spread:
-                path = f"/io/sleep?ms={wait - spread}..{wait + spread}"
+                path = f"/io/{endpoint}?ms={wait - spread}..{wait + spread}"
         stream = Stream("main", "io.lua", tuple(args), c, threads, timeout)
-        threads = spec.workers if endpoint == "block" else None
-        load = Load(stream, variant or endpoint, path, littles_law_bound(c, wait, threads))
+        if endpoint == "block":
+            load = Load(stream, variant or endpoint, path, blocking_wait_ms=wait)
+        else:
+            load = Load(stream, variant or endpoint, path, littles_law_bound(c, wait))
         duration = p.io_duration_s if endpoint == "sleep" else p.block_duration_s
-        return Cell("io", spec, (load,), duration, spec.workers, params,
-                    fresh_server=endpoint == "block", read_stats=endpoint == "sleep", notes=notes)
+        # A fresh server for /io/block (it leaves a backlog of blocked requests), and for the most
+        # connections: their RSS is read from /proc, and memory an earlier run has freed stays in it.
+        fresh = local and (endpoint == "block" or c == conns[-1])
+        return Cell("io", spec, (load,), duration, workers, params, fresh_server=fresh,
+                    read_stats=endpoint == "sleep", notes=notes, footprint=footprint and local)
 
-    points = [tuple(cell(sp, c, "sleep", p.io_wait_spread_ms) for sp in specs) for c in conns]
+    top = conns[-1] if conns else None
+    points = [tuple(cell(sp, c, "sleep", p.io_wait_spread_ms, footprint=c == top) for sp in specs) for c in conns]
     if conns and p.io_wait_spread_ms > 0:
         # The control: every wait exactly the same, at the most connections, on single (one loop),
         # or on the first model chosen when single is not.
         one_loop = [sp for sp in specs if sp.label == "single"] or specs[:1]
-        points.append(tuple(cell(sp, conns[-1], "sleep", 0, "sleep-lockstep") for sp in one_loop))
+        points.append(tuple(cell(sp, top, "sleep", 0, "sleep-lockstep") for sp in one_loop))
+    if conns and not local:
+        skipped.append({"scenario": "io", "what": "RSS per connection and context switches per request",
+                        "reason": "they are read from the server's /proc, which a remote target's is not"})
     groups = [Group("io", tuple(specs), tuple(points))]
     if s.target is not None:
         skipped.append({"scenario": "io", "what": "/io/block",
@@ -268,7 +313,7 @@ def cpu(s: Settings) -> list[Group]:
     for w in counts:
         cpus = s.placement.server_cpus_for(w)
         specs = [_spec(s, m, w, cpus) for m in _models(s)]
-        cells = tuple(Cell("cpu", spec, (load,), p.duration_s, w, {"iterations": s.pbkdf2_iterations},
+        cells = tuple(Cell("cpu", spec, (load,), p.cpu_duration_s, w, {"iterations": s.pbkdf2_iterations},
                            notes=_overlap_note(s, cpus)) for spec in specs)
         groups.append(Group("cpu", tuple(specs), (cells,)))
     return groups
@@ -276,7 +321,7 @@ def cpu(s: Settings) -> list[Group]:
 
 def mixed(s: Settings) -> list[Group]:
     p = s.profile
-    workers = s.target.workers if s.target else len(s.placement.all)
+    workers = _width(s)
     cpus = s.placement.server_cpus_for(workers)
     wait, c_io = p.mixed_io_wait_ms, p.mixed_io_connections
     c_cpu = p.mixed_cpu_connections_per_cpu * workers
@@ -294,21 +339,50 @@ def mixed(s: Settings) -> list[Group]:
     alone = (Load(io_stream, "io-alone", io_path, bound),)
     specs = [_spec(s, m, workers, cpus) for m in _models(s)]
     params = {"wait_ms": wait, "iterations": s.pbkdf2_iterations}
-    points = tuple(tuple(Cell("mixed", spec, lds, p.duration_s, spec.workers, params, notes=_overlap_note(s, cpus))
+    points = tuple(tuple(Cell("mixed", spec, lds, p.duration_s, workers, params, notes=_overlap_note(s, cpus))
                          for spec in specs) for lds in (alone, loads))
     return [Group("mixed", tuple(specs), points)]
 
 
+def imbalance(s: Settings) -> list[Group]:
+    """A few connections of heavy CPU requests beside many light ones, two wrk processes at once.
+
+    The heavy stream (PBKDF2 with the calibrated iterations) has fewer connections than the
+    server has CPUs, so a model that lets any free thread serve any connection keeps the light
+    stream (a short timer wait, ``/io/sleep``) moving; one that shards connections over loops
+    leaves the light connections on a loop running PBKDF2 waiting behind it.  The heavy stream
+    starts once the light stream's connections are open, as in mixed.  Every CPU for the server.
+    """
+    p = s.profile
+    workers = _width(s)
+    cpus = s.placement.server_cpus_for(workers)
+    iterations, wait = s.pbkdf2_iterations, p.imbalance_light_wait_ms
+    heavy_c = p.imbalance_heavy_connections or max(1, workers // 2)
+    light_c = p.imbalance_light_connections_per_cpu * workers
+    light_threads = _wrk_threads(s, light_c)
+    light = Stream("light", "mixed.lua", ("stream=io", f"ms={wait}", f"stagger={math.ceil(light_c / light_threads)}"),
+                   light_c, light_threads, 30)
+    heavy = Stream("heavy", "mixed.lua", ("stream=cpu", f"iterations={iterations}"), heavy_c,
+                   _wrk_threads(s, heavy_c), 30)
+    loads = (Load(light, "light", f"/io/sleep?ms={wait}", littles_law_bound(light_c, wait)),
+             Load(heavy, "heavy", f"/cpu/pbkdf2?iterations={iterations}", start_after_s=MIXED_CPU_START_S))
+    specs = [_spec(s, m, workers, cpus) for m in _models(s)]
+    params = {"wait_ms": wait, "iterations": iterations, "light_connections": light_c, "heavy_connections": heavy_c}
+    cells = tuple(Cell("imbalance", spec, loads, p.duration_s, workers, params, notes=_overlap_note(s, cpus))
+                  for spec in specs)
+    return [Group("imbalance", tuple(specs), (cells,))]
+
+
 def split(s: Settings) -> list[Group]:
     p = s.profile
-    workers = s.target.workers if s.target else len(s.placement.all)
+    workers = _width(s)
     cpus = s.placement.server_cpus_for(workers)
     specs = [_spec(s, m, workers, cpus) for m in _models(s)]
 
     def cell(spec: ServerSpec, k: int) -> Cell:
         stream = Stream("main", "split.lua", (f"limit={p.split_limit}", f"split={k}"), 1, 1, 60)
         load = Load(stream, None, f"/cpu/primes?limit={p.split_limit}&split={k}")
-        return Cell("split", spec, (load,), p.split_duration_s, spec.workers,
+        return Cell("split", spec, (load,), p.split_duration_s, workers,
                     {"split": k, "limit": p.split_limit}, notes=_overlap_note(s, cpus))
 
     return [Group("split", tuple(specs), tuple(tuple(cell(sp, k) for sp in specs) for k in p.split_values))]
@@ -323,18 +397,19 @@ def accept(s: Settings, skipped: list[dict]) -> list[Group]:
                             "reason": f"the target runs {s.target.label}, not reactors"})
             return []
         specs = [(s.target, s.target_accept)]
-    elif "reactors" not in s.models:
+    elif ONE_MODEL["accept"][0] not in s.models:
         skipped.append({"scenario": "accept", "what": "accept strategies", "reason": "reactors was not chosen"})
         return []
     else:
         workers = len(s.placement.all)
         cpus = s.placement.server_cpus_for(workers)
-        specs = [(_spec(s, "reactors", workers, cpus, ("--accept", a)), a) for a in ("round-robin", "reuseport")]
+        specs = [(_spec(s, ONE_MODEL["accept"][0], workers, cpus, ("--accept", a)), a)
+                 for a in ("round-robin", "reuseport")]
     cells = []
     wait = p.accept_wait_ms
     for spec, strategy in specs:
         stream = Stream("main", "accept.lua", (f"ms={wait}",), c, _wrk_threads(s, c), 10)
-        cells.append(Cell("accept", spec, (Load(stream, strategy, f"/io/sleep?ms={wait}"),), p.duration_s,
+        cells.append(Cell("accept", spec, (Load(stream, strategy, f"/io/sleep?ms={wait}"),), p.accept_duration_s,
                           spec.workers, {"accept": strategy, "wait_ms": wait}, notes=_overlap_note(s, spec.cpus)))
     return [Group("accept", tuple(sp for sp, _ in specs), (tuple(cells),))]
 
@@ -345,8 +420,8 @@ def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
     One group on the server CPUs, as plaintext's (with two CPUs: one worker each, nginx with
     one worker process, Node with its one event loop), wrk on the client CPUs: /plaintext and
     /json, /plaintext pipelined, then the idle-connection count, every idle run on a fresh
-    server.  A second group gives reactors, offload and Node as many workers as the lab has
-    CPUs, for PBKDF2.
+    server.  A second group gives the models of PBKDF2_MODELS and Node as many workers as
+    the lab has CPUs, for PBKDF2.
     """
     p = s.profile
     if s.target is not None:
@@ -369,7 +444,7 @@ def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
                  params: dict) -> Cell:
         load = Load(Stream("main", script, args, c, _wrk_threads(s, c), 10), variant, path,
                     latency="pipeline" not in params)
-        return Cell("overhead", spec, (load,), p.overhead_duration_s, spec.workers, params)
+        return Cell("overhead", spec, (load,), p.overhead_duration_s, width, params)
 
     c = p.overhead_connections
     points = [tuple(wrk_cell(sp, name, c, "overhead.lua", (f"path={path}",), path, {})
@@ -387,23 +462,24 @@ def overhead(s: Settings, skipped: list[dict]) -> list[Group]:
         f"{n:,} idle connections instead of {p.overhead_idle_connections:,}: the open-file limit",)
     # A fresh server for every idle run: memory a server has freed stays in its RSS (malloc keeps it
     # for reuse), so on a server that has already held these connections the figure would be near 0.
-    points.append(tuple(Cell("overhead", sp, (Load(hold, "idle", "/plaintext"),), 0, sp.workers,
+    points.append(tuple(Cell("overhead", sp, (Load(hold, "idle", "/plaintext"),), 0, width,
                              {"idle_connections": n, "settle_s": hold.settle_s}, fresh_server=True,
                              read_stats=False, notes=notes) for sp in specs))
     groups = [Group("overhead", tuple(specs), tuple(points))]
 
     workers = len(s.placement.all)
     pcpus = s.placement.server_cpus_for(workers)
-    pspecs = [_spec(s, m, workers, pcpus) for m in s.models if m in ("reactors", "offload")]
+    pspecs = [_spec(s, m, workers, pcpus) for m in s.models if m in PBKDF2_MODELS]
     if s.node:
         pspecs.append(ServerSpec("node", (), pcpus, workers))
-    if not any(sp.label in ("reactors", "offload") for sp in pspecs):
-        skipped.append({"scenario": "overhead", "what": "PBKDF2", "reason": "neither reactors nor offload was chosen"})
+    if not any(sp.label in PBKDF2_MODELS for sp in pspecs):
+        skipped.append({"scenario": "overhead", "what": "PBKDF2",
+                        "reason": f"none of {', '.join(PBKDF2_MODELS)} was chosen"})
     else:
         iterations, pc = p.overhead_pbkdf2_iterations, p.overhead_pbkdf2_connections
         load = Load(Stream("main", "cpu.lua", (f"iterations={iterations}",), pc, _wrk_threads(s, pc), 30), "pbkdf2",
                     f"/cpu/pbkdf2?iterations={iterations}")
-        cells = tuple(Cell("overhead", sp, (load,), p.overhead_duration_s, sp.workers, {"iterations": iterations},
+        cells = tuple(Cell("overhead", sp, (load,), p.overhead_duration_s, workers, {"iterations": iterations},
                            notes=_overlap_note(s, pcpus)) for sp in pspecs)
         groups.append(Group("overhead", tuple(pspecs), (cells,)))
     return groups
@@ -428,7 +504,7 @@ def overload(s: Settings, skipped: list[dict]) -> list[Group]:
                         "reason": "it starts offload servers with its own --pool-queue and --overload-pause, "
                                   "which a remote target cannot be given"})
         return []
-    if "offload" not in s.models:
+    if ONE_MODEL["overload"][0] not in s.models:
         skipped.append({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"})
         return []
     threads, queue = p.overload_pool_threads, p.overload_pool_queue
@@ -468,6 +544,8 @@ def build(s: Settings) -> Plan:
             groups += cpu(s)
         elif name == "mixed":
             groups += mixed(s)
+        elif name == "imbalance":
+            groups += imbalance(s)
         elif name == "split":
             groups += split(s)
         elif name == "accept":

@@ -30,10 +30,15 @@ class Profile:
     cpu_workers: tuple[int, ...] | None
     cpu_work_ms: float  # PBKDF2 iterations are calibrated to take about this long
     cpu_connections_per_worker: int
+    cpu_duration_s: int
     # mixed: an /io/sleep stream beside a PBKDF2 stream
     mixed_io_connections: int
     mixed_io_wait_ms: int
     mixed_cpu_connections_per_cpu: int
+    # imbalance: a few connections of PBKDF2 beside many light /io/sleep connections, two wrk processes at once
+    imbalance_light_connections_per_cpu: int  # many: eight per CPU the server has
+    imbalance_light_wait_ms: int
+    imbalance_heavy_connections: int | None  # None: half the server's CPUs, at least 1 (fewer than its workers)
     # split: one connection, /cpu/primes with split=K
     split_limit: int
     split_values: tuple[int, ...]
@@ -41,6 +46,7 @@ class Profile:
     # accept: reactors with round-robin against reuseport, over short timer waits
     accept_connections: int
     accept_wait_ms: int
+    accept_duration_s: int
     # overhead: cvp's own per-request cost and idle-connection memory against nginx and Node
     overhead_connections: int  # /plaintext and /json, keep-alive
     overhead_pipeline_connections: tuple[int, ...]  # /plaintext pipelined, one point per count
@@ -71,8 +77,9 @@ class Profile:
             p = replace(p, warmup_s=warmup_s)
         if duration_s is not None:
             p = replace(p, duration_s=duration_s, plaintext_duration_s=duration_s, io_duration_s=duration_s,
-                        block_duration_s=duration_s, split_duration_s=duration_s,
-                        overhead_duration_s=duration_s, overload_duration_s=duration_s)
+                        block_duration_s=duration_s, cpu_duration_s=duration_s, split_duration_s=duration_s,
+                        accept_duration_s=duration_s, overhead_duration_s=duration_s,
+                        overload_duration_s=duration_s)
         return p
 
 
@@ -83,7 +90,7 @@ QUICK = Profile(
     duration_s=2,
     plaintext_connections=64,
     plaintext_duration_s=1,  # a second is tens of thousands of requests; the time went to overhead
-    io_connections=(10, 100, 1000),
+    io_connections=(100, 1000),  # 10 too before pool and threads: the full profile sweeps 10 to 10,000
     io_wait_ms=100,
     io_wait_spread_ms=5,
     io_duration_s=2,
@@ -91,14 +98,19 @@ QUICK = Profile(
     cpu_workers=None,
     cpu_work_ms=5.0,
     cpu_connections_per_worker=4,
+    cpu_duration_s=1,  # 2 before pool and threads: 200-400 answers at 5 ms, every model losing as many at the end
     mixed_io_connections=100,
     mixed_io_wait_ms=50,
     mixed_cpu_connections_per_cpu=4,
+    imbalance_light_connections_per_cpu=8,
+    imbalance_light_wait_ms=2,
+    imbalance_heavy_connections=None,
     split_limit=20_000_000,
-    split_values=(1, 2, 4),
+    split_values=(1, 4),  # 1, 2, 4 before pool and threads; 4 is past the pool of 2 on two CPUs
     split_duration_s=1,
     accept_connections=32,
     accept_wait_ms=10,
+    accept_duration_s=1,  # 2 before pool and threads; a second is 3,200 requests over 32 connections
     overhead_connections=64,
     overhead_pipeline_connections=(16, 64),
     overhead_pipeline_depth=16,
@@ -130,14 +142,19 @@ FULL = Profile(
     cpu_workers=None,
     cpu_work_ms=5.0,
     cpu_connections_per_worker=4,
+    cpu_duration_s=10,
     mixed_io_connections=100,
     mixed_io_wait_ms=50,
     mixed_cpu_connections_per_cpu=4,
+    imbalance_light_connections_per_cpu=8,
+    imbalance_light_wait_ms=2,
+    imbalance_heavy_connections=None,
     split_limit=20_000_000,
     split_values=(1, 2, 4, 8, 16, 32, 64),
     split_duration_s=5,
     accept_connections=32,
     accept_wait_ms=10,
+    accept_duration_s=10,
     overhead_connections=64,
     overhead_pipeline_connections=(16, 64),
     overhead_pipeline_depth=16,
@@ -169,14 +186,19 @@ SMOKE = Profile(
     cpu_workers=(1,),
     cpu_work_ms=2.0,
     cpu_connections_per_worker=2,
+    cpu_duration_s=1,
     mixed_io_connections=10,
     mixed_io_wait_ms=20,
     mixed_cpu_connections_per_cpu=1,
+    imbalance_light_connections_per_cpu=2,
+    imbalance_light_wait_ms=2,
+    imbalance_heavy_connections=1,
     split_limit=2_000_000,
     split_values=(2,),
     split_duration_s=1,
     accept_connections=8,
     accept_wait_ms=10,
+    accept_duration_s=1,
     overhead_connections=8,
     overhead_pipeline_connections=(8,),
     overhead_pipeline_depth=16,

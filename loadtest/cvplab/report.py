@@ -13,12 +13,17 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from .stats import NOISY_CPUS, imbalance
+from .cpus import parse_cpu_list
+from .plan import ONE_MODEL
+from .stats import NOISY_CPUS, loop_imbalance
 
-MODE_ORDER = ("single", "reactors", "offload", "nginx", "node")
-CVP_MODES = ("single", "reactors", "offload")
-COLORS = {"single": "tab:blue", "reactors": "tab:orange", "offload": "tab:green", "nginx": "tab:gray",
-          "node": "tab:red"}
+MODE_ORDER = ("single", "reactors", "offload", "pool", "threads", "nginx", "node")
+CVP_MODES = ("single", "reactors", "offload", "pool", "threads")
+#: The models added beside the first three: each scenario's report says what they show.
+NEW_MODELS = ("pool", "threads")
+COLORS = {"single": "tab:blue", "reactors": "tab:orange", "offload": "tab:green", "pool": "tab:purple",
+          "threads": "tab:brown", "nginx": "tab:gray", "node": "tab:red"}
+OTHER_COLOR = "tab:pink"
 CLOSED_LOOP = ("wrk is closed-loop: each connection waits for its reply before sending the next request, so "
                "queueing delay is partly hidden (coordinated omission) and these latencies are best cases.")
 
@@ -173,6 +178,29 @@ def one(cells: list[dict], **where) -> dict | None:
     return found[0] if found else None
 
 
+def cpus_of(c: dict) -> int:
+    """How many CPUs the cell's server was given."""
+    return len(parse_cpu_list(c["server"]["cpus"]))
+
+
+def parallel_cap(c: dict) -> int | None:
+    """What the cell's model could run at once: min(its parallelism, its CPUs, the run's connections).
+
+    The parallelism is the server's own (its start-up line); thread-per-connection's is its
+    connection limit, which the CPUs and the connections bound long before.
+    """
+    par = c.get("parallelism")
+    if not par:
+        return None
+    conns = c["connections"] + sum(o["connections"] for o in c["params"].get("concurrent_streams", []))
+    return min(par, cpus_of(c), conns)
+
+
+def _par(c: dict) -> str:
+    """``parallelism 2`` (or ``parallelism unknown``)."""
+    return f"parallelism {c['parallelism']:,}" if c.get("parallelism") else "parallelism unknown"
+
+
 def select_idle(cells: list[dict]) -> list[dict]:
     """overhead's idle-connection cells that measured something, in mode order."""
     out = [c for c in cells if c.get("scenario") == "overhead" and c.get("variant") == "idle"
@@ -215,7 +243,7 @@ def chart_plaintext(cells: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.8))
     names = [c["mode"] for c in cells]
     values = [c["rps"] for c in cells]
-    ax.bar(names, values, color=[COLORS.get(n, "tab:purple") for n in names], yerr=_errbar(cells), capsize=4)
+    ax.bar(names, values, color=[COLORS.get(n, OTHER_COLOR) for n in names], yerr=_errbar(cells), capsize=4)
     for i, v in enumerate(values):
         ax.annotate(fmt_rps(v), (i, v), ha="center", va="bottom", fontsize=9,
                     xytext=(0, 6), textcoords="offset points")
@@ -233,7 +261,7 @@ def chart_latency(cells: list[dict], path: Path, title: str) -> None:
     for i, c in enumerate(cells):
         ys = [(c["latency_us"].get(k) or 0) / 1000 for k, _ in keys]
         xs = [j + (i - (len(cells) - 1) / 2) * width for j in range(len(keys))]
-        ax.bar(xs, ys, width, label=c["mode"], color=COLORS.get(c["mode"], "tab:purple"))
+        ax.bar(xs, ys, width, label=c["mode"], color=COLORS.get(c["mode"], OTHER_COLOR))
     ax.set_xticks(range(len(keys)), [label for _, label in keys])
     ax.set_yscale("log")
     _plain_log_ticks(ax.yaxis)
@@ -245,39 +273,48 @@ def chart_latency(cells: list[dict], path: Path, title: str) -> None:
 
 def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[dict] = ()) -> None:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
+    # One legend entry per model (its colour) and one per kind of mark: five models would bury the plot.
+    handles = []
+    for mode in modes_of(sleep + block):
+        handles.append(ax.plot([], [], color=COLORS.get(mode, OTHER_COLOR), linewidth=6, label=mode)[0])
     for mode, cs in by_mode(sleep).items():
         xs = [c["connections"] for c in cs]
         steady = [_steady(c) for c in cs]
         # Little's law over the run's middle: connections ÷ mean latency, with the spread of the mean.
         lo = [max(0.0, y - c["connections"] / (c["latency_us_max"]["mean"] / 1e6)) for y, c in zip(steady, cs)]
         hi = [max(0.0, c["connections"] / (c["latency_us_min"]["mean"] / 1e6) - y) for y, c in zip(steady, cs)]
-        ax.errorbar(xs, steady, yerr=[lo, hi], marker="o", color=COLORS.get(mode), capsize=3,
-                    label=f"{mode}, /io/sleep: connections ÷ mean latency")
+        ax.errorbar(xs, steady, yerr=[lo, hi], marker="o", color=COLORS.get(mode, OTHER_COLOR), capsize=3)
         ax.plot(xs, [c["rps"] for c in cs], marker="o", markerfacecolor="none", linestyle="none",
-                color=COLORS.get(mode))
+                color=COLORS.get(mode, OTHER_COLOR))
     if sleep:
-        ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
-                label="/io/sleep: wrk's whole-run figure")
+        handles.append(ax.plot([], [], marker="o", color="gray", label="/io/sleep: connections ÷ mean latency")[0])
+        handles.append(ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
+                               label="/io/sleep: wrk's whole-run figure")[0])
     for c in lockstep:
-        ax.plot([c["connections"]], [_steady(c)], marker="x", markersize=9, linestyle="none",
-                color=COLORS.get(c["mode"]), label=f"{c['mode']}, every wait exactly {c['params']['wait_ms']} ms")
+        handles.append(ax.plot([c["connections"]], [_steady(c)], marker="x", markersize=9, linestyle="none",
+                               color=COLORS.get(c["mode"], OTHER_COLOR),
+                               label=f"{c['mode']}, every wait exactly {c['params']['wait_ms']} ms")[0])
     for mode, cs in by_mode(block).items():
         ax.errorbar([c["connections"] for c in cs], [c["rps"] for c in cs], yerr=_errbar(cs), marker="s",
-                    linestyle="--", color=COLORS.get(mode), label=f"{mode}, /io/block (wrk)", capsize=3)
+                    linestyle="--", color=COLORS.get(mode, OTHER_COLOR), capsize=3)
+    if block:
+        handles.append(ax.plot([], [], marker="s", linestyle="--", color="gray", label="/io/block (wrk)")[0])
     bound_pts = sorted({(c["connections"], c["littles_law_bound_rps"]) for c in sleep if c["littles_law_bound_rps"]})
     if bound_pts:
-        ax.plot(*zip(*bound_pts), color="black", linestyle=":", linewidth=1.5,
-                label="Little's-law bound, connections ÷ wait")
+        handles.append(ax.plot(*zip(*bound_pts), color="black", linestyle=":", linewidth=1.5,
+                               label="Little's-law bound, connections ÷ wait")[0])
     ax.set_xscale("log")
     ax.set_yscale("log")
     # A log axis has no zero: runs where nothing finished are marked at the bottom.
     for c in block + sleep:
         if not c["rps"]:
             ax.annotate(f"{c['mode']}: 0", (c["connections"], ax.get_ylim()[0]), xytext=(0, 4),
-                        textcoords="offset points", ha="center", fontsize=8, color=COLORS.get(c["mode"]))
-    block_bounds = sorted({(c["littles_law_bound_rps"], c["workers"]) for c in block
-                           if c["connections"] >= c["workers"]})
+                        textcoords="offset points", ha="center", fontsize=8, color=COLORS.get(c["mode"], OTHER_COLOR))
+    # Where the parallelism is below the connections the bound is threads ÷ wait; elsewhere it is
+    # connections ÷ wait, the dotted line.
+    block_bounds = sorted({(c["littles_law_bound_rps"], c["parallelism"]) for c in block
+                           if c.get("parallelism") and c["littles_law_bound_rps"] and c["connections"] > c["parallelism"]})
     for b, threads in block_bounds:
         ax.axhline(b, color="gray", linestyle=(0, (1, 3)), linewidth=1)
         ax.text(0.99, b, f"{_n(threads, 'thread')} ÷ wait = {fmt_rps(b)} req/s", transform=ax.get_yaxis_transform(),
@@ -288,7 +325,7 @@ def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[di
     spread = max((c["params"].get("spread_ms", 0) for c in sleep), default=0)
     ax.set_title(f"io: throughput against concurrency, each request waits {wait}"
                  + (f" ± {spread}" if spread else "") + " ms")
-    ax.legend(fontsize=8)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
@@ -306,25 +343,41 @@ def chart_cpu(cells: list[dict], path: Path) -> None:
     for mode, cs in groups.items():
         cs = sorted(cs, key=lambda c: c["workers"])
         ax.errorbar([c["workers"] for c in cs], [c["rps"] for c in cs], yerr=_errbar(cs), marker="o",
-                    color=COLORS.get(mode), label=mode, capsize=3)
-        if base.get(mode):
-            ax2.plot([c["workers"] for c in cs], [100 * c["rps"] / (c["workers"] * base[mode]) for c in cs],
-                     marker="o", color=COLORS.get(mode), label=mode)
-    if base:
-        ideal = statistics.mean(base.values())
+                    color=COLORS.get(mode, OTHER_COLOR), label=mode, capsize=3)
+        effs = [(c["workers"], _efficiency(c, base)) for c in cs]
+        effs = [(w, e) for w, e in effs if e is not None]
+        if effs:
+            ax2.plot(*zip(*[(w, 100 * e) for w, e in effs]), marker="o", color=COLORS.get(mode, OTHER_COLOR),
+                     label=mode)
+        if mode in base and any((parallel_cap(c) or c["workers"]) < c["workers"] for c in cs):
+            # a model that cannot use every CPU it is given (single): its own, lower ideal
+            pts = [(c["workers"], base[mode] * parallel_cap(c)) for c in cs if parallel_cap(c)]
+            ax.plot(*zip(*pts), color=COLORS.get(mode, OTHER_COLOR), linestyle=":",
+                    label=f"{mode}'s ideal: 1-worker × min(parallelism, CPUs, connections)")
+    uncapped = [b for m, b in base.items() if all(parallel_cap(c) in (None, c["workers"]) for c in groups[m])]
+    if uncapped:
+        ideal = statistics.mean(uncapped)
         ax.plot(workers, [ideal * w for w in workers], color="black", linestyle=":", label="ideal (1-worker × n)")
     ax2.axhline(100, color="black", linestyle=":", label="ideal")
     for a in (ax, ax2):
         a.set_xticks(workers)
-        a.set_xlabel("workers (reactors: loops, offload: pool threads)")
-        a.legend(fontsize=8)
+        a.set_xlabel("workers n: n CPUs, each model started with n (see the text)")
+        a.legend(fontsize=7)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("requests per second")
     ax.set_title("cpu: throughput against workers")
     ax2.set_ylabel("scaling efficiency (%)")
     ax2.set_ylim(0, 120)
-    ax2.set_title("efficiency: rps ÷ (workers × own 1-worker rps)")
+    ax2.set_title("rps ÷ (own 1-worker rps × min(parallelism, CPUs, conns))", fontsize=9)
     _save(fig, path)
+
+
+def _efficiency(c: dict, base: dict[str, float]) -> float | None:
+    """rps ÷ (the model's own 1-worker rps × what it could run at once): 1.0 is ideal scaling."""
+    cap = parallel_cap(c)
+    if c["mode"] not in base or not cap:
+        return None
+    return c["rps"] / (base[c["mode"]] * cap)
 
 
 def by_mode_first(cells: list[dict]) -> dict[str, dict]:
@@ -381,10 +434,11 @@ def chart_split(cells: list[dict], path: Path) -> None:
                     label=mode, capsize=3)
     ks = sorted({c["params"]["split"] for c in cells})
     off = sorted((c for c in cells if c["mode"] == "offload"), key=lambda c: c["params"]["split"])
-    if off and off[0]["params"]["split"] == 1:
-        t1, workers = off[0]["latency_us"]["p50"] / 1000, off[0]["workers"]
-        ax.plot(ks, [t1 / min(k, workers) for k in ks], color=COLORS["offload"], linestyle=":",
-                label=f"offload ideal: K=1 ÷ min(K, {workers} pool threads)")
+    if off and off[0]["params"]["split"] == 1 and parallel_cap(off[0]):
+        t1 = off[0]["latency_us"]["p50"] / 1000
+        threads = min(off[0]["parallelism"], cpus_of(off[0]))
+        ax.plot(ks, [t1 / min(k, threads) for k in ks], color=COLORS["offload"], linestyle=":",
+                label=f"offload ideal: K=1 ÷ min(K, parallelism {off[0]['parallelism']}, CPUs {cpus_of(off[0])})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_ylim(bottom=0)
@@ -402,11 +456,11 @@ def chart_accept(cells: list[dict], path: Path) -> None:
     width = 0.8 / max(1, len(variants))
     for ax, key, label in ((axes[0], "connections_total", "connections accepted"), (axes[1], "requests", "requests")):
         for i, c in enumerate(variants):
-            loops = [w for w in c["per_worker"] if w["role"] in ("loop", None)]
+            loops = [w for w in c["per_worker"] if w.get("kind") == "loop"]
             xs = [w["id"] + (i - (len(variants) - 1) / 2) * width for w in loops]
             ax.bar(xs, [w[key] for w in loops], width, label=c["variant"] or c["mode"],
                    color=["tab:orange", "tab:purple", "tab:cyan"][i % 3])
-        ids = sorted({w["id"] for c in variants for w in c["per_worker"] if w["role"] in ("loop", None)})
+        ids = sorted({w["id"] for c in variants for w in c["per_worker"] if w.get("kind") == "loop"})
         ax.set_xticks(ids, [f"loop {i}" for i in ids])
         ax.set_ylabel(f"{label} (all repeats)")
         ax.set_title(f"{label} per worker")
@@ -455,7 +509,7 @@ def chart_overhead(cells: list[dict], path: Path) -> None:
                 errs[1] += hi
                 hatches.append("//" if c.get("client_saturated") else "")
             bars = ax.bar(xs, ys, width, yerr=errs if key == "rps" else None, capsize=2, label=mode,
-                          color=COLORS.get(mode, "tab:purple"))
+                          color=COLORS.get(mode, OTHER_COLOR))
             for bar, hatch in zip(bars, hatches):
                 bar.set_hatch(hatch)
         ax.set_xticks(range(len(points)), [label.replace("/plaintext pipelined", "pipelined").replace(", ", "\n")
@@ -478,7 +532,7 @@ def chart_overhead(cells: list[dict], path: Path) -> None:
         ys = [c["rss_per_connection_bytes"] / 1024 for c in idle]
         lo = [max(0.0, (c["rss_per_connection_bytes"] - c["rss_per_connection_bytes_min"]) / 1024) for c in idle]
         hi = [max(0.0, (c["rss_per_connection_bytes_max"] - c["rss_per_connection_bytes"]) / 1024) for c in idle]
-        ax_rss.bar(names, ys, yerr=[lo, hi], capsize=4, color=[COLORS.get(n, "tab:purple") for n in names])
+        ax_rss.bar(names, ys, yerr=[lo, hi], capsize=4, color=[COLORS.get(n, OTHER_COLOR) for n in names])
         for i, c in enumerate(idle):
             ax_rss.annotate(fmt_bytes(c["rss_per_connection_bytes"]), (i, ys[i]), ha="center", va="bottom",
                             fontsize=8, xytext=(0, 4), textcoords="offset points")
@@ -489,7 +543,7 @@ def chart_overhead(cells: list[dict], path: Path) -> None:
                          fontsize=10)
     ax_rss.set_ylabel("KiB per connection")
     if pbkdf2:
-        names = [f"{c['mode']}\n{c['workers']} {'in pool' if c['mode'] != 'reactors' else 'loops'}" for c in pbkdf2]
+        names = [f"{c['mode']}\n{_par(c).replace('parallelism', 'par.')}" for c in pbkdf2]
         ys = [c["rps"] for c in pbkdf2]
         ax_pb.bar(names, ys, yerr=_errbar(pbkdf2), capsize=4, color=[COLORS.get(c["mode"]) for c in pbkdf2])
         for i, v in enumerate(ys):
@@ -546,10 +600,10 @@ def overhead_text(cells: list[dict]) -> list[str]:
     pb = select(cells, scenario="overhead", variant="pbkdf2")
     node = one(pb, mode="node")
     if pb:
-        text = f"`{pb[0]['path']}` over {pb[0]['connections']} connections with {_n(pb[0]['workers'], 'worker')}: " \
+        text = f"`{pb[0]['path']}` over {pb[0]['connections']} connections on {_n(pb[0]['workers'], 'CPU')}: " \
                + _join([f"{c['mode']} {_rps_range(c)}" for c in pb]) + "."
         if node:
-            text += " Against Node's libuv pool of " + str(node["workers"]) + ": " + _join(
+            text += " Against Node's libuv pool of " + str(node.get("parallelism") or node["workers"]) + ": " + _join(
                 [f"{c['mode']} {_ratio_range(c, node)[0]:.2f}×" for c in pb if c["mode"] in CVP_MODES]) + "."
         busy = [f"{c['mode']} {c['server_cpus_busy']:.2f}" for c in pb if c.get("server_cpus_busy") is not None]
         if busy:
@@ -618,16 +672,17 @@ def io_text(sleep: list[dict], block: list[dict], lockstep: list[dict] = ()) -> 
     if block:
         top = max(c["connections"] for c in block)
         at_top = [c for c in block if c["connections"] == top]
-        out.append(f"With /io/block, the wait holds a thread, and at {top:,} connections throughput collapsed to "
-                   "threads ÷ wait: " + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s "
-                                               f"(bound {fmt_rps(c['littles_law_bound_rps'])}, {c['workers']} "
-                                               f"thread{'s' if c['workers'] > 1 else ''})" for c in at_top]) + ".")
+        out.append(f"With /io/block the wait holds a thread, so throughput is bounded by min(connections, "
+                   f"parallelism) ÷ wait; at {top:,} connections: "
+                   + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s (bound {fmt_rps(c['littles_law_bound_rps'])}, "
+                            f"{_par(c)})" for c in at_top]) + ".")
         shed = [c for c in block if c["errors"]["status"]]
         if shed:
             out.append("Some requests were refused rather than queued (status 400 or more, usually 503 from a full "
                        "queue): " + _join([f"{c['mode']} at {c['connections']:,} connections, "
                                            f"{c['errors']['status']:,} of {c['requests']:,}" for c in shed]) + ".")
-        short = [c for c in block if c["connections"] > c["workers"] and not c["errors"]["status"]
+        short = [c for c in block if c.get("parallelism") and c["connections"] > c["parallelism"]
+                 and not c["errors"]["status"] and c["littles_law_bound_rps"]
                  and c["rps"] < 0.5 * c["littles_law_bound_rps"]]
         if short:
             out.append("Far below threads ÷ wait, with nothing refused: "
@@ -686,12 +741,22 @@ def cpu_text(cells: list[dict]) -> list[str]:
         for mode in ("reactors", "offload"):
             if mode in at_top:
                 out.append(_ratio_text(at_top[mode], single, f"cpu with {_n(top, 'worker')}") + ".")
+    started = [f"{m} " + (f"`{' '.join(c['server']['flags'])}`" if c["server"].get("flags") else "with no flag")
+               + f" ({_par(c)})" for m, c in at_top.items() if "flags" in c["server"]]
+    if started:
+        out.append(f"At {_n(top, 'worker')} the models were started as: {_join(started)}.")
     base = _cpu_base(cells)
     if top > 1 and base:
-        out.append(f"Scaling efficiency at {_n(top, 'worker')}: "
-                   + _join([f"{m} {fmt_pct(c['rps'] / (top * base[m]), 0)}" for m, c in at_top.items() if m in base])
-                   + "; single stays on one core whatever the count.")
-    if top > 1 and any(c["rps"] > 1.05 * top * base[m] for m, c in at_top.items() if m in base and m != "single"):
+        effs = [f"{m} {fmt_pct(_efficiency(c, base), 0)} (ideal ×{parallel_cap(c)})" for m, c in at_top.items()
+                if _efficiency(c, base) is not None]
+        if effs:
+            out.append(f"Scaling efficiency at {_n(top, 'worker')}, rps ÷ (own 1-worker rps × min(parallelism, CPUs, "
+                       f"connections)): {_join(effs)}.")
+        held = [m for m, c in at_top.items() if parallel_cap(c) == 1]
+        if held:
+            out.append(f"{_join(held)} can run one request at a time ({_join([_par(at_top[m]) for m in held])}), "
+                       "so its ideal stays at its 1-worker figure whatever the CPUs.")
+    if top > 1 and any((_efficiency(c, base) or 0) > 1.05 for c in at_top.values()):
         per_req = [f"{m} {c['server_cpu_us_per_request'] / 1000:.1f} ms at 1 worker and "
                    f"{at_top[m]['server_cpu_us_per_request'] / 1000:.1f} ms at {top}"
                    for m, c in by_mode_first(cells).items()
@@ -720,14 +785,21 @@ def mixed_text(io_cells: list[dict], cpu_cells: list[dict], alone: list[dict]) -
     if cpu_cells:
         out.append("CPU stream throughput at the same time: "
                    + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s" for c in cpu_cells]) + ".")
-    out.append("single runs PBKDF2 on its only loop, so a timer that fires waits behind the queued hashes "
-               "(head-of-line blocking); offload runs them on the pool and the loop stays free; reactors "
-               "blocks only the loop that holds the CPU request, so the I/O connections sharing that loop wait.")
+    out.append("How each model runs the hashes: single on its only loop, so a timer that fires waits behind the "
+               "queued hashes (head-of-line blocking); offload on its pool, leaving the loop free; reactors on the "
+               "loop that holds the CPU request, so the I/O connections sharing that loop wait; pool inline on "
+               "whichever of its threads runs that connection, so a timer waits only while every thread hashes; "
+               "threads on each connection's own thread, leaving the I/O threads to the kernel's scheduler.")
+    out += _new_models_mixed(io_cells)
     return out
 
 
+#: split: a model whose K=1 ÷ largest-K latency is at least this spread a request's chunks over threads.
+SPLIT_SPEEDUP = 1.2
+
+
 def split_text(cells: list[dict]) -> list[str]:
-    parts, best_text = [], ""
+    parts, best_text, spread_, serial = [], "", [], []
     for mode, cs in by_mode(cells).items():
         cs = sorted(cs, key=lambda c: c["params"]["split"])
         if len(cs) < 2:
@@ -735,17 +807,22 @@ def split_text(cells: list[dict]) -> list[str]:
         first, last = cs[0], cs[-1]
         t1, tk = first["latency_us"]["p50"], last["latency_us"]["p50"]
         parts.append(f"{mode} {fmt_us(t1)} → {fmt_us(tk)} ({t1 / tk:.2f}×)")
+        (spread_ if t1 / tk >= SPLIT_SPEEDUP else serial).append(mode)
         if mode == "offload":
             best = min(cs, key=lambda c: c["latency_us"]["p50"])
             best_text = (f" The best for offload was K={best['params']['split']}, {fmt_us(best['latency_us']['p50'])} "
-                         f"({t1 / best['latency_us']['p50']:.2f}× faster than K=1) with {best['workers']} pool "
-                         "threads.")
+                         f"({t1 / best['latency_us']['p50']:.2f}× faster than K=1) with {_par(best)}.")
     if not parts:
         return []
     ks = sorted({c["params"]["split"] for c in cells})
-    return [f"Latency of one request from K={ks[0]} to K={ks[-1]}: {_join(parts)}.{best_text}",
-            "Only offload spreads one request's chunks over several threads; single and reactors run them one after "
-            "another on the loop that serves the connection, so K changes nothing there but noise."]
+    out = [f"Latency of one request from K={ks[0]} to K={ks[-1]}: {_join(parts)}.{best_text}"]
+    if spread_:
+        out.append(f"{_join(spread_)} ran one request's chunks on several threads at once (at least "
+                   f"{SPLIT_SPEEDUP}× faster at K={ks[-1]}).")
+    if serial:
+        out.append(f"{_join(serial)} did not get {SPLIT_SPEEDUP}× faster: there the chunks ran one after another on "
+                   "the thread that serves the connection, and K changed little but noise.")
+    return out
 
 
 def accept_text(cells: list[dict]) -> list[str]:
@@ -754,10 +831,10 @@ def accept_text(cells: list[dict]) -> list[str]:
         pw = c.get("per_worker")
         if not pw:
             continue
-        loops = [w for w in pw if w["role"] in ("loop", None)]
+        loops = [w for w in pw if w.get("kind") == "loop"]
         conns = "/".join(str(w["connections_total"]) for w in loops)
         reqs = "/".join(f"{w['requests']:,}" for w in loops)
-        ic, ir = imbalance(pw, "connections_total"), imbalance(pw, "requests")
+        ic, ir = loop_imbalance(pw, "connections_total"), loop_imbalance(pw, "requests")
         out.append(f"{c['variant'] or c['mode']}: connections per loop {conns} (max ÷ mean "
                    f"{'-' if ic is None else f'{ic:.2f}'}), requests {reqs} "
                    f"(max ÷ mean {'-' if ir is None else f'{ir:.2f}'}), {fmt_rps(c['rps'])} req/s.")
@@ -779,7 +856,9 @@ class Check:
 
 
 def expected_checks(cells: list[dict]) -> list[Check]:
-    return [check_cpu(cells), check_io(cells), check_mixed(cells), *overhead_checks(cells), check_overload(cells)]
+    return [check_cpu(cells), check_cpu_new(cells), check_io(cells), check_block_threads(cells),
+            check_footprint(cells), check_mixed(cells), check_imbalance(cells), *overhead_checks(cells),
+            check_overload(cells)]
 
 
 #: Where overhead's targets name a connection count, the issue's ("Fast path").
@@ -804,13 +883,13 @@ def overhead_checks(cells: list[dict]) -> list[Check]:
     checks.append(check_idle(cells))
     pb = select(cells, scenario="overhead", variant="pbkdf2")
     node = one(pb, mode="node")
-    pool = node["workers"] if node else 2
+    pool = (node.get("parallelism") or node["workers"]) if node else 2
     iterations = pb[0]["params"]["iterations"] if pb else 8800
     for mode in ("offload", "reactors"):
         cs = [c for c in pb if c["mode"] in (mode, "node")]
-        workers = f"{pool} pool threads" if mode == "offload" else f"{pool} loops"
+        par = (one(cs, mode=mode) or {}).get("parallelism") or pool
         checks.append(_check_against(cs, f"overhead PBKDF2 {mode}", f"PBKDF2 {iterations:,} iterations: {mode} with "
-                                     f"{workers} ≥ 1.0× Node's libuv pool of {pool}", "node", models=(mode,)))
+                                     f"parallelism {par} ≥ 1.0× Node's libuv pool of {pool}", "node", models=(mode,)))
     return checks
 
 
@@ -981,8 +1060,8 @@ def check_mixed(cells: list[dict]) -> Check:
         nice = str((off["server"].get("startup") or {}).get("pool_nice"))  # absent before --pool-nice existed
         below = ("" if not nice.isdigit() else " at its own priority (`--pool-nice 0`)" if int(nice) == 0
                  else f" (started with `--pool-nice {nice}`, below the loop's priority)")
-        why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with {off['workers']} busy "
-                   f"pool threads{below} and with wrk, so each timer completion may also wait for the scheduler")
+        why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with its busy pool threads "
+                   f"({_par(off)}){below} and with wrk, so each timer completion may also wait for the scheduler")
         why += _noise([off])
     return Check(name, want, figure, "met" if ok else "missed", why)
 
@@ -1223,6 +1302,489 @@ def check_overload(cells: list[dict]) -> Check:
                  why + _noise([c for c in (sat, flood, ctrl) if c]))
 
 
+# -- comparing models ------------------------------------------------------------------
+
+def _key_range(a: dict, b: dict, key: str, sub: str | None = None) -> tuple[float, float, float] | None:
+    """a ÷ b on medians and over the repeats' extremes, for ``key`` (``latency_us`` with ``sub``: a percentile;
+    ``footprint`` with ``sub``: one of its figures).  None where either lacks it."""
+    try:
+        if key == "latency_us":
+            mid, lo, hi = ((a[k][sub], b[k2][sub]) for k, k2 in
+                           (("latency_us", "latency_us"), ("latency_us_min", "latency_us_max"),
+                            ("latency_us_max", "latency_us_min")))
+        elif sub is not None:
+            fa, fb = a[key], b[key]
+            mid, lo, hi = ((fa[sub], fb[sub]), (fa[sub + "_min"], fb[sub + "_max"]), (fa[sub + "_max"], fb[sub + "_min"]))
+        else:
+            return _ratio_range(a, b, key)
+        return mid[0] / mid[1], lo[0] / lo[1], hi[0] / hi[1]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def _times(r: tuple[float, float, float] | None, whom: str, more: str, less: str) -> str:
+    """``1.52× reactors' (1.40–1.61): faster``; the word only where the range leaves 1.0 out."""
+    if r is None:
+        return f"not comparable with {whom}"
+    ratio, lo, hi = r
+    verdict = more if lo > 1.0 else less if hi < 1.0 else "the ranges overlap: within this run's noise"
+    return f"{ratio:.2f}× {whom} ({lo:.2f}–{hi:.2f}; {verdict})"
+
+
+def _poss(mode: str) -> str:
+    """``single's``, ``reactors'``."""
+    return mode + ("'" if mode.endswith("s") else "'s")
+
+
+def _reference(cells: list[dict], model: str) -> dict | None:
+    """What a new model is set beside: reactors (the other multi-threaded loop model), else single."""
+    for ref in ("reactors", "single", "offload"):
+        c = one(cells, mode=ref)
+        if c is not None and ref != model:
+            return c
+    return None
+
+
+def _new_models_plaintext(cells: list[dict]) -> list[str]:
+    out = []
+    for m in NEW_MODELS:
+        c, ref = one(cells, mode=m), _reference(cells, m)
+        if not c or not ref:
+            continue
+        whose = _poss(ref["mode"])
+        text = f"{m} ({_par(c)}) served {_rps_range(c)}, {_times(_key_range(c, ref, 'rps'), whose, 'faster', 'slower')}"
+        if c.get("server_cpu_us_per_request") and ref.get("server_cpu_us_per_request"):
+            text += (f"; server CPU per request {c['server_cpu_us_per_request']:.1f} µs against "
+                     f"{ref['server_cpu_us_per_request']:.1f} µs")
+        out.append(text + ".")
+    return out
+
+
+def _new_models_overhead(cells: list[dict]) -> list[str]:
+    out = []
+    idle = select_idle(cells)
+    for m in NEW_MODELS:
+        parts = []
+        for _, _, label, cs in overhead_points(cells):
+            c, nginx = one(cs, mode=m), one(cs, mode="nginx")
+            if c and nginx and nginx["rps"]:
+                parts.append(f"{label} {c['rps'] / nginx['rps']:.2f}×")
+        text = f"{m} against nginx: {_join(parts)}" if parts else ""
+        mine = next((c for c in idle if c["mode"] == m), None)
+        others = [c for c in idle if c["mode"] in CVP_MODES and c["mode"] not in NEW_MODELS]
+        if mine:
+            least = min(others, key=lambda c: c["rss_per_connection_bytes"]) if others else None
+            text += ("; " if text else f"{m}: ") + f"RSS per idle connection {fmt_bytes(mine['rss_per_connection_bytes'])}"
+            if least and least["rss_per_connection_bytes"] > 0:
+                text += ", " + _times(_key_range(mine, least, "rss_per_connection_bytes"), _poss(least["mode"]),
+                                      "more", "less")
+        if text:
+            out.append(text + ".")
+    return out
+
+
+def _new_models_io(sleep: list[dict], block: list[dict]) -> list[str]:
+    out = []
+    if sleep:
+        top = max(c["connections"] for c in sleep)
+        at_top = [c for c in sleep if c["connections"] == top]
+        for m in NEW_MODELS:
+            c, ref = one(at_top, mode=m), _reference(at_top, m)
+            if not c or not ref:
+                continue
+            mine, theirs = (c["littles_law"].get("steady_bound_share"), ref["littles_law"].get("steady_bound_share"))
+            out.append(f"With timer waits at {top:,} connections, {m} ({_par(c)}) reached {fmt_pct(mine)} of the bound "
+                       f"in steady state, against {_poss(ref['mode'])} {fmt_pct(theirs)}"
+                       + (f"; p99 {fmt_us(c['latency_us']['p99'])} against {fmt_us(ref['latency_us']['p99'])}"
+                          if c["latency_us"].get("p99") and ref["latency_us"].get("p99") else "") + ".")
+    if block:
+        top = max(c["connections"] for c in block)
+        at_top = [c for c in block if c["connections"] == top]
+        pooled = [c for c in at_top if c.get("parallelism") and c["parallelism"] < c["connections"]
+                  and c["littles_law_bound_rps"]]
+        most = max(pooled, key=lambda c: c["littles_law_bound_rps"]) if pooled else None
+        for m in NEW_MODELS:
+            c = one(at_top, mode=m)
+            if not c or not c["littles_law_bound_rps"]:
+                continue
+            share = c["rps"] / c["littles_law_bound_rps"]
+            if c.get("parallelism") and c["parallelism"] >= c["connections"]:
+                text = (f"With /io/block at {top:,} connections {m} answered {fmt_rps(c['rps'])} req/s, {fmt_pct(share)} "
+                        f"of its bound, {fmt_rps(c['littles_law_bound_rps'])} (connections ÷ wait: its {_par(c)} is "
+                        "above the connections)")
+                if most:
+                    r = c["rps"] / most["littles_law_bound_rps"]
+                    text += (f", {r:.1f}× the most a model held to a pool of threads could reach here "
+                             f"({most['mode']}, {fmt_rps(most['littles_law_bound_rps'])} req/s, threads ÷ wait)")
+                    text += (": a thread per connection is not bounded by a pool size." if r > 1.5 else
+                             ": here it did not get clearly past a pool's bound.")
+                else:
+                    text += "."
+            else:
+                text = (f"With /io/block at {top:,} connections {m} ({_par(c)}) answered {fmt_rps(c['rps'])} req/s, "
+                        f"{fmt_pct(share)} of its threads ÷ wait, {fmt_rps(c['littles_law_bound_rps'])}: blocking "
+                        "work waits for one of its threads, as in the other pooled models.")
+            out.append(text)
+    return out
+
+
+def _new_models_cpu(cells: list[dict]) -> list[str]:
+    out = []
+    top = max(c["workers"] for c in cells)
+    at_top = [c for c in cells if c["workers"] == top]
+    single, reactors = one(at_top, mode="single"), one(at_top, mode="reactors")
+    base = _cpu_base(cells)
+    for m in NEW_MODELS:
+        c = one(at_top, mode=m)
+        if not c:
+            continue
+        parts = [_times(_key_range(c, ref, "rps"), _poss(ref["mode"]), "more", "less")
+                 for ref in (single, reactors) if ref]
+        eff = _efficiency(c, base) if top > 1 else None  # at one worker it is its own base
+        out.append(f"At {_n(top, 'worker')} {m} ({_par(c)} on {_n(cpus_of(c), 'CPU')}) served {_rps_range(c)}"
+                   + (f": {_join(parts)}" if parts else "")
+                   + (f"; scaling efficiency {fmt_pct(eff, 0)}" if eff is not None else "") + ".")
+    return out
+
+
+def _new_models_mixed(io_cells: list[dict]) -> list[str]:
+    out = []
+    if not io_cells:
+        return out
+    wait_us = io_cells[0]["params"]["wait_ms"] * 1000
+    for m in NEW_MODELS:
+        c = one(io_cells, mode=m)
+        if not c or not c["latency_us"].get("p99"):
+            continue
+        refs = [r for r in (one(io_cells, mode="offload"), one(io_cells, mode="reactors")) if r]
+        parts = [_times(_key_range(c, r, "latency_us", "p99"), _poss(r["mode"]), "higher", "lower") for r in refs]
+        out.append(f"{_poss(m)} I/O p99 beside the CPU stream was {fmt_us(c['latency_us']['p99'])} "
+                   f"({c['latency_us']['p99'] / wait_us - 1:+.0%} over the sleep)"
+                   + (f": {_join(parts)}" if parts else "") + ".")
+    return out
+
+
+# -- io at the most connections: RSS and context switches ------------------------------
+
+FOOTPRINT_HEADER = ["model", "conns", "RSS before → during", "RSS per conn (min–max)", "voluntary switches/req",
+                    "involuntary switches/req", "threads alive"]
+
+
+def select_footprint(cells: list[dict]) -> list[dict]:
+    """io sleep cells with RSS and context-switch figures (the most connections), in mode order."""
+    return [c for c in select(cells, scenario="io", variant="sleep") if c.get("footprint")]
+
+
+def _switches(fp: dict) -> str:
+    v, i = fp.get("voluntary_switches_per_request"), fp.get("involuntary_switches_per_request")
+    return "-" if v is None else f"{v:.2f} + {i:.2f}"
+
+
+def footprint_rows(cells: list[dict]) -> list[list[str]]:
+    rows = []
+    for c in select_footprint(cells):
+        fp = c["footprint"]
+        mib = lambda b: "-" if b is None else f"{b / 2**20:.1f} MiB"  # noqa: E731
+        rows.append([c["mode"], f"{fp['connections']:,}", f"{mib(fp['rss_before_bytes'])} → {mib(fp['rss_during_bytes'])}",
+                     f"{fmt_bytes(fp['rss_per_connection_bytes'])} ({fmt_bytes(fp['rss_per_connection_bytes_min'])}–"
+                     f"{fmt_bytes(fp['rss_per_connection_bytes_max'])})",
+                     "-" if fp["voluntary_switches_per_request"] is None else f"{fp['voluntary_switches_per_request']:.3f}",
+                     "-" if fp["involuntary_switches_per_request"] is None
+                     else f"{fp['involuntary_switches_per_request']:.3f}",
+                     "-" if fp.get("threads_alive") is None else f"{fp['threads_alive']:,.0f}"])
+    return rows
+
+
+def chart_footprint(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    cs = select_footprint(cells)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    names = [c["mode"] for c in cs]
+    colors = [COLORS.get(n, OTHER_COLOR) for n in names]
+    rss = [c["footprint"]["rss_per_connection_bytes"] / 1024 for c in cs]
+    lo = [max(0.0, r - c["footprint"]["rss_per_connection_bytes_min"] / 1024) for r, c in zip(rss, cs)]
+    hi = [max(0.0, c["footprint"]["rss_per_connection_bytes_max"] / 1024 - r) for r, c in zip(rss, cs)]
+    ax.bar(names, rss, yerr=[lo, hi], capsize=4, color=colors)
+    for i, c in enumerate(cs):
+        ax.annotate(fmt_bytes(c["footprint"]["rss_per_connection_bytes"]), (i, max(rss[i], 0)), ha="center",
+                    va="bottom", fontsize=8, xytext=(0, 4), textcoords="offset points")
+    ax.margins(y=0.15)
+    ax.set_ylabel("KiB per connection")
+    ax.set_title("RSS per connection: (during − before) ÷ connections", fontsize=10)
+    vol = [c["footprint"]["voluntary_switches_per_request"] or 0 for c in cs]
+    inv = [c["footprint"]["involuntary_switches_per_request"] or 0 for c in cs]
+    ax2.bar(names, vol, color=colors, label="voluntary (waited)")
+    ax2.bar(names, inv, bottom=vol, color=colors, hatch="//", alpha=0.6, label="involuntary (preempted)")
+    for i in range(len(cs)):
+        ax2.annotate(f"{vol[i] + inv[i]:.2f}", (i, vol[i] + inv[i]), ha="center", va="bottom", fontsize=8,
+                     xytext=(0, 4), textcoords="offset points")
+    ax2.margins(y=0.15)
+    ax2.set_ylabel("context switches per request")
+    ax2.set_title("context switches per request, every thread (/proc)", fontsize=10)
+    ax2.legend(fontsize=8)
+    first = cs[0]
+    fig.suptitle(f"io at {first['footprint']['connections']:,} connections, {first['path']}: sampled while wrk held them",
+                 fontsize=11)
+    _save(fig, path)
+
+
+def footprint_text(cells: list[dict]) -> list[str]:
+    cs = select_footprint(cells)
+    if not cs:
+        return []
+    fp0 = cs[0]["footprint"]
+    out = [f"At {fp0['connections']:,} connections, sampled {fp0['sampled_after_s']:.1f} s after wrk started, while "
+           "it still held every connection, on a fresh server each repeat: RSS per connection "
+           + _join([f"{c['mode']} {fmt_bytes(c['footprint']['rss_per_connection_bytes'])}" for c in cs])
+           + "; context switches per request, voluntary + involuntary, "
+           + _join([f"{c['mode']} {_switches(c['footprint'])}" for c in cs]) + "."]
+    threads, ref = one(cs, mode="threads"), _reference(cs, "threads")
+    if threads and ref:
+        rss = _key_range(threads, ref, "footprint", "rss_per_connection_bytes")
+        sw = _key_range(threads, ref, "footprint", "switches_per_request")
+        whose = _poss(ref["mode"])
+        alive = threads["footprint"].get("threads_alive")
+        text = (f"threads{f', with {alive:,.0f} threads alive,' if alive is not None else ''} had "
+                f"{_times(rss, whose, 'more', 'less')} RSS per connection and "
+                f"{_times(sw, whose, 'more', 'less')} context switches per request.")
+        if rss and sw and rss[1] > 1.0 and sw[1] > 1.0:
+            text += (" That is where a thread per connection pays: each connection holds a thread with its own stack "
+                     "(the pages it touched are resident), and each request wakes that thread and puts it to sleep "
+                     "again.")
+        out.append(text)
+    pool, reactors = one(cs, mode="pool"), one(cs, mode="reactors")
+    if pool and reactors:
+        rss = _key_range(pool, reactors, "footprint", "rss_per_connection_bytes")
+        sw = _key_range(pool, reactors, "footprint", "switches_per_request")
+        theirs = "reactors'"
+        out.append(f"pool had {_times(rss, theirs, 'more', 'less')} RSS per connection and "
+                   f"{_times(sw, theirs, 'more', 'less')} context switches per request.")
+    out.append("RSS is `VmRSS` of /proc/<pid>/status, before wrk starts and while it holds its connections; it leaves "
+               "out what the kernel keeps for each thread (its kernel stack and task structure). Context switches "
+               "are `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of every thread alive at the second "
+               "sample (/proc/<pid>/task/*/status), less their counts at the first, ÷ the requests /stats counted "
+               "between the two; a thread that exited in between is missed.")
+    return out
+
+
+def check_footprint(cells: list[dict]) -> Check:
+    name = "io footprint"
+    want = "io at the most connections: threads' RSS per connection and context switches per request above reactors'"
+    cs = select_footprint(cells)
+    threads, reactors = one(cs, mode="threads"), one(cs, mode="reactors")
+    if not threads or not reactors:
+        return Check(name, want, "-", "not measured", ["needs io footprint cells for threads and reactors"])
+    tf, rf = threads["footprint"], reactors["footprint"]
+    rss = _key_range(threads, reactors, "footprint", "rss_per_connection_bytes")
+    sw = _key_range(threads, reactors, "footprint", "switches_per_request")
+    figure = (f"at {tf['connections']:,} connections, RSS per connection threads {fmt_bytes(tf['rss_per_connection_bytes'])}"
+              f" against reactors {fmt_bytes(rf['rss_per_connection_bytes'])}; context switches per request threads "
+              f"{_switches(tf)} against reactors {_switches(rf)}")
+    if rss is None or sw is None:
+        return Check(name, want, figure, "not measured", ["a figure is missing (no request counted, or no RSS growth)"])
+    why = [f"threads ÷ reactors: RSS {rss[0]:.2f}× ({rss[1]:.2f}–{rss[2]:.2f}), switches {sw[0]:.2f}× "
+           f"({sw[1]:.2f}–{sw[2]:.2f})"]
+    for what, r in (("RSS", rss), ("switches", sw)):
+        if r[1] <= 1.0 <= r[2]:
+            why.append(f"the {what} ranges overlap: within this run's noise")
+    if tf.get("threads_alive") is not None:
+        why.append(f"{tf['threads_alive']:,.0f} threads alive in threads at the sample, {tf['threads_seen']:,.0f} read")
+    met = rss[0] > 1.0 and sw[0] > 1.0
+    return Check(name, want, figure, "met" if met else "missed", why + _noise([threads, reactors]))
+
+
+def check_block_threads(cells: list[dict]) -> Check:
+    name = "io block threads"
+    want = "threads' /io/block throughput at the most connections above every pooled model's bound (threads ÷ wait)"
+    block = select(cells, scenario="io", variant="block")
+    if not block:
+        return Check(name, want, "-", "not measured", ["needs io block cells"])
+    top = max(c["connections"] for c in block)
+    at_top = [c for c in block if c["connections"] == top]
+    threads = one(at_top, mode="threads")
+    pooled = [c for c in at_top if c.get("parallelism") and c["parallelism"] < c["connections"]
+              and c["littles_law_bound_rps"]]
+    if not threads or not pooled:
+        return Check(name, want, "-", "not measured", ["needs io block cells for threads and a pooled model"])
+    most = max(pooled, key=lambda c: c["littles_law_bound_rps"])
+    bound = threads["littles_law_bound_rps"]
+    figure = (f"threads {_rps_range(threads)} at {top:,} connections"
+              + (f", {fmt_pct(threads['rps'] / bound)} of its bound {fmt_rps(bound)}" if bound else "")
+              + f"; the pooled models' bound is at most {fmt_rps(most['littles_law_bound_rps'])} req/s "
+                f"({most['mode']}, {_par(most)})")
+    why = []
+    e = threads.get("errors") or {}
+    if e.get("total"):
+        why.append(f"threads had {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
+                                                                    if k != "total" and v) + ")")
+    if threads.get("parallelism") and threads["parallelism"] < top:
+        why.append(f"threads' own {_par(threads)} is below the connections")
+    met = threads["rps"] > most["littles_law_bound_rps"]
+    return Check(name, want, figure, "met" if met else "missed", why + _noise([threads]))
+
+
+def check_cpu_new(cells: list[dict]) -> Check:
+    name = "cpu pool, threads"
+    want = "pool and threads each ≥ 1.8× single on cpu with 2 workers"
+    cs = select(cells, scenario="cpu", workers=2)
+    single = one(cs, mode="single")
+    new = [c for c in (one(cs, mode=m) for m in NEW_MODELS) if c]
+    if not single or not new:
+        return Check(name, want, "-", "not measured", ["needs cpu cells for single and pool or threads at 2 workers"])
+    ratios = {c["mode"]: _ratio_range(c, single) for c in new}
+    figure = _join([f"{m} {r:.2f}× ({lo:.2f}–{hi:.2f})" for m, (r, lo, hi) in ratios.items()])
+    why = [f"{m} not measured" for m in NEW_MODELS if m not in ratios]
+    low = [c for c in new if ratios[c["mode"]][0] < 1.8]
+    for c in low:
+        why.append(f"{c['mode']} ({_par(c)}) kept {c.get('server_cpus_busy') or 0:.2f} of 2 CPUs busy "
+                   f"({fmt_rps(c['rps'])} req/s against single's {fmt_rps(single['rps'])})")
+    if low and any(c.get("client_saturated") for c in cs):
+        why.append("wrk was saturated")
+    verdict = "not measured" if not ratios else "missed" if low else "met"
+    return Check(name, want, figure, verdict, why + (_noise(cs) if low else []))
+
+
+# -- imbalance --------------------------------------------------------------------------
+
+IMBALANCE_HEADER = ["model", "light p50", "light p99 (min–max)", "light req/s", "heavy req/s", "CPUs kept busy",
+                    "handler time per worker"]
+
+
+def select_imbalance(cells: list[dict]) -> tuple[list[dict], list[dict]]:
+    """imbalance's measured light and heavy cells, in mode order."""
+    return select(cells, scenario="imbalance", variant="light"), select(cells, scenario="imbalance", variant="heavy")
+
+
+def _busy_per_worker(c: dict) -> str:
+    """Each worker's handler time (busy_ns) over the repeats, ``1.9/0.0 s``: every loop and pool thread, and
+    the connection threads that ran some (threads mode lists one per connection slot)."""
+    pw = [w for w in (c.get("per_worker") or []) if w.get("busy_ns") is not None
+          and (w.get("busy_ns") or w.get("kind") in ("loop", "pool-thread"))]
+    if not any(w["busy_ns"] for w in pw):
+        return "-"
+    return "/".join(f"{w['busy_ns'] / 1e9:.1f}" for w in pw) + " s"
+
+
+def imbalance_rows(cells: list[dict]) -> list[list[str]]:
+    light, heavy = select_imbalance(cells)
+    rows = []
+    for c in light:
+        h = one(heavy, mode=c["mode"])
+        lat, lo, hi = c["latency_us"], c["latency_us_min"], c["latency_us_max"]
+        rows.append([c["mode"], fmt_us(lat.get("p50")), f"{fmt_us(lat.get('p99'))} ({fmt_us(lo.get('p99'))}–"
+                                                         f"{fmt_us(hi.get('p99'))})",
+                     fmt_rps(c["rps"]), fmt_rps(h["rps"]) if h else "-",
+                     "-" if c.get("server_cpus_busy") is None else f"{c['server_cpus_busy']:.2f}",
+                     _busy_per_worker(c)])
+    return rows
+
+
+def chart_imbalance(cells: list[dict], path: Path) -> None:
+    plt = _pyplot()
+    light, heavy = select_imbalance(cells)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    names = [c["mode"] for c in light]
+    colors = [COLORS.get(n, OTHER_COLOR) for n in names]
+    xs = list(range(len(light)))
+    width = 0.38
+    p50 = [c["latency_us"]["p50"] / 1000 for c in light]
+    p99 = [c["latency_us"]["p99"] / 1000 for c in light]
+    lo = [max(0.0, y - c["latency_us_min"]["p99"] / 1000) for y, c in zip(p99, light)]
+    hi = [max(0.0, c["latency_us_max"]["p99"] / 1000 - y) for y, c in zip(p99, light)]
+    ax.bar([x - width / 2 for x in xs], p50, width, color=colors, alpha=0.45, label="p50")
+    ax.bar([x + width / 2 for x in xs], p99, width, color=colors, yerr=[lo, hi], capsize=3, label="p99 (min–max)")
+    for x, y in zip(xs, p99):
+        ax.annotate(f"{y:.1f}", (x + width / 2, y), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                    textcoords="offset points")
+    wait = light[0]["params"]["wait_ms"]
+    ax.axhline(wait, color="black", linestyle=":", label=f"the light request's wait, {wait} ms")
+    ax.set_xticks(xs, names)
+    ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
+    ax.set_ylim(bottom=wait * 0.8)
+    ax.set_ylabel("light stream latency (ms, log scale)")
+    ax.set_title(f"light stream, {light[0]['connections']} connections", fontsize=10)
+    ax.legend(fontsize=8)
+    busy = [c.get("server_cpus_busy") or 0 for c in light]
+    ax2.bar(names, busy, color=colors)
+    for i, c in enumerate(light):
+        h = one(heavy, mode=c["mode"])
+        ax2.annotate(f"{busy[i]:.2f}" + (f"\nheavy {fmt_rps(h['rps'])}/s" if h else ""), (i, busy[i]), ha="center",
+                     va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
+    ax2.axhline(cpus_of(light[0]), color="black", linestyle=":", label=f"the server's {cpus_of(light[0])} CPUs")
+    ax2.margins(y=0.2)
+    ax2.set_ylabel("CPUs kept busy: server CPU ÷ wall time")
+    ax2.set_title("CPUs kept busy, and the heavy stream's throughput", fontsize=10)
+    ax2.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"imbalance: {light[0]['params']['heavy_connections']} heavy connection(s) of PBKDF2 beside "
+                 f"{light[0]['connections']} light ones (median over repeats)", fontsize=11)
+    _save(fig, path)
+
+
+def imbalance_text(cells: list[dict]) -> list[str]:
+    light, heavy = select_imbalance(cells)
+    if not light:
+        return []
+    wait_us = light[0]["params"]["wait_ms"] * 1000
+    out = ["Light stream p50/p99: " + _join([f"{c['mode']} {fmt_us(c['latency_us']['p50'])}/"
+                                              f"{fmt_us(c['latency_us']['p99'])} (p99 "
+                                              f"{fmt_us(c['latency_us']['p99'] - wait_us)} over the wait)"
+                                              for c in light]) + "."]
+    reactors = one(light, mode="reactors")
+    if reactors:
+        others = [c for c in (one(light, mode=m) for m in ("pool", "offload", "threads", "single")) if c]
+        if others:
+            theirs = "reactors'"
+            out.append(f"Beside reactors' light p99 of {fmt_us(reactors['latency_us']['p99'])}: "
+                       + _join([f"{c['mode']} {_times(_key_range(c, reactors, 'latency_us', 'p99'), theirs, 'higher', 'lower')}"
+                                for c in others]) + ".")
+        busiest = [w for w in (reactors.get("per_worker") or []) if w.get("kind") == "loop" and w.get("busy_ns")]
+        ratio = loop_imbalance(reactors.get("per_worker") or [], "busy_ns")
+        if busiest and ratio is not None:
+            text = (f"reactors' loops spent {_busy_per_worker(reactors)} on handler work over the repeats "
+                    f"(max ÷ mean {ratio:.2f})")
+            text += (": the heavy work sat on some loops, and the light connections sharing them waited behind each "
+                     "PBKDF2 request, while those on the other loops did not." if ratio >= 1.3 else
+                     ": the heavy work was spread over the loops, so every loop's light connections shared the wait.")
+            out.append(text)
+    busy = [f"{c['mode']} {c['server_cpus_busy']:.2f}" for c in light if c.get("server_cpus_busy") is not None]
+    if busy:
+        out.append(f"CPUs kept busy (server CPU ÷ wall time, both streams) of {cpus_of(light[0])}: {_join(busy)}"
+                   + ("; heavy-stream throughput: " + _join([f"{c['mode']} {fmt_rps(c['rps'])} req/s" for c in heavy])
+                      if heavy else "") + ".")
+    out.append("A model that lets any free thread take any connection's next request (pool's shared io_context, "
+               "offload's loop beside its pool, threads' scheduler) can keep the light stream moving while fewer "
+               "heavy connections than CPUs hash; sharded loops (reactors) cannot move a light connection off a "
+               "loop that is running PBKDF2, and single has one loop for all.")
+    return out
+
+
+def check_imbalance(cells: list[dict]) -> Check:
+    name = "imbalance"
+    want = "imbalance: pool's and offload's light-stream p99 below reactors'"
+    light, _ = select_imbalance(cells)
+    reactors = one(light, mode="reactors")
+    mine = [c for c in (one(light, mode=m) for m in ("pool", "offload")) if c]
+    if not reactors or not mine:
+        return Check(name, want, "-", "not measured", ["needs imbalance cells for reactors and pool or offload"])
+    ratios = {c["mode"]: _key_range(c, reactors, "latency_us", "p99") for c in mine}
+    figure = (_join([f"{c['mode']} {fmt_us(c['latency_us']['p99'])}" for c in mine])
+              + f" against reactors {fmt_us(reactors['latency_us']['p99'])}: "
+              + _join([f"{m} {r[0]:.2f}× ({r[1]:.2f}–{r[2]:.2f})" for m, r in ratios.items() if r]))
+    why = [f"{m} not measured" for m in ("pool", "offload") if m not in ratios]
+    for m, r in ratios.items():
+        if r and r[1] <= 1.0 <= r[2]:
+            why.append(f"{m}'s range and reactors' overlap: within this run's noise")
+    ratio = loop_imbalance(reactors.get("per_worker") or [], "busy_ns")
+    if ratio is not None:
+        why.append(f"reactors' loops' handler time {_busy_per_worker(reactors)} (max ÷ mean {ratio:.2f})")
+    if any(c.get("notes") for c in light):
+        why.append("wrk shares a CPU with the servers here")
+    measured = [r for r in ratios.values() if r is not None]
+    verdict = "not measured" if not measured else "met" if all(r[0] < 1.0 for r in measured) else "missed"
+    return Check(name, want, figure, verdict, why + _noise(light))
+
+
 # -- the report ------------------------------------------------------------------------
 
 def summary_rows(cells: list[dict]) -> list[list[str]]:
@@ -1310,7 +1872,8 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                    p(f"`/plaintext` over {pt[0]['connections']} keep-alive connections; the server on CPU "
                      f"{pt[0]['server']['cpus']} and wrk on CPU {pt[0]['client_cpus']}.")]
         chart_plaintext(pt, out_dir / "plaintext.png")
-        blocks += [img("plaintext.png", "plaintext throughput per model"), *map(p, plaintext_text(pt))]
+        blocks += [img("plaintext.png", "plaintext throughput per model"), *map(p, plaintext_text(pt)),
+                   *map(p, _new_models_plaintext(pt))]
         chart_latency(pt, out_dir / "latency.png", "plaintext: latency percentiles per model")
         blocks += [img("latency.png", "latency percentiles per model"), *map(p, latency_text(pt))]
 
@@ -1326,10 +1889,11 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                      "keep-alive connections: each sends one request, reads the answer and stays open while the "
                      "server's RSS is read, on a fresh server each time (freed memory stays in a process's RSS, so a "
                      "second count on the same server would find the memory already there). Then PBKDF2 with the "
-                     "lab's CPUs: reactors' loops and offload's pool against Node's libuv pool of the same size.")]
+                     "lab's CPUs: the models that can hash on several threads against Node's libuv pool of the same "
+                     "size.")]
         chart_overhead(ov, out_dir / "overhead.png")
         blocks += [img("overhead.png", "overhead: throughput, CPU per request, RSS per idle connection, PBKDF2"),
-                   *map(p, overhead_text(ov)), p(CLOSED_LOOP)]
+                   *map(p, overhead_text(ov)), *map(p, _new_models_overhead(ov)), p(CLOSED_LOOP)]
 
     sleep, block = select(cells, scenario="io", variant="sleep"), select(cells, scenario="io", variant="block")
     lockstep = select(cells, scenario="io", variant="sleep-lockstep")
@@ -1346,7 +1910,13 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                      "hollow ones are wrk's whole-run figures, which also lose the requests in flight when a short "
                      "run stops. `/io/block` shows wrk's figures: there most requests never finish within a run.")]
         chart_io(sleep, block, out_dir / "io.png", lockstep)
-        blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block, lockstep))]
+        blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block, lockstep)),
+                   *map(p, _new_models_io(sleep, block))]
+        if select_footprint(cells):
+            blocks.append(h(3, "io: RSS per connection and context switches per request"))
+            chart_footprint(cells, out_dir / "io_footprint.png")
+            blocks += [img("io_footprint.png", "io: RSS per connection and context switches per request"),
+                       table(FOOTPRINT_HEADER, footprint_rows(cells)), *map(p, footprint_text(cells))]
 
     cpu = select(cells, scenario="cpu")
     if cpu:
@@ -1354,7 +1924,8 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                    p(f"`{cpu[0]['path']}` (about {_work_ms(doc)} of CPU each) over {cpu[0]['connections']} "
                      "connections; the server gets one CPU per worker.")]
         chart_cpu(cpu, out_dir / "cpu.png")
-        blocks += [img("cpu.png", "cpu throughput and scaling efficiency"), *map(p, cpu_text(cpu))]
+        blocks += [img("cpu.png", "cpu throughput and scaling efficiency"), *map(p, cpu_text(cpu)),
+                   *map(p, _new_models_cpu(cpu))]
 
     mio, mcpu = select(cells, scenario="mixed", variant="io"), select(cells, scenario="mixed", variant="cpu")
     malone = select(cells, scenario="mixed", variant="io-alone")
@@ -1368,6 +1939,21 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
         chart_mixed(mio, malone, out_dir / "mixed.png")
         blocks += [img("mixed.png", "mixed-load I/O latency per model"), *map(p, mixed_text(mio, mcpu, malone)),
                    p(CLOSED_LOOP)]
+
+    light, heavy = select_imbalance(cells)
+    if light:
+        pr = light[0]["params"]
+        blocks += [h(2, "imbalance: a few heavy connections among many light ones"),
+                   p(f"Two wrk processes at once on CPUs {light[0]['server']['cpus']}: `{light[0]['path']}` over "
+                     f"{pr['light_connections']} light connections and `{heavy[0]['path'] if heavy else 'PBKDF2'}` "
+                     f"(about {_work_ms(doc)} of CPU each) over {pr['heavy_connections']} heavy one(s), fewer than "
+                     "the CPUs, started 0.3 s later once the light connections are open. Sharded loops leave the "
+                     "light connections that share a loop with a heavy one waiting behind its hashes; a model whose "
+                     "free threads take any connection's next request need not. The light stream's latency is the "
+                     "figure; CPUs kept busy is the server's CPU time ÷ the wall time of the run.")]
+        chart_imbalance(cells, out_dir / "imbalance.png")
+        blocks += [img("imbalance.png", "imbalance: light-stream latency and CPUs kept busy per model"),
+                   table(IMBALANCE_HEADER, imbalance_rows(cells)), *map(p, imbalance_text(cells)), p(CLOSED_LOOP)]
 
     sp = select(cells, scenario="split")
     if sp:
@@ -1385,7 +1971,8 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                      "Per-worker counts are deltas of `/stats` around each run, summed over repeats (wrk opens one "
                      "extra connection per run to check the address).")]
         chart_accept(acc, out_dir / "accept.png")
-        blocks += [img("accept.png", "connections and requests per worker"), *map(p, accept_text(acc))]
+        blocks += [img("accept.png", "connections and requests per worker"), *map(p, accept_text(acc)),
+                   p(_one_model("accept"))]
 
     ovl = select_overload(cells)
     if ovl:
@@ -1403,7 +1990,8 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                      "non-2xx) ÷ run time.")]
         chart_overload(cells, out_dir / "overload.png")
         blocks += [img("overload.png", "overload: goodput at saturation and under a flood, refusals, wrk's CPU"),
-                   table(OVERLOAD_HEADER, overload_rows(cells)), *map(p, overload_text(cells))]
+                   table(OVERLOAD_HEADER, overload_rows(cells)), *map(p, overload_text(cells)),
+                   p(_one_model("overload"))]
 
     blocks += problems(doc)
     blocks += method(doc)
@@ -1411,6 +1999,11 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
                p("`srv µs/req`: server CPU time per request. `wrk CPU`: wrk's CPU use as a share of the CPUs it had "
                  "(flagged from 90%). `of bound`: throughput as a share of the Little's-law bound.")]
     return blocks
+
+
+def _one_model(scenario: str) -> str:
+    model, why = ONE_MODEL[scenario]
+    return f"Only {model} runs this scenario: {why}."
 
 
 def _work_ms(doc: dict) -> str:

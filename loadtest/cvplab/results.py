@@ -10,7 +10,7 @@ from pathlib import Path
 from . import RESULTS_SCHEMA_VERSION
 from .cpus import format_cpu_list
 from .plan import Cell, Load
-from .stats import OVERLOAD_EMPTY, Run, summarize, summarize_idle, summarize_overload
+from .stats import OVERLOAD_EMPTY, Run, littles_law_bound, summarize, summarize_idle, summarize_overload
 from .wrk import ERROR_KINDS, PERCENTILES
 
 
@@ -32,9 +32,16 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
     """One entry of ``cells``: what was asked, what was measured, and the checks.
 
     ``runs`` are :class:`Run` for wrk cells, and the runner's dicts for idle cells.
+    ``server_info`` is what the server said of itself (its start-up line's pairs; a peer's,
+    what the lab configured); its ``parallelism`` sets the /io/block bound.
     """
     others = [{"variant": l.variant, "path": l.path, "connections": l.stream.connections}
               for l in cell.loads if l is not load]
+    par = str(server_info.get("parallelism", ""))
+    parallelism = int(par) if par.isdigit() else None
+    bound = load.bound_rps
+    if load.blocking_wait_ms is not None:
+        bound = littles_law_bound(load.stream.connections, load.blocking_wait_ms, parallelism) if parallelism else None
     out = {
         "id": cell_id(cell, load),
         "scenario": cell.scenario,
@@ -44,12 +51,13 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         "connections": load.stream.connections,
         "wrk_threads": None if cell.idle else load.stream.threads,
         "workers": cell.workers,
+        "parallelism": parallelism,
         "params": dict(cell.params, **({"concurrent_streams": others} if others else {})),
         "duration_s": None if cell.idle else cell.duration_s,
         "repeats": len(runs),
         "repeats_planned": repeats_planned,
         "server": {"description": cell.server.description, "cpus": format_cpu_list(cell.server.cpus),
-                   "startup": server_info},
+                   "flags": list(cell.server.flags), "startup": server_info},
         "client_cpus": format_cpu_list(client_cpus),
         "notes": list(cell.notes),
         "failures": failures,
@@ -57,7 +65,7 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
     if runs and cell.idle:
         out.update(summarize_idle(runs))
     elif runs:
-        out.update(summarize(runs, connections=load.stream.connections, bound_rps=load.bound_rps))
+        out.update(summarize(runs, connections=load.stream.connections, bound_rps=bound))
     elif cell.idle:
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None, "littles_law_bound_rps": None,
@@ -65,8 +73,8 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
                     "rss_per_connection_bytes": None, "runs": []})
     else:
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
-                    "client_cpu": None, "client_saturated": None,
-                    "littles_law_bound_rps": load.bound_rps, "runs": []})
+                    "client_cpu": None, "client_saturated": None, "model": None, "footprint": None,
+                    "littles_law_bound_rps": bound, "runs": []})
     if cell.scenario == "overload":
         out.update(summarize_overload(runs) if runs else OVERLOAD_EMPTY)
     return out
@@ -85,6 +93,9 @@ CSV_COLUMNS = (
     # added with the overload scenario
     "overload_pause", "non2xx", "non2xx_rps", "non2xx_rps_min", "non2xx_rps_max", "pool_rejected",
     "server_cpu_us_per_success",
+    # added with the pool and threads models, imbalance and io's footprint
+    "parallelism", "server_cpus_busy", "footprint_rss_per_connection_bytes",
+    "voluntary_switches_per_request", "involuntary_switches_per_request", "threads_alive",
 )
 
 
@@ -110,6 +121,12 @@ def csv_row(cell: dict) -> dict:
     row.update({f"errors_{k}": errors.get(k) for k in ERROR_KINDS})
     row["bound_share"], row["concurrency_ratio"] = ll.get("bound_share"), ll.get("concurrency_ratio")
     row["failed"] = "; ".join(f["error"].splitlines()[0] for f in cell.get("failures", []))
+    row["parallelism"], row["server_cpus_busy"] = cell.get("parallelism"), cell.get("server_cpus_busy")
+    fp = cell.get("footprint") or {}
+    row["footprint_rss_per_connection_bytes"] = fp.get("rss_per_connection_bytes")
+    row["voluntary_switches_per_request"] = fp.get("voluntary_switches_per_request")
+    row["involuntary_switches_per_request"] = fp.get("involuntary_switches_per_request")
+    row["threads_alive"] = fp.get("threads_alive", (cell.get("model") or {}).get("threads_alive"))
     return {k: "" if v is None else v for k, v in row.items()}
 
 

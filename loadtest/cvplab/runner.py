@@ -9,17 +9,20 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from . import results
+from . import procs, results
 from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
 from .servers import (Server, ServerError, ServerSpec, find_nginx, find_node, get_json, start_cvp, start_nginx,
                       start_node)
-from .stats import NOISY_CPUS, Run, per_worker_delta, pool_delta
+from .stats import NOISY_CPUS, Run, footprint_delta, model_facts, per_worker_delta, pool_delta
 from .wrk import WrkError, WrkResult, WrkRun
 
 #: What a failed run raises; anything else is a bug and propagates.
 RUN_ERRORS = (WrkError, IdleError, ServerError, OSError, ValueError)
+#: A footprint cell's second /proc sample is taken this long before wrk's run ends (at the latest
+#: halfway through it), while wrk still holds every connection and the server every thread.
+FOOTPRINT_BEFORE_END_S = 0.25
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Measurement:
     per_worker: list[dict] | None
     background_cpus: float  # CPUs that other processes on this machine kept busy meanwhile
     pool: dict | None = None  # offload: the pool's rejected and completed counts over the run
+    server_wall_s: float | None = None  # between the two readings of the server's CPU
+    model: dict | None = None  # model_facts of /stats after the run
+    footprint: dict | None = None  # footprint_delta: RSS and context switches while wrk held its connections
 
 
 @dataclass
@@ -247,7 +253,11 @@ class Runner:
         return server
 
     def _measure(self, cell: Cell, server: Server, duration_s: int, *, tag: str) -> Measurement:
-        """One run of every stream of ``cell`` at once, with server CPU and /stats around it."""
+        """One run of every stream of ``cell`` at once, with server CPU and /stats around it.
+
+        A footprint cell also samples the server's RSS and its threads' context switches from
+        /proc before wrk starts and again shortly before wrk's run ends, with /stats each time.
+        """
         server.check_alive()
         stats_ok = cell.read_stats and server.has_stats
         if server.has_stats and server is not self.env.remote:
@@ -255,11 +265,14 @@ class Runner:
             if lingering:
                 self.say(f"  .. {server.name}: {lingering} connection(s) of an earlier run still open")
         before = server.stats() if stats_ok else None
-        cpu0, busy0 = server.cpu_s(), system_busy_s()
+        footprint = cell.footprint and stats_ok and server.pgid is not None and tag != "warmup"
+        sample0 = self._proc_sample(server, before) if footprint else None
+        cpu0, busy0, t0 = server.cpu_s(), system_busy_s(), time.monotonic()
         stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}"
         stem.parent.mkdir(exist_ok=True)
         wrks = []
         first = time.monotonic()
+        sample1 = None
         try:
             for load in cell.loads:
                 time.sleep(max(0.0, first + load.start_after_s - time.monotonic()))
@@ -268,6 +281,10 @@ class Runner:
                                    name=f"{cell.title} {tag}{' ' + load.variant if len(cell.loads) > 1 else ''}",
                                    raw_stem=stem.with_name(stem.name + f".{load.stream.name}"),
                                    registry=self.env.registry))
+            if footprint:
+                at = first + max(duration_s / 2, duration_s - FOOTPRINT_BEFORE_END_S)
+                time.sleep(max(0.0, at - time.monotonic()))
+                sample1 = self._proc_sample(server, server.stats())
             measured = [(w.finish(), w) for w in wrks]
             measured = [(r if load.latency else replace(r, latency_us=dict.fromkeys(r.latency_us)), w)
                         for load, (r, w) in zip(cell.loads, measured)]
@@ -275,7 +292,7 @@ class Runner:
             for w in wrks:
                 self.env.registry.stop(w.proc, 0.5)
             raise
-        cpu1, busy1 = server.cpu_s(), system_busy_s()
+        cpu1, busy1, t1 = server.cpu_s(), system_busy_s(), time.monotonic()
         server.check_alive()
         after = server.stats() if stats_ok else None
         wall = max(r.wall_s for r, _ in measured)
@@ -286,7 +303,16 @@ class Runner:
                            client_cpu=wrk_cpu / wall / len(self.env.client_cpus),
                            per_worker=per_worker_delta(before, after) if stats_ok else None,
                            background_cpus=max(0.0, (busy1 - busy0) - local_server - wrk_cpu) / wall,
-                           pool=pool_delta(before, after) if stats_ok else None)
+                           pool=pool_delta(before, after) if stats_ok else None, server_wall_s=t1 - t0,
+                           model=model_facts(after),
+                           footprint=(footprint_delta(sample0, sample1, cell.connections)
+                                      if sample0 and sample1 else None))
+
+    @staticmethod
+    def _proc_sample(server: Server, stats: dict) -> dict:
+        """The server's RSS and its threads' context switches now, beside a /stats snapshot."""
+        return {"rss_bytes": procs.group_rss_bytes(server.pgid), "switches": procs.task_switches(server.pgid),
+                "stats": stats, "at_s": time.monotonic()}
 
     def _measure_idle(self, cell: Cell, server: Server, *, tag: str) -> IdleMeasurement:
         """One run of the idle-connection helper against ``server``, with its CPU around it."""
@@ -331,7 +357,8 @@ class Runner:
                     server_cpu_s=m.server_cpu_s, server_requests=total_requests,
                     background_cpus=m.background_cpus,
                     raw=[str(w.stdout_path.relative_to(out_dir)), str(w.stderr_path.relative_to(out_dir))],
-                    per_worker=m.per_worker, pool=m.pool)
+                    per_worker=m.per_worker, pool=m.pool, server_wall_s=m.server_wall_s, model=m.model,
+                    footprint=m.footprint)
                 for r, w in m.wrk]
 
     def _problem(self, text: str) -> None:

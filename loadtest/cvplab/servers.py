@@ -7,6 +7,11 @@
 - a server started elsewhere (``--target``, :func:`connect_remote`); its model and CPU use
   are read from ``/stats``.
 
+What a server runs in parallel is read from it (:attr:`Server.parallelism`): cvp-server's
+start-up line says ``parallelism=N``, a target's ``/stats`` ``model.parallelism``, the Node
+peer's line its libuv pool (``threadpool=N``); nginx's is the ``worker_processes`` the lab
+wrote into its configuration.
+
 Every server the lab starts is a :class:`Server`, the leader of its own process group.
 """
 
@@ -50,10 +55,13 @@ class ServerError(Exception):
 class ServerSpec:
     """What to start: a model (or nginx), its extra flags, and its CPUs."""
 
-    label: str  # the model as results name it: single, reactors, offload; or a peer: nginx, node
+    label: str  # the model as results name it: single, reactors, offload, pool, threads; or a peer: nginx, node
     flags: tuple[str, ...] = ()
     cpus: tuple[int, ...] = ()
-    workers: int = 1  # threads that can run CPU or blocking work in parallel (node: its libuv pool)
+    # the n it was asked for: a model's flags are plan.model_flags(label, n); nginx's worker processes,
+    # Node's libuv pool; a target's parallelism, at most its usable CPUs.  What a server really runs in
+    # parallel is its own to say: Server.parallelism.
+    workers: int = 1
 
     @property
     def description(self) -> str:
@@ -157,6 +165,12 @@ class Server:
         return self.spec.label not in PEERS
 
     @property
+    def parallelism(self) -> int | None:
+        """What the server runs in parallel, as it said (see the module's docstring); None if it did not."""
+        value = str(self.info.get("parallelism", ""))
+        return int(value) if value.isdigit() else None
+
+    @property
     def pgid(self) -> int | None:
         """The process group of a server the lab started (its pid: it leads the group)."""
         return self.proc.pid if self.proc is not None else None
@@ -223,11 +237,20 @@ class Server:
 
 def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: Path,
               registry: procs.ProcessRegistry) -> Server:
-    """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line."""
+    """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line.
+
+    The line must say ``parallelism=N``: the lab reads each model's parallelism from it.
+    """
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), str(binary), "--mode", spec.label,
             "--address", "127.0.0.1", "--port", "0", "--max-connections", str(max_connections),
             "--drain-timeout", DRAIN_TIMEOUT, *spec.flags]
-    return _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry)
+    server = _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry)
+    if server.parallelism is None or server.parallelism < 1:
+        server.stop()
+        raise ServerError(spec.description, "its start-up line has no parallelism=N (N ≥ 1), which the lab reads "
+                                            "each model's parallelism from (docs/API.md)",
+                          _tail(server.stderr_path) if server.stderr_path else "")
+    return server
 
 
 def _start_with_line(argv: list[str], spec: ServerSpec, program: str, *, log_dir: Path,
@@ -335,7 +358,8 @@ def start_nginx(binary: str, spec: ServerSpec, *, max_connections: int, log_dir:
                                   _tail(err_path)) from None
             time.sleep(0.02)
     version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
-    server.info = {"version": version.removeprefix("nginx version: "), "listening": f"127.0.0.1:{port}"}
+    server.info = {"version": version.removeprefix("nginx version: "), "listening": f"127.0.0.1:{port}",
+                   "parallelism": str(len(spec.cpus))}  # the worker_processes of its configuration
     return server
 
 
@@ -351,27 +375,36 @@ def start_node(binary: str, spec: ServerSpec, *, log_dir: Path, registry: procs.
     starts, as libuv reads it once.  Waits for its start-up line, as for cvp-server.
     """
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), binary, str(NODE_SERVER), "0"]
-    return _start_with_line(argv, spec, "node-peer", log_dir=log_dir, registry=registry,
-                            env={"UV_THREADPOOL_SIZE": str(spec.workers), "HOST": "127.0.0.1"})
+    server = _start_with_line(argv, spec, "node-peer", log_dir=log_dir, registry=registry,
+                              env={"UV_THREADPOOL_SIZE": str(spec.workers), "HOST": "127.0.0.1"})
+    if "threadpool" in server.info:  # its CPU work runs on libuv's pool; its JavaScript on one thread
+        server.info["parallelism"] = server.info["threadpool"]
+    return server
 
 
 def connect_remote(url: str) -> Server:
-    """Attaches to a server started elsewhere; its model and workers come from ``/stats``."""
+    """Attaches to a server started elsewhere; its model and parallelism come from ``/stats``.
+
+    The plan gives it as many workers as it has parallelism, at most its usable CPUs
+    (``cpu.usable``): a thread-per-connection server's parallelism is its connection limit.
+    """
     try:
         stats = get_json(url, "/stats")
         mode = str(stats["mode"])
-        workers = _parallel_workers(stats)
         cpus = tuple(stats.get("cpu", {}).get("allowed") or ())
+        usable = stats.get("cpu", {}).get("usable")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ServerError(f"target {url}", f"/stats could not be read: {e}") from None
+    model = stats.get("model")
+    try:
+        parallelism = int(model["parallelism"])
+        if parallelism < 1:
+            raise ValueError(parallelism)
+    except (KeyError, TypeError, ValueError):
+        raise ServerError(f"target {url}", "/stats has no model.parallelism (N ≥ 1), which the lab reads the "
+                                           "model's parallelism from (docs/API.md)") from None
+    workers = min(parallelism, int(usable)) if isinstance(usable, int) and usable > 0 else parallelism
     spec = ServerSpec(mode, cpus=cpus, workers=workers)
     return Server(spec, url.rstrip("/"), info={"mode": mode, "accept": stats.get("accept"),
-                                               "workers": workers, "pid": stats.get("process", {}).get("pid")})
-
-
-def _parallel_workers(stats: dict) -> int:
-    """Threads that run CPU or blocking work: the pool in offload, the loops otherwise."""
-    roles = [w.get("role") for w in stats.get("workers", [])]
-    if stats.get("mode") == "offload":
-        return max(1, roles.count("pool"))
-    return max(1, roles.count("loop"))
+                                               "parallelism": str(parallelism), "workers": workers,
+                                               "model": model.get("name"), "pid": stats.get("process", {}).get("pid")})

@@ -68,19 +68,100 @@ def is_saturated(client_cpu: float | None) -> bool:
     return client_cpu is not None and client_cpu >= SATURATION
 
 
+#: The per-worker counters the lab keeps from /stats.
+WORKER_COUNTERS = ("requests", "connections_total", "tasks", "busy_ns")
+
+
+def _counter_delta(now, was):
+    """A counter's growth; None where /stats gives none (pool: connections are the shared loop's)."""
+    if now is None:
+        return None
+    now, was = int(now), int(was or 0)
+    # A threads-mode slot taken by a later connection may start its counts again: then all of now is new.
+    return now - was if now >= was else now
+
+
 def per_worker_delta(before: dict, after: dict) -> list[dict]:
     """Per-worker counters from two ``/stats`` snapshots: what happened in between.
 
-    Counts ``requests``, ``connections_total``, ``tasks`` and ``busy_ns`` per worker
-    id.  The lab's own ``/stats`` request is counted too (one per snapshot).
+    Counts WORKER_COUNTERS per worker id, with the worker's ``kind`` (loop, pool-thread,
+    connection-thread) and ``cpu`` as /stats gives them.  A worker absent before (a
+    threads-mode connection thread first used during the run) starts from 0; a counter /stats
+    gives as null (pool mode's per-worker connection counts) stays null.  The lab's own
+    ``/stats`` request is counted too (one per snapshot).
     """
     old = {w["id"]: w for w in before.get("workers", [])}
     out = []
     for w in after.get("workers", []):
         prev = old.get(w["id"], {})
-        out.append({"id": w["id"], "role": w.get("role"), "cpu": w.get("cpu"),
-                    **{k: int(w.get(k, 0)) - int(prev.get(k, 0))
-                       for k in ("requests", "connections_total", "tasks", "busy_ns")}})
+        out.append({"id": w["id"], "kind": w.get("kind"), "cpu": w.get("cpu"),
+                    **{k: _counter_delta(w.get(k), prev.get(k)) for k in WORKER_COUNTERS}})
+    return out
+
+
+def model_facts(stats: dict | None) -> dict | None:
+    """The ``/stats`` ``model`` object, with how many workers of each kind ``workers[]`` listed."""
+    if not stats or not isinstance(stats.get("model"), dict):
+        return None
+    kinds: dict[str, int] = {}
+    for w in stats.get("workers", []):
+        kinds[str(w.get("kind"))] = kinds.get(str(w.get("kind")), 0) + 1
+    m = stats["model"]
+    return {"name": m.get("name"), "description": m.get("description"), "parallelism": m.get("parallelism"),
+            "threads_alive": m.get("threads_alive"), "worker_kinds": kinds}
+
+
+def footprint_delta(before: dict, during: dict, connections: int) -> dict:
+    """RSS per connection and context switches per request between two /proc samples.
+
+    Each sample is ``{"rss_bytes", "switches" (procs.task_switches), "stats" (/stats), "at_s"}``:
+    one before wrk starts, one while it still holds every connection.  Switches are summed
+    over the threads alive at the second sample, each less its count at the first (0 for a
+    thread started since; a thread whose count went down is a new thread with an old id, and
+    counts whole); a thread that exited between the samples is missed.  Requests are the
+    server's own ``totals.requests`` between the two ``/stats`` reads.
+    """
+    vol = invol = 0
+    for tid, (v, i) in during["switches"].items():
+        v0, i0 = before["switches"].get(tid, (0, 0))
+        if v < v0 or i < i0:
+            v0 = i0 = 0
+        vol, invol = vol + v - v0, invol + i - i0
+    requests = int(during["stats"]["totals"]["requests"]) - int(before["stats"]["totals"]["requests"])
+    rss0, rss1 = before["rss_bytes"], during["rss_bytes"]
+    return {
+        "connections": connections,
+        "rss_before_bytes": rss0, "rss_during_bytes": rss1,
+        "rss_per_connection_bytes": round((rss1 - rss0) / connections, 1) if connections else None,
+        "requests": requests,
+        "voluntary_switches": vol, "involuntary_switches": invol,
+        "voluntary_switches_per_request": round(vol / requests, 4) if requests > 0 else None,
+        "involuntary_switches_per_request": round(invol / requests, 4) if requests > 0 else None,
+        "threads_seen": len(during["switches"]),
+        "threads_alive": (model_facts(during["stats"]) or {}).get("threads_alive"),
+        "sampled_after_s": round(during["at_s"] - before["at_s"], 3),
+    }
+
+
+FOOTPRINT_FIGURES = ("rss_per_connection_bytes", "voluntary_switches_per_request", "involuntary_switches_per_request")
+
+
+def summarize_footprint(runs: list["Run"]) -> dict | None:
+    """A cell's footprint: each figure's median with min and max over repeats, and the repeats' own."""
+    fps = [r.footprint for r in runs if r.footprint]
+    if not fps:
+        return None
+    out = {"connections": fps[0]["connections"], "repeats": len(fps)}
+    for k in FOOTPRINT_FIGURES:
+        mid, lo, hi = spread([f[k] for f in fps])
+        out[k], out[k + "_min"], out[k + "_max"] = _round(mid, 4), _round(lo, 4), _round(hi, 4)
+    for k in ("rss_before_bytes", "rss_during_bytes", "threads_alive", "threads_seen", "sampled_after_s"):
+        out[k] = spread([f[k] for f in fps])[0]
+    switches = [f["voluntary_switches_per_request"] + f["involuntary_switches_per_request"] for f in fps
+                if f["voluntary_switches_per_request"] is not None]
+    mid, lo, hi = spread(switches)
+    out["switches_per_request"], out["switches_per_request_min"], out["switches_per_request_max"] = (
+        _round(mid, 4), _round(lo, 4), _round(hi, 4))
     return out
 
 
@@ -96,23 +177,24 @@ def pool_delta(before: dict | None, after: dict | None) -> dict | None:
 
 
 def sum_per_worker(runs: list[list[dict] | None]) -> list[dict] | None:
-    """Adds per-worker deltas over repeats (by worker id)."""
+    """Adds per-worker deltas over repeats (by worker id; a null counter stays null)."""
     runs = [r for r in runs if r]
     if not runs:
         return None
     total: dict[int, dict] = {}
     for run in runs:
         for w in run:
-            t = total.setdefault(w["id"], {"id": w["id"], "role": w["role"], "cpu": w.get("cpu"),
-                                           "requests": 0, "connections_total": 0, "tasks": 0, "busy_ns": 0})
-            for k in ("requests", "connections_total", "tasks", "busy_ns"):
-                t[k] += w[k]
+            t = total.setdefault(w["id"], {"id": w["id"], "kind": w.get("kind"), "cpu": w.get("cpu"),
+                                           **dict.fromkeys(WORKER_COUNTERS)})
+            for k in WORKER_COUNTERS:
+                if w.get(k) is not None:
+                    t[k] = (t[k] or 0) + w[k]
     return [total[k] for k in sorted(total)]
 
 
-def imbalance(per_worker: list[dict], key: str) -> float | None:
-    """max / mean of ``key`` over loop workers: 1.0 is perfectly even."""
-    values = [w[key] for w in per_worker if w.get("role") in ("loop", None)]
+def loop_imbalance(per_worker: list[dict], key: str) -> float | None:
+    """max / mean of ``key`` over the workers of kind loop: 1.0 is perfectly even."""
+    values = [w[key] for w in per_worker if w.get("kind") == "loop" and w.get(key) is not None]
     if not values or sum(values) == 0:
         return None
     return max(values) / (sum(values) / len(values))
@@ -136,6 +218,9 @@ class Run:
     per_worker: list[dict] | None = None
     background_cpus: float | None = None  # CPUs other processes on the machine used meanwhile
     pool: dict | None = None  # offload: the pool's rejected and completed counts over the run, from /stats
+    server_wall_s: float | None = None  # between the two readings of the server's CPU around the run
+    model: dict | None = None  # model_facts of the /stats read after the run
+    footprint: dict | None = None  # footprint_delta, for io at the most connections
 
     def to_json(self) -> dict:
         out = {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
@@ -143,9 +228,13 @@ class Run:
                "client_cpu": round(self.client_cpu, 3), "client_cpu_s": round(self.client_cpu_s, 3),
                "server_cpu_s": None if self.server_cpu_s is None else round(self.server_cpu_s, 4),
                "server_cpu_us_per_request": _round(self.server_cpu_us_per_request, 2),
-               "background_cpus": _round(self.background_cpus, 3), "raw": self.raw, "per_worker": self.per_worker}
+               "background_cpus": _round(self.background_cpus, 3), "raw": self.raw, "per_worker": self.per_worker,
+               "server_wall_s": _round(self.server_wall_s, 3), "server_cpus_busy": _round(self.server_cpus_busy, 3),
+               "threads_alive": (self.model or {}).get("threads_alive")}
         if self.pool is not None:
             out["pool"] = self.pool
+        if self.footprint is not None:
+            out["footprint"] = self.footprint
         return out
 
     @property
@@ -170,10 +259,15 @@ class Run:
 
     @property
     def server_cpus_busy(self) -> float | None:
-        """CPUs the server kept busy on average over the run (1.0 = one CPU all the time)."""
-        if self.server_cpu_s is None or self.duration_s <= 0:
+        """CPUs the server kept busy on average over the run (1.0 = one CPU all the time).
+
+        Server CPU ÷ the wall time between the two readings around the run (every stream's
+        wrk inside it), or ÷ wrk's run time where that was not recorded.
+        """
+        wall = self.server_wall_s or self.duration_s
+        if self.server_cpu_s is None or wall <= 0:
             return None
-        return self.server_cpu_s / self.duration_s
+        return self.server_cpu_s / wall
 
     @property
     def server_cpu_us_per_request(self) -> float | None:
@@ -220,6 +314,8 @@ def summarize(runs: list[Run], *, connections: int, bound_rps: float | None) -> 
             "concurrency_ratio": _round(implied / connections, 4) if implied is not None and connections else None,
         },
         "per_worker": sum_per_worker([r.per_worker for r in runs]),
+        "model": next((r.model for r in reversed(runs) if r.model), None),
+        "footprint": summarize_footprint(runs),
         "runs": [r.to_json() for r in runs],
     }
 

@@ -1,11 +1,27 @@
-"""Synthetic results for testing the report: plausible numbers for every scenario, built through the
-same plan and results code the lab uses."""
+"""Synthetic results for testing the report: plausible numbers for every scenario and model, built through
+the same plan and results code the lab uses.  What each server says of itself (its parallelism, its
+workers' kinds) comes from the stub server, the tests' one stand-in for cvp-server."""
+
+from pathlib import Path
 
 from cvplab import manifest, plan, results
 from cvplab.cpus import CgroupLimits, Placement
 from cvplab.procs import FileLimit
 from cvplab.profiles import QUICK
-from cvplab.stats import Run
+from cvplab.stats import Run, littles_law_bound
+
+from tests import stub_server
+
+#: --max-connections the lab would pass (the most connections of the plan, and its margin).
+MAX_CONNECTIONS = 2064
+
+
+def server_info(spec) -> dict:
+    """A server's start-up line pairs, as the stub (or, for a peer, the lab) would give them."""
+    if spec.label in ("nginx", "node"):
+        return {"parallelism": str(spec.workers)}
+    args = stub_server.parse_args(["--mode", spec.label, *spec.flags, "--max-connections", str(MAX_CONNECTIONS)])
+    return {"mode": spec.label, "parallelism": str(stub_server.parallelism_of(args))}
 
 
 def _latency(mean_us: float, p99_us: float) -> dict:
@@ -13,24 +29,41 @@ def _latency(mean_us: float, p99_us: float) -> dict:
             "p90": (mean_us + p99_us) / 2, "p99": p99_us, "p999": p99_us * 1.1}
 
 
-def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float, float]:
+#: cpu: throughput at n workers ÷ (200 req/s × n) by model (single stays at 200).
+CPU_SCALING = {True: {"reactors": 0.96, "offload": 0.95, "pool": 0.95, "threads": 0.93},
+               False: {"reactors": 0.8, "offload": 0.8, "pool": 0.7, "threads": 0.6}}
+#: imbalance: the light stream's p99 (µs) by model; its wait is 2 ms, the heavy request about 5 ms.
+IMBALANCE_P99 = {True: {"single": 7_600.0, "reactors": 7_200.0, "offload": 2_400.0, "pool": 2_600.0, "threads": 3_000.0},
+                 False: {"single": 7_600.0, "reactors": 7_200.0, "offload": 2_400.0, "pool": 8_000.0,
+                         "threads": 3_000.0}}
+
+
+def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> tuple[float, float, float]:
     """rps, mean latency and p99 (µs) that a healthy (or, with good=False, an unhealthy) run might show."""
     c, mode = load.stream.connections, cell.mode
     if cell.scenario == "io":
         wait = cell.params["wait_ms"] * 1000
         if load.variant == "block":
-            return load.bound_rps, c / load.bound_rps * 1e6, wait * 1.05
+            bound = littles_law_bound(c, cell.params["wait_ms"], parallelism)
+            rps = bound * (0.9 if mode == "threads" and good else 1.0 if mode != "threads" else 0.002)
+            return rps, c / rps * 1e6, wait * 1.05
         slow = load.variant == "sleep-lockstep" or not good  # identical waits fall into step
         rps = load.bound_rps * (0.95 if slow else 0.985)
         return rps, wait * (1.06 if slow else 1.02), wait * 1.05
     if cell.scenario == "cpu":
-        rps = 200.0 if mode == "single" else 200.0 * cell.workers * (0.96 if good else 0.8)
+        rps = 200.0 if mode == "single" else 200.0 * cell.workers * CPU_SCALING[good][mode]
         return rps, c / rps * 1e6, c / rps * 1.5e6
     if cell.scenario == "mixed":
         if load.variant == "cpu":
             return 380.0, 21_000.0, 40_000.0
-        p99 = {"single": 95_000.0, "reactors": 80_000.0, "offload": 52_500.0 if good else 60_000.0}[mode]
+        p99 = {"single": 95_000.0, "reactors": 80_000.0, "offload": 52_500.0 if good else 60_000.0,
+               "pool": 70_000.0, "threads": 56_000.0}[mode]
         return c / 0.052, 52_000.0, p99
+    if cell.scenario == "imbalance":
+        if load.variant == "heavy":
+            return 190.0, 5_200.0, 6_000.0
+        p99 = IMBALANCE_P99[good][mode]
+        return c / 0.0022, 2_200.0, p99
     if cell.scenario == "split":
         k = cell.params["split"]
         lat = 80_000.0 / (min(k, 2) if mode == "offload" else 1)
@@ -40,14 +73,16 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float
         return rps, c / (rps + OVERLOAD_REFUSED[good][load.variant]) * 1e6, 100_000.0
     if cell.scenario == "overhead":
         if load.variant == "pbkdf2":
-            rps = {"reactors": 640.0, "offload": 620.0 if good else 450.0, "node": 600.0}[mode]
+            rps = {"reactors": 640.0, "offload": 620.0 if good else 450.0, "pool": 630.0, "threads": 610.0,
+                   "node": 600.0}[mode]
         else:
             cvp = 150_000.0 if good else 50_000.0
-            base = {"single": cvp, "reactors": cvp * 0.98, "offload": cvp * 0.9, "nginx": 140_000.0,
-                    "node": 45_000.0}[mode]
+            base = {"single": cvp, "reactors": cvp * 0.98, "offload": cvp * 0.9, "pool": cvp * 0.95,
+                    "threads": cvp * 0.6, "nginx": 140_000.0, "node": 45_000.0}[mode]
             rps = base * (3.0 if load.variant == "pipeline" else 1.0)
         return rps, c / rps * 1e6, c / rps * 4e6
-    rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "nginx": 140_000.0}[mode]
+    rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "pool": 57_000.0, "threads": 40_000.0,
+           "nginx": 140_000.0}[mode]
     return rps, c / rps * 1e6, c / rps * 4e6
 
 
@@ -57,8 +92,14 @@ OVERLOAD_REFUSED = {True: {"saturation": 0.0, "flood": 1_800.0, "flood-nopause":
 
 
 #: RSS per idle connection (bytes) a healthy (or unhealthy) run might show, by mode.
-IDLE_BYTES = {True: {"single": 900.0, "reactors": 950.0, "offload": 1000.0, "nginx": 520.0, "node": 8100.0},
-              False: {"single": 8600.0, "reactors": 8700.0, "offload": 8800.0, "nginx": 520.0, "node": 8100.0}}
+IDLE_BYTES = {True: {"single": 900.0, "reactors": 950.0, "offload": 1000.0, "pool": 980.0, "threads": 12_300.0,
+                     "nginx": 520.0, "node": 8100.0},
+              False: {"single": 8600.0, "reactors": 8700.0, "offload": 8800.0, "pool": 8800.0, "threads": 12_300.0,
+                      "nginx": 520.0, "node": 8100.0}}
+
+#: io at the most connections: RSS per connection (bytes) and voluntary, involuntary switches per request.
+FOOTPRINT = {"single": (1_500.0, 0.30, 0.01), "reactors": (1_600.0, 0.50, 0.02), "offload": (1_700.0, 1.20, 0.05),
+             "pool": (1_650.0, 0.80, 0.03), "threads": (14_000.0, 2.10, 0.20)}
 
 
 def _idle_runs(cell: plan.Cell, good: bool) -> list[dict]:
@@ -72,6 +113,37 @@ def _idle_runs(cell: plan.Cell, good: bool) -> list[dict]:
             for i, f in enumerate((0.99, 1.0, 1.01))]
 
 
+def _footprint(cell: plan.Cell, f: float, requests: int) -> dict:
+    rss, vol, invol = FOOTPRINT[cell.mode]
+    n = cell.connections
+    before = 8_000_000
+    return {"connections": n, "rss_before_bytes": before, "rss_during_bytes": before + int(rss * f * n),
+            "rss_per_connection_bytes": round(rss * f, 1), "requests": requests,
+            "voluntary_switches": int(vol * f * requests), "involuntary_switches": int(invol * f * requests),
+            "voluntary_switches_per_request": round(vol * f, 4), "involuntary_switches_per_request": round(invol * f, 4),
+            "threads_seen": n + 2 if cell.mode == "threads" else 3,
+            "threads_alive": n + 2 if cell.mode == "threads" else 3, "sampled_after_s": 1.75}
+
+
+def _per_worker(cell: plan.Cell, load: plan.Load, info: dict) -> list[dict] | None:
+    """Per-worker deltas of one run, where the lab reads /stats."""
+    if cell.scenario == "accept":
+        even = load.variant == "round-robin"
+        return [{"id": 0, "kind": "loop", "cpu": 0, "requests": 30_000 if even else 20_000,
+                 "connections_total": 16 if even else 11, "tasks": 0, "busy_ns": 0},
+                {"id": 1, "kind": "loop", "cpu": 1, "requests": 30_000 if even else 40_000,
+                 "connections_total": 16 if even else 21, "tasks": 0, "busy_ns": 0}]
+    if cell.scenario == "imbalance" and cell.mode == "reactors":  # the heavy connection on loop 0
+        return [{"id": 0, "kind": "loop", "cpu": None, "requests": 800, "connections_total": 9, "tasks": 380,
+                 "busy_ns": 1_900_000_000},
+                {"id": 1, "kind": "loop", "cpu": None, "requests": 4_000, "connections_total": 8, "tasks": 0,
+                 "busy_ns": 100_000_000}]
+    if cell.scenario == "imbalance" and cell.mode == "pool":  # connections belong to the shared loop
+        return [{"id": i, "kind": "pool-thread", "cpu": None, "requests": 2_400, "connections_total": None,
+                 "tasks": 190, "busy_ns": 1_000_000_000} for i in range(int(info["parallelism"]))]
+    return None
+
+
 def synthetic_doc(good: bool = True) -> dict:
     """A results.json document for the quick profile on two CPUs, with nginx and Node."""
     settings = plan.Settings(profile=QUICK, scenarios=plan.SCENARIOS, models=plan.MODELS,
@@ -80,37 +152,36 @@ def synthetic_doc(good: bool = True) -> dict:
     p = plan.build(settings)
     cells = []
     for cell in p.cells:
+        info = server_info(cell.server)
         if cell.idle:
-            cells.append(results.make_cell(cell, cell.loads[0], _idle_runs(cell, good),
-                                           server_info={"mode": cell.mode}, client_cpus=(1,), repeats_planned=3,
-                                           failures=[]))
+            cells.append(results.make_cell(cell, cell.loads[0], _idle_runs(cell, good), server_info=info,
+                                           client_cpus=(1,), repeats_planned=3, failures=[]))
             continue
         for load in cell.loads:
-            rps, mean, p99 = _figures(cell, load, good)
-            per_worker = None
-            if cell.scenario == "accept":
-                even = load.variant == "round-robin"
-                per_worker = [{"id": 0, "role": "loop", "cpu": 0, "requests": 30_000 if even else 20_000,
-                               "connections_total": 16 if even else 11, "tasks": 0, "busy_ns": 0},
-                              {"id": 1, "role": "loop", "cpu": 1, "requests": 30_000 if even else 40_000,
-                               "connections_total": 16 if even else 21, "tasks": 0, "busy_ns": 0}]
+            rps, mean, p99 = _figures(cell, load, good, int(info["parallelism"]))
+            per_worker = _per_worker(cell, load, info)
             refused = OVERLOAD_REFUSED[good][load.variant] * cell.duration_s if cell.scenario == "overload" else 0
             pool = ({"rejected": int(refused * 1.1), "completed": int(rps * cell.duration_s)}
                     if cell.scenario == "overload" else None)
+            busy = 1.2 if cell.scenario == "imbalance" else 0.5
+            model = ({"name": cell.mode, "description": "", "parallelism": int(info["parallelism"]),
+                      "threads_alive": 3, "worker_kinds": {}} if cell.read_stats and "mode" in info else None)
+            requests = int(rps * cell.duration_s) + int(refused)
             runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s) + int(refused),
                         duration_s=cell.duration_s,
                         latency_us=_latency(mean, p99) if load.latency else dict.fromkeys(_latency(mean, p99)),
                         errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": int(refused)},
-                        client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=0.5 * cell.duration_s,
-                        server_requests=int(rps * cell.duration_s) + int(refused), raw=[], per_worker=per_worker,
-                        pool=pool)
+                        client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=busy * cell.duration_s,
+                        server_requests=requests, raw=[], per_worker=per_worker, pool=pool,
+                        server_wall_s=cell.duration_s, model=model,
+                        footprint=_footprint(cell, f, requests) if cell.footprint else None)
                     for i, f in enumerate((0.99, 1.0, 1.01))]
-            cells.append(results.make_cell(cell, load, runs, server_info={"mode": cell.mode}, client_cpus=(1,),
+            cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))
-    m = manifest.collect(repo=__import__("pathlib").Path("."), argv=["loadtest/lab"], options={}, profile=QUICK,
+    m = manifest.collect(repo=Path("."), argv=["loadtest/lab"], options={}, profile=QUICK,
                          placement=settings.placement, allowed=(0, 1), limits=CgroupLimits("v1", None, "0-1"),
                          usable=2, file_limit=FileLimit(20_000, 20_000, 1_100), wrk_version="wrk 4.1.0",
                          server_binary=None, target=None)
     manifest.finish(m, status="complete", wall_s=250.0)
     m["calibration"] = {"iterations": 4700, "expected_ms": 5.0}
-    return {"schema_version": 1, "manifest": m, "cells": cells, "skipped": []}
+    return {"schema_version": 2, "manifest": m, "cells": cells, "skipped": []}

@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """A stand-in for cvp-server, for testing the lab's plumbing without the C++ build.
 
-It speaks just enough of docs/API.md: the start-up line, the flags the lab
+It speaks just enough of docs/API.md: the start-up line (with ``parallelism=N``), the flags the lab
 passes, /plaintext, /json, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz
-and /stats with per-worker counters, over keep-alive connections (pipelined requests too).  It is slow and
-single-threaded (asyncio); it proves the lab's wiring, never anything about performance.  In offload mode
-/cpu/pbkdf2 runs on a pool of --pool-threads threads that admits --pool-queue more: beyond them it answers
-503 with Retry-After and reads that connection's next request only after --overload-pause, as cvp-server
-does (docs/API.md, "Overload"), and /stats has the pool's counts.
+and /stats with its ``model`` object and per-worker counters by ``kind``, over keep-alive connections
+(pipelined requests too).  It is slow and serves every connection on one asyncio loop; it proves the
+lab's wiring, never anything about performance.  The five models differ only where the lab can see it:
+
+- single, reactors (--threads loops, connections handed round-robin), offload (one loop and a pool of
+  --pool-threads; /cpu/pbkdf2 runs there, admitting --pool-queue more: beyond them it answers 503 with
+  Retry-After and reads that connection's next request only after --overload-pause, as cvp-server does,
+  docs/API.md "Overload"; /stats has the pool's counts);
+- pool: --threads workers of kind pool-thread, whose per-worker connection counts are null (the
+  connections belong to the shared loop); /cpu/pbkdf2 and /io/block run on a pool of that many threads;
+- threads: an acceptor loop (worker 0) and a connection-thread worker per connection, made when first
+  needed and its slot reused by a later connection; /cpu/pbkdf2 and /io/block run on a thread of the
+  connection's own; parallelism is --max-connections.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.
 """
@@ -32,9 +40,9 @@ def duration_s(text):
     return int(m.group(1)) * {"ms": 0.001, None: 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
 
 
-def parse_args():
+def parse_args(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--mode", default="reactors", choices=["single", "reactors", "offload"])
+    p.add_argument("--mode", default="reactors", choices=["single", "reactors", "offload", "pool", "threads"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pool-threads", type=int, default=2)
     p.add_argument("--pool-queue", type=int, default=256)
@@ -44,33 +52,69 @@ def parse_args():
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--max-connections", type=int, default=10000)
     p.add_argument("--drain-timeout", default="10s")
-    p.add_argument("--pin", default="on")
+    p.add_argument("--pin", action="store_true")
+    p.add_argument("--thread-stack", default="256K")
     p.add_argument("--fail-start", action="store_true")
-    return p.parse_args()
+    return p.parse_args(argv)
+
+
+def parallelism_of(args):
+    """What the model runs in parallel, as the start-up line and /stats say it (docs/API.md)."""
+    return {"single": 1, "reactors": args.threads, "offload": args.pool_threads, "pool": args.threads,
+            "threads": args.max_connections}[args.mode]
+
+
+def worker(id_, kind, connections=True):
+    """A /stats worker; pool threads of the pool model count no connections of their own (null)."""
+    zero = 0 if connections else None
+    return {"id": id_, "kind": kind, "cpu": None, "requests": 0, "responses": 0, "writes": 0, "tasks": 0,
+            "busy_ns": 0, "connections_open": zero, "connections_total": zero, "requests_in_flight": zero}
+
+
+DESCRIPTIONS = {
+    "single": "One event loop on one thread serves every connection and runs all work inline.",
+    "reactors": "N event loops, one per thread, each owning the connections it was handed and running their work.",
+    "offload": "One event loop for I/O hands CPU and blocking work to a pool of threads.",
+    "pool": "One event loop run by N threads; each connection on a strand, its work inline on whichever thread runs it.",
+    "threads": "A thread per connection, each with its own event loop, beside one acceptor loop.",
+}
 
 
 class Stub:
     def __init__(self, args):
         self.args = args
-        loops = args.threads if args.mode == "reactors" else 1
-        pool = args.pool_threads if args.mode == "offload" else 0
-        self.workers = [{"id": i, "role": "loop", "cpu": None, "requests": 0, "connections_open": 0,
-                         "connections_total": 0, "tasks": 0, "busy_ns": 0} for i in range(loops)]
-        self.workers += [{"id": loops + i, "role": "pool", "cpu": None, "requests": 0, "connections_open": 0,
-                          "connections_total": 0, "tasks": 0, "busy_ns": 0} for i in range(pool)]
+        mode = args.mode
+        if mode == "pool":
+            self.workers = [worker(i, "pool-thread", connections=False) for i in range(args.threads)]
+        else:
+            loops = args.threads if mode == "reactors" else 1
+            self.workers = [worker(i, "loop") for i in range(loops)]
+            if mode == "offload":
+                self.workers += [worker(loops + i, "pool-thread") for i in range(args.pool_threads)]
+        self.parallelism = parallelism_of(args)
         self.next_loop = 0
         self.started = time.monotonic()
         self.pool = None
-        if args.mode == "offload":
+        if mode == "offload":
             self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.pool_threads)
+        # Where pool and threads run CPU and blocking work: a pool of --threads, or a thread per connection.
+        self.executor = None
+        if mode in ("pool", "threads"):
+            self.executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=args.threads if mode == "pool" else args.max_connections)
         self.admitted = 0  # pool tasks running or queued
-        self.counts = {"completed": 0, "rejected": 0, "tasks": 0}
+        self.counts = {"completed": 0, "rejected": 0, "tasks": 0, "requests": 0}
+        self.open = 0  # connections open now
+        self.accepted = 0  # connections accepted so far
 
     def stats(self):
         t = os.times()
-        loops = [w for w in self.workers if w["role"] == "loop"]
-        return {"mode": self.args.mode, "accept": self.args.accept, "draining": False,
+        mode = self.args.mode
+        alive = len(self.workers) if mode != "threads" else 1 + self.open
+        return {"mode": mode, "accept": self.args.accept, "draining": False,
                 "uptime_s": time.monotonic() - self.started,
+                "model": {"name": mode, "description": DESCRIPTIONS[mode], "parallelism": self.parallelism,
+                          "threads_alive": alive},
                 "cpu": {"allowed": sorted(os.sched_getaffinity(0)), "pinned": [], "cgroup": "none",
                         "quota_cpus": None, "usable": len(os.sched_getaffinity(0))},
                 "process": {"pid": os.getpid(), "cpu_user_s": t.user, "cpu_system_s": t.system, "rss_bytes": 0},
@@ -80,10 +124,36 @@ class Stub:
                     "queue_depth": max(0, self.admitted - self.args.pool_threads),
                     "running": min(self.admitted, self.args.pool_threads), "completed": self.counts["completed"],
                     "rejected": self.counts["rejected"], "nice_below_loop": 0},
-                "totals": {"requests": sum(w["requests"] for w in loops),
-                           "connections_open": sum(w["connections_open"] for w in loops),
-                           "connections_total": sum(w["connections_total"] for w in loops),
-                           "connections_rejected": 0}}
+                "totals": {"requests": self.counts["requests"], "connections_open": self.open,
+                           "connections_total": self.accepted, "connections_rejected": 0}}
+
+    def connection_worker(self):
+        """The worker that owns a new connection: a loop in turn; threads: a free slot, or a new one."""
+        mode = self.args.mode
+        if mode == "threads":
+            slot = next((w for w in self.workers[1:] if w["connections_open"] == 0), None)
+            if slot is None:
+                slot = worker(len(self.workers), "connection-thread")
+                self.workers.append(slot)
+            return slot
+        if mode == "pool":
+            return None
+        loops = [w for w in self.workers if w["kind"] == "loop"]
+        w = loops[self.next_loop % len(loops)]
+        self.next_loop += 1
+        return w
+
+    def request_worker(self, conn_worker):
+        """The worker a request runs on: the connection's own, or in pool any of the pool's threads."""
+        if conn_worker is not None:
+            return conn_worker
+        return self.workers[self.counts["requests"] % len(self.workers)]
+
+    async def blocking(self, fn, *args):
+        """Runs CPU or blocking work where the model runs it: on the loop, or (pool, threads) on their threads."""
+        if self.executor is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def handle(self, path, query, loop_worker):
         q = {k: v[0] for k, v in parse_qs(query).items()}
@@ -99,13 +169,14 @@ class Stub:
             await asyncio.sleep(int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"]), "worker": loop_worker["id"]})
         if path == "/io/block":
-            time.sleep(int(q["ms"]) / 1000)
+            await self.blocking(time.sleep, int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"])})
         if path == "/cpu/pbkdf2":
             if self.pool is not None:
                 return await self.offload_pbkdf2(int(q["iterations"]))
-            h, cpu_ns = pbkdf2(int(q["iterations"]))
+            h, cpu_ns = await self.blocking(pbkdf2, int(q["iterations"]))
             loop_worker["tasks"] += 1
+            loop_worker["busy_ns"] += cpu_ns
             work = {"mode": self.args.mode, "worker": loop_worker["id"], "cpu_ns": cpu_ns}
             return 200, "application/json", json.dumps({**work, "hash": h})
         if path == "/cpu/primes":
@@ -124,7 +195,7 @@ class Stub:
             self.counts["rejected"] += 1
             return 503, "application/json", '{"error":"overloaded","status":503}'
         self.admitted += 1
-        pool_workers = [w for w in self.workers if w["role"] == "pool"]
+        pool_workers = [w for w in self.workers if w["kind"] == "pool-thread"]
         worker = pool_workers[self.counts["tasks"] % len(pool_workers)]
         self.counts["tasks"] += 1
         try:
@@ -133,22 +204,28 @@ class Stub:
             self.admitted -= 1
         self.counts["completed"] += 1
         worker["tasks"] += 1
+        worker["busy_ns"] += cpu_ns
         work = {"mode": self.args.mode, "worker": worker["id"], "cpu_ns": cpu_ns}
         return 200, "application/json", json.dumps({**work, "hash": h})
 
     async def session(self, reader, writer):
-        loops = [w for w in self.workers if w["role"] == "loop"]
-        w = loops[self.next_loop % len(loops)]
-        self.next_loop += 1
-        w["connections_open"] += 1
-        w["connections_total"] += 1
+        w = self.connection_worker()
+        self.open += 1
+        self.accepted += 1
+        if w is not None:
+            w["connections_open"] += 1
+            w["connections_total"] += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 target = head.split(b" ", 2)[1].decode()
                 parts = urlsplit(target)
-                status, ctype, body = await self.handle(parts.path, parts.query, w)
-                w["requests"] += 1
+                rw = self.request_worker(w)
+                status, ctype, body = await self.handle(parts.path, parts.query, rw)
+                rw["requests"] += 1
+                rw["responses"] += 1
+                rw["writes"] += 1
+                self.counts["requests"] += 1
                 data = body.encode()
                 extra = b"Retry-After: 1\r\n" if status == 503 else b""
                 writer.write(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Mode: %s\r\n%s\r\n%s"
@@ -159,7 +236,9 @@ class Stub:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
-            w["connections_open"] -= 1
+            self.open -= 1
+            if w is not None:
+                w["connections_open"] -= 1
             writer.close()
 
 
@@ -178,10 +257,11 @@ async def main():
     stub = Stub(args)
     server = await asyncio.start_server(stub.session, args.address, args.port, backlog=4096)
     host, port = server.sockets[0].getsockname()[:2]
-    loops = len([w for w in stub.workers if w["role"] == "loop"])
-    print(f"cvp-server mode={args.mode} threads={loops} accept={args.accept} "
-          f"pool_threads={len(stub.workers) - loops} pool_nice=0 pinned=none allowed=0 cgroup=none quota=none usable=1 "
-          f"listening={host}:{port}", flush=True)
+    threads = {"single": 1, "threads": 1, "offload": 1}.get(args.mode, args.threads)
+    pool_threads = args.pool_threads if args.mode == "offload" else 0
+    print(f"cvp-server mode={args.mode} threads={threads} accept={args.accept} "
+          f"pool_threads={pool_threads} pool_nice=0 pinned=none allowed=0 cgroup=none quota=none usable=1 "
+          f"parallelism={stub.parallelism} listening={host}:{port}", flush=True)
     async with server:
         await server.serve_forever()
 

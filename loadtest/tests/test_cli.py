@@ -39,7 +39,7 @@ class FlagsTest(unittest.TestCase):
 
     def test_rejections_name_the_flag(self):
         cases = {
-            ("--models", "threads"): "--models",
+            ("--models", "fibers"): "--models",
             ("--scenarios", "io,io"): "listed twice",
             ("--scenarios", ""): "--scenarios",
             ("--repeats", "0"): "--repeats",

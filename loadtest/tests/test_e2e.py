@@ -19,7 +19,9 @@ LAB = LOADTEST / "lab"
 REPO = LOADTEST.parent
 SERVER = REPO / "build" / "release" / "cvp-server"
 STUB = Path(__file__).resolve().parent / "stub_server.py"
-SCENARIOS = {"plaintext", "overhead", "io", "cpu", "mixed", "split", "accept", "overload"}
+SCENARIOS = {"plaintext", "overhead", "io", "cpu", "mixed", "imbalance", "split", "accept", "overload"}
+MODELS = {"single", "reactors", "offload", "pool", "threads"}
+KINDS = {"loop", "pool-thread", "connection-thread"}
 HAVE_NODE = bool(shutil.which("node") or shutil.which("nodejs"))
 REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
             "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
@@ -81,29 +83,62 @@ class StubEndToEndTest(LabTestCase):
 
     def test_smoke_profile(self):
         proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--no-nginx",
-                       "--models", "single,reactors")
+                       "--models", "reactors,pool,threads")
         doc = self.assert_complete_run(proc, SCENARIOS - {"overload"})  # offload's alone: test_overload_scenario
         self.assertIn({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"},
                       doc["skipped"])
         run_dir = only_run_dir(self.out)
-        for chart in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept"):
+        for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "cpu", "mixed", "imbalance", "split",
+                      "accept"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
         # Servers with the same spec serve every scenario that needs them: plaintext's serve overhead and cpu
-        # at one worker, overhead's PBKDF2 reactors serves io, cpu at two, mixed and split; /io/block and
-        # overhead's idle connections start their own for every run.
+        # at one worker, overhead's PBKDF2 ones serve mixed, imbalance and split; io (whose one point is its
+        # most connections, where the RSS is read), /io/block and overhead's idle connections start their own
+        # for every run, and reactors its two accept strategies and io's lockstep control.
         started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
         node = ["node"] * 3 if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
-        self.assertEqual(started, node + ["reactors"] * 6 + ["single"] * 4)
+        self.assertEqual(started, node + ["pool"] * 5 + ["reactors"] * 8 + ["threads"] * 5)
         overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
         peers = {"node"} if HAVE_NODE else set()
-        for variant in ("plaintext", "json", "pipeline", "idle"):
-            self.assertEqual({m for v, m in overhead if v == variant}, {"single", "reactors"} | peers, variant)
-        self.assertEqual({m for v, m in overhead if v == "pbkdf2"}, {"reactors"} | peers)
+        for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):
+            self.assertEqual({m for v, m in overhead if v == variant}, {"reactors", "pool", "threads"} | peers, variant)
         self.assertIn("RSS per idle keep-alive connection", (run_dir / "report.md").read_text())
         accept = [c for c in doc["cells"] if c["scenario"] == "accept"]
         self.assertEqual({c["variant"] for c in accept}, {"round-robin", "reuseport"})
-        self.assertTrue(all(c["per_worker"] for c in accept))
+        self.assertTrue(all(c["per_worker"] and {w["kind"] for w in c["per_worker"]} == {"loop"} for c in accept))
         self.assertEqual(self.stub_processes(), [], "no server left running")
+        self.check_what_the_servers_said(doc)
+
+    def check_what_the_servers_said(self, doc):
+        """Parallelism, worker kinds, the io footprint and imbalance, as the stub reported them."""
+        cells = {c["id"]: c for c in doc["cells"]}
+        self.assertEqual(cells["io/sleep/threads/c10"]["parallelism"], 100 + 64, "--max-connections, as passed")
+        self.assertEqual(cells["io/sleep/pool/c10"]["parallelism"], 2)
+        self.assertEqual(cells["cpu/pool/w1"]["parallelism"], 1)
+        for mode, alive in (("reactors", 2), ("pool", 2), ("threads", 12)):  # threads: acceptor + 10 + /stats
+            fp = cells[f"io/sleep/{mode}/c10"]["footprint"]
+            self.assertIsNotNone(fp, mode)
+            self.assertEqual(fp["connections"], 10)
+            self.assertGreater(fp["rss_during_bytes"], 0)
+            self.assertIsNotNone(fp["rss_per_connection_bytes"])
+            self.assertGreaterEqual(fp["voluntary_switches_per_request"], 0.0)
+            self.assertGreaterEqual(fp["threads_seen"], 1)
+            self.assertEqual(fp["threads_alive"], alive, mode)
+        self.assertIsNone(cells["io/block/threads/c10"].get("footprint"))
+        self.assertEqual(cells["io/block/threads/c10"]["littles_law_bound_rps"], 10 / 0.02, "connections ÷ wait")
+        self.assertEqual(cells["io/block/pool/c10"]["littles_law_bound_rps"], 2 / 0.02, "threads ÷ wait")
+        pool_workers = cells["imbalance/light/pool/c4"]["per_worker"]
+        self.assertEqual({w["kind"] for w in pool_workers}, {"pool-thread"})
+        self.assertEqual({w["connections_total"] for w in pool_workers}, {None}, "the shared loop's, not a thread's")
+        threads_workers = cells["imbalance/light/threads/c4"]["per_worker"]
+        self.assertEqual(threads_workers[0]["kind"], "loop")
+        self.assertEqual({w["kind"] for w in threads_workers[1:]}, {"connection-thread"})
+        for mode in ("reactors", "pool", "threads"):
+            light, heavy = cells[f"imbalance/light/{mode}/c4"], cells[f"imbalance/heavy/{mode}/c1"]
+            self.assertGreater(light["server_cpus_busy"], 0, mode)
+            self.assertEqual(light["server_cpus_busy"], heavy["server_cpus_busy"], "one run, one server")
+            self.assertEqual(light["params"]["concurrent_streams"][0]["variant"], "heavy")
+            self.assertEqual(light["model"]["name"], mode)
 
     def test_overload_scenario(self):
         """--scenarios overload alone: saturation, the flood and its control, on the stub's offload pool."""
@@ -119,7 +154,8 @@ class StubEndToEndTest(LabTestCase):
             self.assertGreater(c["non2xx"], 0, f"{c['id']}: the flood is refused")
             self.assertEqual(c["non2xx"], c["errors"]["status"])
             self.assertGreater(c["pool_rejected"], 0, "the server's own count, from /stats")
-            self.assertAlmostEqual(c["rps"], c["successes"] / c["runs"][0]["duration_s"], delta=0.2)
+            # runs[].duration_s is rounded to the millisecond
+            self.assertAlmostEqual(c["rps"], c["successes"] / c["runs"][0]["duration_s"], delta=max(0.2, c["rps"] / 1e3))
         self.assertIn("--overload-pause 1ms", ctrl["server"]["description"])
         self.assertNotIn("--overload-pause", flood["server"]["description"])
         self.assertIsNotNone(doc["manifest"]["calibration"], "PBKDF2 iterations are calibrated, as for cpu")
@@ -190,10 +226,21 @@ class CvpServerSmokeTest(LabTestCase):
         proc = run_lab("--smoke", "--out", str(self.out))
         doc = self.assert_complete_run(proc, SCENARIOS)
         modes = {c["mode"] for c in doc["cells"]}
-        self.assertTrue({"single", "reactors", "offload"} <= modes)
+        self.assertTrue(MODELS <= modes)
         for cell in doc["cells"]:
-            if cell["mode"] in ("single", "reactors", "offload"):
+            if cell["mode"] in MODELS:
                 self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])
+                self.assertGreaterEqual(cell["parallelism"], 1, f"{cell['id']}: the start-up line's parallelism=")
+                if cell.get("model"):  # /stats was read: its model object
+                    self.assertEqual(cell["model"]["name"], cell["mode"])
+                    self.assertEqual(cell["model"]["parallelism"], cell["parallelism"])
+                    self.assertLessEqual(set(cell["model"]["worker_kinds"]), KINDS)
+                for w in cell.get("per_worker") or []:
+                    self.assertIn(w["kind"], KINDS, cell["id"])
+            if cell["scenario"] == "io" and cell["variant"] == "sleep":
+                self.assertIsNotNone(cell["footprint"], f"{cell['id']}: RSS and context switches at the most "
+                                                        "connections")
+                self.assertGreater(cell["footprint"]["voluntary_switches_per_request"], 0, cell["id"])
             if cell["scenario"] == "overload" and cell["variant"] != "saturation":
                 # the flood is refused by design: 503s, counted apart from the goodput
                 self.assertGreater(cell["non2xx"], 0, cell["id"])

@@ -22,10 +22,20 @@ class QuickPlanTest(unittest.TestCase):
         return [c for c in self.cells if c.scenario == scenario
                 and all(getattr(c, k, None) == v or c.params.get(k) == v for k, v in where.items())]
 
-    def test_fits_in_six_minutes_on_two_cpus_with_both_peers(self):
+    def test_fits_in_eight_minutes_on_two_cpus_with_five_models_and_both_peers(self):
         p = plan.build(settings(nginx=True, node=True))
-        self.assertLess(p.estimate_s(), 360)
+        self.assertEqual(set(plan.MODELS), {"single", "reactors", "offload", "pool", "threads"})
+        self.assertLess(p.estimate_s(), 480)
         self.assertEqual(p.repeats, 3)
+
+    def test_every_scenario_runs_every_model_but_the_one_model_ones(self):
+        for scenario in plan.SCENARIOS:
+            modes = {c.mode for c in self.of(scenario)}
+            if scenario in plan.ONE_MODEL:
+                self.assertEqual(modes, {plan.ONE_MODEL[scenario][0]}, scenario)
+                self.assertIn("other models", plan.ONE_MODEL[scenario][1], "the plan says why")
+            else:
+                self.assertEqual(modes, set(plan.MODELS), scenario)
 
     def test_every_scenario_is_there(self):
         self.assertEqual({c.scenario for c in self.cells}, set(plan.SCENARIOS))
@@ -38,18 +48,31 @@ class QuickPlanTest(unittest.TestCase):
     def test_io_sweeps_sleep_and_block_with_bounds(self):
         sleep = [c for c in self.of("io") if c.loads[0].variant == "sleep"]
         block = [c for c in self.of("io") if c.loads[0].variant == "block"]
-        self.assertEqual(sorted({c.connections for c in sleep}), [10, 100, 1000])
+        self.assertEqual(sorted({c.connections for c in sleep}), [100, 1000])
         self.assertEqual(len(sleep), len(block))
         single = next(c for c in sleep if c.mode == "single" and c.connections == 1000)
         self.assertEqual(single.loads[0].bound_rps, 1000 / 0.1)
-        reactors_block = next(c for c in block if c.mode == "reactors" and c.connections == 1000)
-        self.assertEqual(reactors_block.loads[0].bound_rps, 2 / 0.1)
+        threads_block = next(c for c in block if c.mode == "threads" and c.connections == 1000)
+        # The blocking bound needs the server's parallelism, which only the server can say (results.make_cell).
+        self.assertEqual((threads_block.loads[0].bound_rps, threads_block.loads[0].blocking_wait_ms), (None, 100))
         self.assertTrue(all(c.fresh_server and not c.read_stats for c in block))
         self.assertIn("stagger=1000", single.loads[0].stream.args, "timer waits start spread, not in lockstep")
         self.assertIn("spread=5", single.loads[0].stream.args, "timer waits vary around their mean")
         self.assertEqual(single.params, {"wait_ms": 100, "spread_ms": 5})
         self.assertEqual(single.loads[0].path, "/io/sleep?ms=95..105")
         self.assertFalse(any(a.startswith(("stagger", "spread")) for c in block for a in c.loads[0].stream.args))
+
+    def test_io_at_the_most_connections_reads_the_footprint_on_fresh_servers(self):
+        sleep = [c for c in self.of("io") if c.loads[0].variant == "sleep"]
+        top = [c for c in sleep if c.connections == 1000]
+        self.assertEqual({c.mode for c in top}, set(plan.MODELS))
+        self.assertTrue(all(c.footprint and c.fresh_server and c.read_stats for c in top),
+                        "RSS from /proc: memory an earlier run freed would stay in a shared server's")
+        self.assertFalse(any(c.footprint or c.fresh_server for c in sleep if c.connections < 1000))
+        self.assertFalse(any(c.footprint for c in self.of("io") if c.loads[0].variant != "sleep"))
+        remote = plan.build(settings(target=ServerSpec("threads", (), (0, 1), 2), scenarios=("io",)))
+        self.assertFalse(any(c.footprint or c.fresh_server for c in remote.cells), "no /proc for a remote target")
+        self.assertIn("RSS per connection and context switches per request", [s["what"] for s in remote.skipped])
 
     def test_io_has_a_lockstep_control_on_one_loop_at_the_most_connections(self):
         (control,) = [c for c in self.of("io") if c.loads[0].variant == "sleep-lockstep"]
@@ -63,12 +86,9 @@ class QuickPlanTest(unittest.TestCase):
         self.assertEqual(sorted({c.workers for c in cells}), [1, 2])
         for c in cells:
             self.assertEqual(len(c.server.cpus), c.workers)
-            if c.mode == "reactors":
-                self.assertEqual(c.server.flags, ("--threads", str(c.workers)))
-            if c.mode == "offload":
-                self.assertEqual(c.server.flags, ("--pool-threads", str(c.workers)))
-            if c.mode == "single":
-                self.assertEqual(c.server.workers, 1)
+            self.assertEqual(c.server.flags, plan.model_flags(c.mode, c.workers), "flags come from one place")
+            self.assertEqual(c.server.workers, c.workers, "the n asked for; the parallelism is the server's to say")
+            self.assertEqual(c.duration_s, QUICK.cpu_duration_s)
         two = [c for c in cells if c.workers == 2]
         self.assertTrue(all(c.notes for c in two), "wrk shares a CPU at 2 workers and says so")
 
@@ -76,8 +96,8 @@ class QuickPlanTest(unittest.TestCase):
         cells = self.of("mixed")
         both = [c for c in cells if len(c.loads) == 2]
         alone = [c for c in cells if len(c.loads) == 1]
-        self.assertEqual(len(both), 3)
-        self.assertEqual(len(alone), 3)
+        self.assertEqual(len(both), 5)
+        self.assertEqual(len(alone), 5)
         for c in both:
             self.assertEqual([l.variant for l in c.loads], ["io", "cpu"])
             self.assertEqual(c.loads[0].bound_rps, 100 / 0.05)
@@ -86,8 +106,29 @@ class QuickPlanTest(unittest.TestCase):
 
     def test_split_is_one_connection(self):
         cells = self.of("split")
-        self.assertEqual(sorted({c.params["split"] for c in cells}), [1, 2, 4])
+        self.assertEqual(sorted({c.params["split"] for c in cells}), [1, 4])
         self.assertTrue(all(c.connections == 1 and c.loads[0].stream.threads == 1 for c in cells))
+
+    def test_imbalance_has_fewer_heavy_connections_than_cpus_beside_many_light_ones(self):
+        cells = self.of("imbalance")
+        self.assertEqual([c.mode for c in cells], list(plan.MODELS))
+        for c in cells:
+            light, heavy = c.loads
+            self.assertEqual((light.variant, heavy.variant), ("light", "heavy"))
+            self.assertEqual((light.stream.connections, heavy.stream.connections), (16, 1))
+            self.assertLess(heavy.stream.connections, len(c.server.cpus), "a free CPU for the light stream")
+            self.assertEqual(light.stream.args, ("stream=io", "ms=2", "stagger=16"))
+            self.assertEqual(heavy.stream.args, ("stream=cpu", "iterations=5000"))
+            self.assertEqual((light.start_after_s, heavy.start_after_s), (0.0, plan.MIXED_CPU_START_S))
+            self.assertEqual(light.bound_rps, 16 / 0.002)
+            self.assertEqual((c.server.cpus, c.workers), ((0, 1), 2))
+            self.assertEqual(c.params, {"wait_ms": 2, "iterations": 5000, "light_connections": 16,
+                                        "heavy_connections": 1})
+            self.assertTrue(c.read_stats and c.notes)
+        self.assertEqual(cells[0].title, "imbalance light+heavy single c=16+1")
+        wide = plan.build(settings(scenarios=("imbalance",), placement=Placement((0, 1, 2, 3), (4, 5, 6, 7))))
+        self.assertEqual({(c.loads[0].stream.connections, c.loads[1].stream.connections) for c in wide.cells},
+                         {(64, 4)}, "eight light connections per CPU, heavy on half of them")
 
     def test_accept_compares_strategies(self):
         cells = self.of("accept")
@@ -129,9 +170,9 @@ class OtherPlansTest(unittest.TestCase):
         self.assertIn("not reactors", reasons)
 
     def test_smoke_is_tiny(self):
-        p = plan.build(settings(profile=SMOKE))
+        p = plan.build(settings(profile=SMOKE, nginx=True, node=True))
         self.assertEqual(p.repeats, 1)
-        self.assertLess(p.estimate_s(), 60)
+        self.assertLess(p.estimate_s(), 100, "every scenario, five models and both peers")
         keys = {(c.scenario, c.loads[0].variant, c.mode) for c in p.cells}
         self.assertEqual(len(keys), len(p.cells), "one point per scenario, variant and model")
 
@@ -151,11 +192,12 @@ class OverheadPlanTest(unittest.TestCase):
     def test_two_groups_one_cpu_then_every_cpu(self):
         self.assertEqual([g.scenario for g in self.groups], ["overhead", "overhead"])
         per_request, pbkdf2 = self.groups
-        self.assertEqual([sp.label for sp in per_request.servers], ["single", "reactors", "offload", "nginx", "node"])
+        self.assertEqual([sp.label for sp in per_request.servers],
+                         ["single", "reactors", "offload", "pool", "threads", "nginx", "node"])
         for sp in per_request.servers:  # one worker on the server CPU, as plaintext's
             self.assertEqual((sp.cpus, sp.workers), ((0,), 1))
         self.assertEqual(per_request.servers[1].flags, ("--threads", "1"))
-        self.assertEqual([sp.label for sp in pbkdf2.servers], ["reactors", "offload", "node"])
+        self.assertEqual([sp.label for sp in pbkdf2.servers], ["reactors", "offload", "pool", "threads", "node"])
         for sp in pbkdf2.servers:
             self.assertEqual((sp.cpus, sp.workers), ((0, 1), 2))
         self.assertEqual(pbkdf2.servers[1].flags, ("--pool-threads", "2"))
@@ -165,7 +207,7 @@ class OverheadPlanTest(unittest.TestCase):
         self.assertEqual([(p[0].loads[0].variant, p[0].connections) for p in per_request.points],
                          [("plaintext", 64), ("json", 64), ("pipeline", 16), ("pipeline", 64), ("idle", 2000)])
         for point in per_request.points:
-            self.assertEqual([c.mode for c in point], ["single", "reactors", "offload", "nginx", "node"])
+            self.assertEqual([c.mode for c in point], ["single", "reactors", "offload", "pool", "threads", "nginx", "node"])
 
     def test_keep_alive_and_pipelined_loads(self):
         for c in self.variant("plaintext") + self.variant("json") + self.variant("pipeline"):
@@ -193,7 +235,7 @@ class OverheadPlanTest(unittest.TestCase):
 
     def test_pbkdf2_is_fixed_not_calibrated(self):
         cells = self.variant("pbkdf2")
-        self.assertEqual([c.mode for c in cells], ["reactors", "offload", "node"])
+        self.assertEqual([c.mode for c in cells], ["reactors", "offload", "pool", "threads", "node"])
         for c in cells:
             self.assertEqual(c.loads[0].stream.args, ("iterations=8800",), "not the calibrated 5000")
             self.assertEqual(c.connections, 8)
@@ -288,6 +330,28 @@ class OverloadPlanTest(unittest.TestCase):
         p = plan.build(settings(scenarios=("overload",), target=ServerSpec("offload", (), (0, 1), 2)))
         self.assertEqual(p.cells, [])
         self.assertIn("remote target", p.skipped[0]["reason"])
+
+
+class ModelFlagsTest(unittest.TestCase):
+    def test_the_flags_that_start_each_model_with_n_workers(self):
+        self.assertEqual(plan.model_flags("single", 4), ())
+        self.assertEqual(plan.model_flags("reactors", 4), ("--threads", "4"))
+        self.assertEqual(plan.model_flags("offload", 4), ("--pool-threads", "4"))
+        self.assertEqual(plan.model_flags("pool", 4), ("--threads", "4"))
+        self.assertEqual(plan.model_flags("threads", 4), (), "a thread per connection: no size to give")
+        with self.assertRaisesRegex(ValueError, "fibers"):
+            plan.model_flags("fibers", 2)
+
+    def test_every_cvp_server_in_a_plan_is_started_with_them(self):
+        p = plan.build(settings(profile=FULL, nginx=True, node=True))
+        extra = {"accept": 2, "overload": 2}  # --accept S; --pool-queue N [--overload-pause D]
+        for c in p.cells:
+            if c.mode in ("nginx", "node"):
+                continue
+            n = c.server.workers
+            self.assertEqual(c.server.flags[:len(plan.model_flags(c.mode, n))], plan.model_flags(c.mode, n), c.title)
+            if c.scenario not in extra:
+                self.assertEqual(c.server.flags, plan.model_flags(c.mode, n), c.title)
 
 
 class WorkerCountsTest(unittest.TestCase):

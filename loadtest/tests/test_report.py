@@ -10,18 +10,26 @@ from tests.fakes import synthetic_doc
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 
+CHECKS = ["cpu", "cpu pool, threads", "io", "io block threads", "io footprint", "mixed", "imbalance",
+          "overhead /plaintext", "overhead /json", "overhead pipelined c16", "overhead pipelined c64", "overhead idle",
+          "overhead PBKDF2 offload", "overhead PBKDF2 reactors", "overload"]
+
+
 class ChecksTest(unittest.TestCase):
     def test_healthy_run_meets_expectations(self):
         checks = report.expected_checks(synthetic_doc()["cells"])
-        self.assertEqual([c.verdict for c in checks], ["met"] * 11, [c.figure for c in checks])
+        self.assertEqual([c.name for c in checks], CHECKS)
+        self.assertEqual([c.verdict for c in checks], ["met"] * 15, [c.figure for c in checks])
         self.assertIn("reactors 1.92×", checks[0].figure)
-        self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[1].figure)
+        self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[2].figure)
 
     def test_unhealthy_run_says_why(self):
         checks = report.expected_checks(synthetic_doc(good=False)["cells"])
-        # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not
-        self.assertEqual([c.verdict for c in checks], ["missed"] * 9 + ["met", "missed"])
-        cpu, io, mixed = checks[:3]
+        # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not. The footprint is the same.
+        self.assertEqual([c.verdict for c in checks], ["missed"] * 4 + ["met"] + ["missed"] * 7 + ["missed", "met",
+                                                                                                     "missed"])
+        by = {c.name: c for c in checks}
+        cpu, io, mixed = by["cpu"], by["io"], by["mixed"]
         self.assertTrue(any("CPUs busy" in w or "of 2 CPUs" in w for w in cpu.why))
         self.assertTrue(any("per request" in w for w in io.why))
         self.assertTrue(any("pool threads" in w for w in mixed.why))
@@ -38,8 +46,9 @@ class ChecksTest(unittest.TestCase):
         cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
         checks = report.expected_checks(cells)
         # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
-        self.assertEqual([c.verdict for c in checks], ["not measured", "met", "not measured"] + ["not measured"] * 4
-                         + ["met", "not measured", "not measured", "not measured"])
+        verdicts = {c.name: c.verdict for c in checks}
+        self.assertEqual({n for n, v in verdicts.items() if v != "not measured"}, {"io", "overhead idle"})
+        self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
 
 
 class OverheadChecksTest(unittest.TestCase):
@@ -54,7 +63,7 @@ class OverheadChecksTest(unittest.TestCase):
         self.assertEqual(self.rows["overhead pipelined c16"].expectation,
                          "/plaintext pipelined ×16 over 16 connections: cvp's best model ≥ 1.0× nginx")
         self.assertEqual(self.rows["overhead PBKDF2 offload"].expectation,
-                         "PBKDF2 8,800 iterations: offload with 2 pool threads ≥ 1.0× Node's libuv pool of 2")
+                         "PBKDF2 8,800 iterations: offload with parallelism 2 ≥ 1.0× Node's libuv pool of 2")
 
     def test_best_model_against_the_peer_with_ratio_and_ranges(self):
         row = self.rows["overhead /plaintext"]
@@ -106,7 +115,8 @@ class OverheadChecksTest(unittest.TestCase):
                       "(140,000) and 3.33× node (45,000).", text)
         self.assertIn("/plaintext pipelined ×16, 16 conns", text)
         self.assertIn("at 2,000 connections, each on a fresh server after one priming request: single 900 B", text)
-        self.assertIn("Against Node's libuv pool of 2: reactors 1.07× and offload 1.03×.", text)
+        self.assertIn("Against Node's libuv pool of 2: reactors 1.07×, offload 1.03×, pool 1.05× and threads 1.02×.",
+                      text)
 
     def test_summary_rows(self):
         rows = {(r[0], r[1], r[2], r[3]): r for r in report.summary_rows(self.cells)}
@@ -216,7 +226,9 @@ class SentencesTest(unittest.TestCase):
                                        report.select(self.cells, scenario="io", variant="block")))
         self.assertIn("single reached 98.0% of the Little's-law bound in steady state (98.5% over whole runs: "
                       "9,850 of 10,000 req/s)", text)
-        self.assertIn("threads ÷ wait", text)
+        self.assertIn("bounded by min(connections, parallelism) ÷ wait", text)
+        self.assertIn("reactors 20.0 req/s (bound 20.0, parallelism 2)", text)
+        self.assertIn("threads 9,000 req/s (bound 10,000, parallelism 2,064)", text)
 
     def test_cpu_work_per_request_is_the_measured_one(self):
         doc = synthetic_doc()
@@ -253,7 +265,7 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("did better than varied ones", text)
 
     def test_io_check_names_the_wait_spread_and_the_control(self):
-        io = report.expected_checks(self.cells)[1]
+        io = {c.name: c for c in report.expected_checks(self.cells)}["io"]
         self.assertIn("each wait is drawn from 100 ± 5 ms", " ".join(io.why))
         self.assertIn("the control with every wait exactly 100 ms reached 94.3%", " ".join(io.why))
 
@@ -266,6 +278,186 @@ class SentencesTest(unittest.TestCase):
         lines = report.summary_table(self.cells).splitlines()
         self.assertEqual(len(lines), len(self.cells) + 2)
         self.assertTrue(lines[0].startswith("scenario"))
+
+
+class NewModelsTest(unittest.TestCase):
+    """What pool and threads show in each scenario, in sentences computed from the cells."""
+
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def cell(self, id_):
+        return next(c for c in self.cells if c["id"] == id_)
+
+    def test_plaintext_sets_them_beside_reactors_and_says_when_it_is_noise(self):
+        text = " ".join(report._new_models_plaintext(report.select(self.cells, scenario="plaintext")))
+        self.assertIn("pool (parallelism 1) served 57,000 req/s (56,430–57,570), 0.98× reactors' (0.96–1.00; the "
+                      "ranges overlap: within this run's noise)", text)
+        self.assertIn("threads (parallelism 2,064) served 40,000 req/s (39,600–40,400), 0.69× reactors' (0.68–0.70; "
+                      "slower); server CPU per request 12.5 µs against 8.6 µs.", text)
+        self.cell("plaintext/pool/c64").update(rps=70_000.0, rps_min=69_000.0, rps_max=71_000.0)
+        text = " ".join(report._new_models_plaintext(report.select(self.cells, scenario="plaintext")))
+        self.assertIn("1.21× reactors' (1.18–1.24; faster)", text)
+
+    def test_overhead_against_nginx_and_idle_memory(self):
+        text = " ".join(report._new_models_overhead([c for c in self.cells if c["scenario"] == "overhead"]))
+        self.assertIn("pool against nginx: /plaintext, 64 conns 1.02×", text)
+        self.assertIn("threads against nginx: /plaintext, 64 conns 0.64×", text)
+        self.assertIn("RSS per idle connection 12.0 KiB, 13.67× single's (13.40–13.94; more)", text)
+
+    def test_io_block_threads_is_not_bounded_by_a_pool_unless_the_data_says_otherwise(self):
+        sleep, block = (report.select(self.cells, scenario="io", variant=v) for v in ("sleep", "block"))
+        text = " ".join(report._new_models_io(sleep, block))
+        self.assertIn("threads answered 9,000 req/s, 90.0% of its bound, 10,000 (connections ÷ wait: its parallelism "
+                      "2,064 is above the connections), 450.0× the most a model held to a pool of threads could reach "
+                      "here (reactors, 20.0 req/s, threads ÷ wait): a thread per connection is not bounded by a pool "
+                      "size.", text)
+        self.assertIn("pool (parallelism 2) answered 20.0 req/s, 100.0% of its threads ÷ wait", text)
+        self.assertIn("With timer waits at 1,000 connections, threads (parallelism 2,064) reached 98.0%", text)
+        threads = next(c for c in block if c["id"] == "io/block/threads/c1000")
+        threads["rps"] = 25.0
+        text = " ".join(report._new_models_io(sleep, block))
+        self.assertNotIn("not bounded by a pool size", text)
+        self.assertIn("here it did not get clearly past a pool's bound", text)
+
+    def test_cpu_and_mixed(self):
+        text = " ".join(report._new_models_cpu(report.select(self.cells, scenario="cpu")))
+        self.assertIn("At 2 workers pool (parallelism 2 on 2 CPUs) served 380 req/s (376–384): 1.90× single's "
+                      "(1.86–1.94; more) and 0.99× reactors' (0.97–1.01; the ranges overlap", text)
+        self.assertIn("threads (parallelism 2,064 on 2 CPUs)", text)
+        text = " ".join(report._new_models_mixed(report.select(self.cells, scenario="mixed", variant="io")))
+        self.assertIn("pool's I/O p99 beside the CPU stream was 70.0 ms (+40% over the sleep): 1.33× offload's "
+                      "(1.33–1.33; higher) and 0.88× reactors' (0.88–0.88; lower).", text)
+        self.assertIn("threads' I/O p99", text)
+
+    def test_cpu_efficiency_is_against_what_each_model_can_run_at_once(self):
+        cpu = report.select(self.cells, scenario="cpu")
+        single = next(c for c in cpu if c["id"] == "cpu/single/w2")
+        threads = next(c for c in cpu if c["id"] == "cpu/threads/w2")
+        self.assertEqual((report.parallel_cap(single), report.parallel_cap(threads)), (1, 2),
+                         "min(parallelism, CPUs, connections)")
+        text = " ".join(report.cpu_text(cpu))
+        self.assertIn("single 100% (ideal ×1)", text)
+        self.assertIn("single can run one request at a time (parallelism 1)", text)
+        self.assertIn("pool `--threads 2` (parallelism 2) and threads with no flag (parallelism 2,064)", text)
+
+    def test_split_says_which_models_spread_a_request_from_the_data(self):
+        sp = report.select(self.cells, scenario="split")
+        text = " ".join(report.split_text(sp))
+        self.assertIn("offload ran one request's chunks on several threads at once", text)
+        self.assertIn("single, reactors, pool and threads did not get 1.2× faster", text)
+        pool4 = next(c for c in sp if c["id"] == "split/pool/k4")
+        pool4["latency_us"] = dict(pool4["latency_us"], p50=30_000.0)
+        text = " ".join(report.split_text(sp))
+        self.assertIn("offload and pool ran one request's chunks on several threads", text)
+
+
+class FootprintReportTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def test_table_and_sentences(self):
+        rows = report.footprint_rows(self.cells)
+        self.assertEqual([r[0] for r in rows], ["single", "reactors", "offload", "pool", "threads"])
+        self.assertEqual(rows[-1][1:], ["1,000", "7.6 MiB → 21.0 MiB", "13.7 KiB (13.5 KiB–13.8 KiB)", "2.100", "0.200",
+                                        "1,002"])
+        text = " ".join(report.footprint_text(self.cells))
+        self.assertIn("sampled 1.8 s after wrk started, while it still held every connection", text)
+        self.assertIn("RSS per connection single 1.5 KiB, reactors 1.6 KiB", text)
+        self.assertIn("threads 2.10 + 0.20", text)
+        self.assertIn("threads, with 1,002 threads alive, had 8.75× reactors' (8.58–8.93; more) RSS per connection "
+                      "and 4.42× reactors' (4.34–4.51; more) context switches per request. That is where a thread per "
+                      "connection pays", text)
+        self.assertIn("a thread that exited in between is missed", text)
+
+    def test_the_claim_follows_the_data(self):
+        threads = next(c for c in self.cells if c["id"] == "io/sleep/threads/c1000")
+        fp = threads["footprint"]
+        fp.update(rss_per_connection_bytes=1_500.0, rss_per_connection_bytes_min=1_400.0,
+                  rss_per_connection_bytes_max=1_700.0)
+        text = " ".join(report.footprint_text(self.cells))
+        self.assertNotIn("That is where a thread per connection pays", text)
+        self.assertIn("0.94× reactors' (0.87–1.07; the ranges overlap: within this run's noise) RSS", text)
+        check = report.check_footprint(self.cells)
+        self.assertEqual(check.verdict, "missed")
+        self.assertIn("the RSS ranges overlap", " ".join(check.why))
+
+    def test_check(self):
+        check = report.check_footprint(self.cells)
+        self.assertEqual(check.verdict, "met")
+        self.assertEqual(check.figure, "at 1,000 connections, RSS per connection threads 13.7 KiB against reactors "
+                                       "1.6 KiB; context switches per request threads 2.10 + 0.20 against reactors "
+                                       "0.50 + 0.02")
+        without = [c for c in self.cells if c["mode"] != "threads"]
+        self.assertEqual(report.check_footprint(without).verdict, "not measured")
+
+
+class ImbalanceReportTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def light(self, mode):
+        return next(c for c in self.cells if c["id"] == f"imbalance/light/{mode}/c16")
+
+    def test_table(self):
+        rows = report.imbalance_rows(self.cells)
+        self.assertEqual([r[0] for r in rows], ["single", "reactors", "offload", "pool", "threads"])
+        self.assertEqual(rows[1], ["reactors", "2.2 ms", "7.2 ms (7.2 ms–7.2 ms)", "7,273", "190", "1.20",
+                                   "5.7/0.3 s"])
+        self.assertEqual(rows[3][-1], "3.0/3.0 s", "pool's threads shared the heavy work")
+        self.assertEqual(len(rows[0]), len(report.IMBALANCE_HEADER))
+
+    def test_sentences(self):
+        text = " ".join(report.imbalance_text(self.cells))
+        self.assertIn("reactors 2.2 ms/7.2 ms (p99 5.2 ms over the wait)", text)
+        self.assertIn("Beside reactors' light p99 of 7.2 ms: pool 0.36× reactors' (0.36–0.36; lower), offload 0.33× "
+                      "reactors' (0.33–0.33; lower), threads 0.42× reactors'", text)
+        self.assertIn("reactors' loops spent 5.7/0.3 s on handler work over the repeats (max ÷ mean 1.90): the heavy "
+                      "work sat on some loops", text)
+        self.assertIn("CPUs kept busy (server CPU ÷ wall time, both streams) of 2: single 1.20", text)
+        self.assertIn("heavy-stream throughput: single 190 req/s", text)
+
+    def test_an_even_spread_is_said_as_such(self):
+        reactors = self.light("reactors")
+        for w in reactors["per_worker"]:
+            w["busy_ns"] = 3_000_000_000
+        text = " ".join(report.imbalance_text(self.cells))
+        self.assertIn("the heavy work was spread over the loops", text)
+        self.assertNotIn("sat on some loops", text)
+
+    def test_check(self):
+        check = report.check_imbalance(self.cells)
+        self.assertEqual(check.expectation, "imbalance: pool's and offload's light-stream p99 below reactors'")
+        self.assertEqual(check.figure, "pool 2.6 ms and offload 2.4 ms against reactors 7.2 ms: pool 0.36× "
+                                       "(0.36–0.36) and offload 0.33× (0.33–0.33)")
+        self.assertEqual(check.verdict, "met")
+        bad = report.check_imbalance(synthetic_doc(good=False)["cells"])
+        self.assertEqual(bad.verdict, "missed", "pool's p99 above reactors'")
+        without = [c for c in self.cells if c["mode"] not in ("pool", "offload")]
+        self.assertEqual(report.check_imbalance(without).verdict, "not measured")
+        only_pool = [c for c in self.cells if c["mode"] != "offload"]
+        row = report.check_imbalance(only_pool)
+        self.assertEqual(row.verdict, "met")
+        self.assertIn("offload not measured", row.why)
+
+
+class NewChecksTest(unittest.TestCase):
+    def setUp(self):
+        self.cells = synthetic_doc()["cells"]
+
+    def test_threads_block_above_the_pools(self):
+        row = report.check_block_threads(self.cells)
+        self.assertEqual(row.verdict, "met")
+        self.assertEqual(row.figure, "threads 9,000 req/s (8,910–9,090) at 1,000 connections, 90.0% of its bound "
+                                     "10,000; the pooled models' bound is at most 20.0 req/s (reactors, parallelism 2)")
+        self.assertEqual(report.check_block_threads(synthetic_doc(good=False)["cells"]).verdict, "missed")
+
+    def test_pool_and_threads_scale(self):
+        row = report.check_cpu_new(self.cells)
+        self.assertEqual((row.verdict, row.figure), ("met", "pool 1.90× (1.86–1.94) and threads 1.86× (1.82–1.90)"))
+        bad = report.check_cpu_new(synthetic_doc(good=False)["cells"])
+        self.assertEqual(bad.verdict, "missed")
+        self.assertIn("pool (parallelism 2) kept", " ".join(bad.why))
 
 
 class RenderTest(unittest.TestCase):
@@ -284,7 +476,8 @@ class RenderTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp)
             report.write(out, synthetic_doc())
-            for name in ("plaintext", "overhead", "latency", "io", "cpu", "mixed", "split", "accept", "overload"):
+            for name in ("plaintext", "overhead", "latency", "io", "io_footprint", "cpu", "mixed", "imbalance", "split",
+                         "accept", "overload"):
                 self.assertGreater((out / f"{name}.png").stat().st_size, 5000, name)
             md = (out / "report.md").read_text()
             self.assertIn("![io throughput against connections](io.png)", md)
@@ -293,6 +486,10 @@ class RenderTest(unittest.TestCase):
             self.assertIn("<img", (out / "report.html").read_text())
             self.assertIn("## overload: goodput under a flood", md)
             self.assertIn("| flood, pause off | 200 | 1ms |", md)
+            self.assertIn("## imbalance: a few heavy connections among many light ones", md)
+            self.assertIn("### io: RSS per connection and context switches per request", md)
+            self.assertIn("Only reactors runs this scenario: it compares the two ways reactors hands", md)
+            self.assertIn("Only offload runs this scenario: only offload has a pool queue", md)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,48 @@ class ResultsFileTest(unittest.TestCase):
         for id_ in ("overhead/plaintext/nginx/c64", "overhead/json/node/c64", "overhead/pipeline/single/c16",
                     "overhead/pipeline/single/c64", "overhead/idle/reactors/n2000", "overhead/pbkdf2/offload/c8",
                     "overhead/pbkdf2/node/c8", "overload/saturation/offload/c8", "overload/flood/offload/c200",
-                    "overload/flood-nopause/offload/c200"):
+                    "overload/flood-nopause/offload/c200", "imbalance/light/pool/c16", "imbalance/heavy/threads/c1",
+                    "io/block/threads/c1000", "cpu/pool/w2", "overhead/idle/threads/n2000"):
             self.assertIn(id_, ids)
+
+    def test_parallelism_is_what_the_server_said(self):
+        by_id = {c["id"]: c for c in self.doc["cells"]}
+        self.assertEqual(by_id["cpu/single/w2"]["parallelism"], 1)
+        self.assertEqual(by_id["cpu/single/w2"]["workers"], 2, "the point's n, whatever the model does with it")
+        self.assertEqual(by_id["cpu/pool/w2"]["parallelism"], 2)
+        self.assertEqual(by_id["cpu/threads/w2"]["parallelism"], 2064, "its --max-connections")
+        self.assertEqual(by_id["cpu/pool/w2"]["server"]["flags"], ["--threads", "2"])
+        self.assertEqual(by_id["cpu/threads/w2"]["server"]["flags"], [])
+        self.assertEqual(by_id["overhead/pbkdf2/node/c8"]["parallelism"], 2)
+
+    def test_the_blocking_bound_comes_from_the_server_s_parallelism(self):
+        by_id = {c["id"]: c for c in self.doc["cells"]}
+        self.assertEqual(by_id["io/block/reactors/c1000"]["littles_law_bound_rps"], 2 / 0.1)
+        self.assertEqual(by_id["io/block/single/c1000"]["littles_law_bound_rps"], 1 / 0.1)
+        self.assertEqual(by_id["io/block/threads/c1000"]["littles_law_bound_rps"], 1000 / 0.1,
+                         "parallelism above the connections: connections ÷ wait")
+        from cvplab import plan
+        from cvplab.cpus import Placement
+        from cvplab.profiles import QUICK
+        p = plan.build(plan.Settings(profile=QUICK, scenarios=("io",), models=("pool",), placement=Placement((0,), (1,)),
+                                     pbkdf2_iterations=1, max_connections=20_000))
+        cell = next(c for c in p.cells if c.loads[0].variant == "block" and c.connections == 100)
+        unknown = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
+                                    failures=[])
+        self.assertIsNone(unknown["littles_law_bound_rps"], "no parallelism said, no bound")
+        known = results.make_cell(cell, cell.loads[0], [], server_info={"parallelism": "4"}, client_cpus=(1,),
+                                  repeats_planned=3, failures=[])
+        self.assertEqual((known["parallelism"], known["littles_law_bound_rps"]), (4, 40.0))
+
+    def test_footprint_cells(self):
+        fps = [c for c in self.doc["cells"] if c.get("footprint")]
+        self.assertEqual({c["id"] for c in fps}, {f"io/sleep/{m}/c1000" for m in
+                                                  ("single", "reactors", "offload", "pool", "threads")})
+        for c in fps:
+            for key in ("rss_per_connection_bytes", "voluntary_switches_per_request",
+                        "involuntary_switches_per_request", "switches_per_request", "threads_alive"):
+                self.assertIsNotNone(c["footprint"][key], f"{c['id']} lacks footprint.{key}")
+            self.assertEqual(len([r for r in c["runs"] if r.get("footprint")]), 3)
 
     def test_round_trip_and_csv(self):
         results.write(self.dir, self.doc["manifest"], self.doc["cells"], [{"scenario": "io", "what": "x",
@@ -79,6 +119,12 @@ class ResultsFileTest(unittest.TestCase):
         self.assertEqual((flood["overload_pause"], flood["non2xx_rps"], flood["pool_rejected"]), ("1ms", "20000.0", "66000"))
         self.assertEqual(flood["rps"], "40.0", "rps is the goodput")
         self.assertEqual(flood["server_cpu_us_per_success"], "12500.0")
+        threads = next(r for r in rows if r["id"] == "io/sleep/threads/c1000")
+        self.assertEqual((threads["parallelism"], threads["footprint_rss_per_connection_bytes"],
+                          threads["voluntary_switches_per_request"], threads["threads_alive"]),
+                         ("2064", "14000.0", "2.1", "1002"))
+        light = next(r for r in rows if r["id"] == "imbalance/light/reactors/c16")
+        self.assertEqual(light["server_cpus_busy"], "1.2")
         sat = next(r for r in rows if r["id"] == "overload/saturation/offload/c8")
         self.assertEqual((sat["overload_pause"], sat["non2xx"]), ("default", "0"))
         self.assertEqual(next(r for r in rows if r["id"] == "cpu/offload/w2")["non2xx_rps"], "", "overload's alone")

@@ -8,20 +8,22 @@ from pathlib import Path
 
 from cvplab import procs
 from cvplab.cpus import parse_cpu_list
-from cvplab.servers import (ServerError, ServerSpec, _parallel_workers, connect_remote, is_loopback,
-                            parse_startup_line, split_host_port, start_cvp)
+from cvplab.servers import (Server, ServerError, ServerSpec, connect_remote, is_loopback, parse_startup_line,
+                            split_host_port, start_cvp)
 
 STUB = Path(__file__).resolve().parent / "stub_server.py"
-LINE = ("cvp-server mode=reactors threads=2 accept=round-robin pool_threads=0 pool_nice=0 pinned=0,1 allowed=0-1 "
-        "cgroup=v1 quota=none usable=2 listening=127.0.0.1:41234\n")
+LINE = ("cvp-server mode=pool threads=2 accept=round-robin pool_threads=0 pool_nice=0 pinned=none allowed=0-1 "
+        "cgroup=v1 quota=none usable=2 parallelism=2 listening=127.0.0.1:41234\n")
 
 
 class StartupLineTest(unittest.TestCase):
     def test_api_example(self):
         info = parse_startup_line(LINE)
-        self.assertEqual(info["mode"], "reactors")
-        self.assertEqual(info["pinned"], "0,1")
+        self.assertEqual(info["mode"], "pool")
+        self.assertEqual(info["pinned"], "none")
         self.assertEqual(split_host_port(info["listening"]), ("127.0.0.1", 41234))
+        self.assertEqual(Server(ServerSpec("pool"), "", info=info).parallelism, 2)
+        self.assertIsNone(Server(ServerSpec("pool"), "", info={"mode": "pool"}).parallelism)
 
     def test_rejects(self):
         for bad in ("listening on 8080", "cvp-server mode=single", "cvp-server listening=127.0.0.1:0",
@@ -48,15 +50,6 @@ class LoopbackTest(unittest.TestCase):
             self.assertFalse(is_loopback(host), host)
 
 
-class WorkersFromStatsTest(unittest.TestCase):
-    def test_roles(self):
-        loop = {"role": "loop"}
-        pool = {"role": "pool"}
-        self.assertEqual(_parallel_workers({"mode": "offload", "workers": [loop, pool, pool]}), 2)
-        self.assertEqual(_parallel_workers({"mode": "reactors", "workers": [loop, loop, loop]}), 3)
-        self.assertEqual(_parallel_workers({"mode": "single", "workers": [loop]}), 1)
-
-
 class StubServerTest(unittest.TestCase):
     """Starting, reading and stopping a server, with the Python stub standing in for cvp-server."""
 
@@ -80,8 +73,13 @@ class StubServerTest(unittest.TestCase):
         self.assertEqual(sum(w["connections_total"] for w in again["workers"]),
                          sum(w["connections_total"] for w in stats["workers"]))
         self.assertGreaterEqual(server.cpu_s(), 0.0)
+        self.assertEqual(server.parallelism, 2, "from the start-up line's parallelism=")
+        self.assertEqual([w["kind"] for w in stats["workers"]], ["loop", "loop"])
+        self.assertEqual(stats["model"]["parallelism"], 2)
         remote = connect_remote(server.base_url)
-        self.assertEqual((remote.spec.label, remote.spec.workers), ("reactors", 2))
+        self.assertEqual((remote.spec.label, remote.parallelism), ("reactors", 2), "from /stats model.parallelism")
+        self.assertEqual(stats["cpu"]["usable"], 1, "the stub's own affinity: taskset gave it CPU 0")
+        self.assertEqual(remote.spec.workers, 1, "the plan's width: its parallelism, at most its usable CPUs")
         self.assertGreaterEqual(remote.cpu_s(), 0.0)
         remote.stop()  # closes its /stats connection; the process is not the lab's to stop
         server.check_alive()
@@ -108,6 +106,43 @@ class StubServerTest(unittest.TestCase):
         finally:
             lingering.close()
         server.stop()
+
+    def test_each_model_says_its_parallelism_and_worker_kinds(self):
+        """The stub as the lab starts it in each model; what the lab reads is what the server says."""
+        cases = {"single": ((), 1, ["loop"]), "reactors": (("--threads", "2"), 2, ["loop", "loop"]),
+                 "offload": (("--pool-threads", "3"), 3, ["loop", "pool-thread", "pool-thread", "pool-thread"]),
+                 "pool": (("--threads", "2"), 2, ["pool-thread", "pool-thread"]),
+                 "threads": ((), 100, ["loop", "connection-thread"])}
+        for mode, (flags, parallelism, kinds) in cases.items():
+            with self.subTest(mode=mode):
+                server = start_cvp(STUB, ServerSpec(mode, flags, (0,), 2), max_connections=100, log_dir=self.dir,
+                                   registry=self.registry)
+                try:
+                    self.assertEqual(server.parallelism, parallelism)
+                    stats = server.stats()
+                    self.assertEqual(stats["model"]["name"], mode)
+                    self.assertEqual(stats["model"]["parallelism"], parallelism)
+                    self.assertEqual([w["kind"] for w in stats["workers"]], kinds)
+                    if mode == "pool":  # connections belong to the shared loop, not to a thread
+                        self.assertEqual({w["connections_open"] for w in stats["workers"]}, {None})
+                        self.assertEqual(stats["totals"]["connections_open"], 1)
+                    if mode == "threads":
+                        # the acceptor loop, and the thread of the lab's /stats connection (worker 1)
+                        self.assertEqual(stats["model"]["threads_alive"], 2)
+                        self.assertEqual(stats["workers"][1]["connections_open"], 1)
+                        self.assertEqual(connect_remote(server.base_url).spec.workers, 1,
+                                         "a thread per connection: as wide as its CPUs, not its connection limit")
+                finally:
+                    server.stop()
+
+    def test_a_start_up_line_without_parallelism_is_refused(self):
+        fake = self.dir / "old-server"
+        fake.write_text("#!/bin/sh\necho 'cvp-server mode=single threads=1 listening=127.0.0.1:8080'\nsleep 30\n")
+        fake.chmod(0o755)
+        with self.assertRaisesRegex(ServerError, "no parallelism=N"):
+            start_cvp(fake, ServerSpec("single", (), (0,), 1), max_connections=10, log_dir=self.dir,
+                      registry=self.registry)
+        self.assertEqual(len(self.registry), 0, "and stopped")
 
     def test_failed_start_names_the_server_and_shows_stderr(self):
         spec = ServerSpec("single", ("--fail-start",), (0,), 1)

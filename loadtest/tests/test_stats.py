@@ -1,8 +1,8 @@
 import unittest
 
-from cvplab.stats import (OVERLOAD_EMPTY, Run, imbalance, implied_concurrency, is_saturated, littles_law_bound,
-                          per_worker_delta, pool_delta, spread, steady_state_rps, sum_per_worker, summarize,
-                          summarize_overload)
+from cvplab.stats import (OVERLOAD_EMPTY, Run, footprint_delta, implied_concurrency, is_saturated, littles_law_bound,
+                          loop_imbalance, model_facts, per_worker_delta, pool_delta, spread, steady_state_rps,
+                          sum_per_worker, summarize, summarize_footprint, summarize_overload)
 
 
 def run(repeat, rps, p99, *, mean=50_500.0, cpu=0.95, server_cpu=1.0, requests=None, duration=3.0, workers=None):
@@ -56,25 +56,103 @@ class SaturationTest(unittest.TestCase):
 
 class PerWorkerTest(unittest.TestCase):
     def test_delta_and_sum(self):
-        before = {"workers": [{"id": 0, "role": "loop", "requests": 10, "connections_total": 3, "tasks": 0,
+        before = {"workers": [{"id": 0, "kind": "loop", "requests": 10, "connections_total": 3, "tasks": 0,
                                "busy_ns": 0},
-                              {"id": 1, "role": "loop", "requests": 5, "connections_total": 1, "tasks": 0,
+                              {"id": 1, "kind": "loop", "requests": 5, "connections_total": 1, "tasks": 0,
                                "busy_ns": 0}]}
-        after = {"workers": [{"id": 0, "role": "loop", "requests": 110, "connections_total": 19, "tasks": 4,
+        after = {"workers": [{"id": 0, "kind": "loop", "requests": 110, "connections_total": 19, "tasks": 4,
                               "busy_ns": 7},
-                             {"id": 1, "role": "loop", "requests": 55, "connections_total": 17, "tasks": 0,
+                             {"id": 1, "kind": "loop", "requests": 55, "connections_total": 17, "tasks": 0,
                               "busy_ns": 0},
-                             {"id": 2, "role": "pool", "requests": 0, "connections_total": 0, "tasks": 9,
+                             {"id": 2, "kind": "pool-thread", "requests": 0, "connections_total": 0, "tasks": 9,
                               "busy_ns": 90}]}
         d = per_worker_delta(before, after)
+        self.assertEqual([w["kind"] for w in d], ["loop", "loop", "pool-thread"])
         self.assertEqual([w["requests"] for w in d], [100, 50, 0])
         self.assertEqual([w["connections_total"] for w in d], [16, 16, 0])
         self.assertEqual(d[2]["tasks"], 9)
         total = sum_per_worker([d, d, None])
         self.assertEqual([w["requests"] for w in total], [200, 100, 0])
-        self.assertAlmostEqual(imbalance(total, "requests"), 200 / 150)
-        self.assertAlmostEqual(imbalance(total, "connections_total"), 1.0)
+        self.assertAlmostEqual(loop_imbalance(total, "requests"), 200 / 150, msg="over the loops only")
+        self.assertAlmostEqual(loop_imbalance(total, "connections_total"), 1.0)
         self.assertIsNone(sum_per_worker([None]))
+
+    def test_pool_threads_have_no_connection_counts_of_their_own(self):
+        w = {"id": 0, "kind": "pool-thread", "requests": 9, "connections_total": None, "tasks": 3, "busy_ns": 5,
+             "connections_open": None}
+        d = per_worker_delta({"workers": [dict(w, requests=4, tasks=1, busy_ns=2)]}, {"workers": [w]})
+        self.assertEqual(d, [{"id": 0, "kind": "pool-thread", "cpu": None, "requests": 5, "connections_total": None,
+                              "tasks": 2, "busy_ns": 3}])
+        total = sum_per_worker([d, d])
+        self.assertEqual((total[0]["requests"], total[0]["connections_total"]), (10, None))
+        self.assertIsNone(loop_imbalance(total, "requests"), "no loop to compare")
+
+    def test_connection_threads_that_appear_or_start_again(self):
+        """threads mode: a slot first used during the run counts from 0; a reused slot that restarted counts whole."""
+        before = {"workers": [{"id": 0, "kind": "loop", "requests": 0, "connections_total": 0, "tasks": 0,
+                               "busy_ns": 0},
+                              {"id": 1, "kind": "connection-thread", "requests": 50, "connections_total": 1,
+                               "tasks": 0, "busy_ns": 0}]}
+        after = {"workers": [before["workers"][0],
+                             {"id": 1, "kind": "connection-thread", "requests": 7, "connections_total": 1, "tasks": 0,
+                              "busy_ns": 0},
+                             {"id": 2, "kind": "connection-thread", "requests": 30, "connections_total": 1,
+                              "tasks": 0, "busy_ns": 0}]}
+        d = {w["id"]: w for w in per_worker_delta(before, after)}
+        self.assertEqual((d[1]["requests"], d[2]["requests"]), (7, 30))
+        self.assertEqual(d[2]["connections_total"], 1)
+
+
+class ModelAndFootprintTest(unittest.TestCase):
+    @staticmethod
+    def stats(requests, alive=3):
+        return {"model": {"name": "threads", "description": "d", "parallelism": 1064, "threads_alive": alive},
+                "workers": [{"kind": "loop"}, {"kind": "connection-thread"}, {"kind": "connection-thread"}],
+                "totals": {"requests": requests}}
+
+    def test_model_facts(self):
+        m = model_facts(self.stats(5))
+        self.assertEqual(m, {"name": "threads", "description": "d", "parallelism": 1064, "threads_alive": 3,
+                             "worker_kinds": {"loop": 1, "connection-thread": 2}})
+        self.assertIsNone(model_facts({"mode": "single"}), "a /stats without model")
+        self.assertIsNone(model_facts(None))
+
+    def test_footprint_delta(self):
+        before = {"rss_bytes": 10_000_000, "switches": {"7/7": (100, 5), "7/8": (40, 1), "7/9": (500, 9)},
+                  "stats": self.stats(1_000), "at_s": 10.0}
+        # 7/8 lives on; 7/9 has exited; 7/10 and 7/11 are new; 7/7's counts went down: a new thread with an old id
+        during = {"rss_bytes": 12_000_000, "switches": {"7/7": (3, 0), "7/8": (140, 11), "7/10": (60, 2),
+                                                         "7/11": (40, 1)},
+                  "stats": self.stats(1_200, alive=1002), "at_s": 11.75}
+        f = footprint_delta(before, during, 1000)
+        self.assertEqual((f["voluntary_switches"], f["involuntary_switches"]), (3 + 100 + 60 + 40, 0 + 10 + 2 + 1))
+        self.assertEqual(f["requests"], 200, "the server's own count between the two reads")
+        self.assertEqual(f["voluntary_switches_per_request"], round(203 / 200, 4))
+        self.assertEqual(f["involuntary_switches_per_request"], round(13 / 200, 4))
+        self.assertEqual(f["rss_per_connection_bytes"], 2000.0)
+        self.assertEqual((f["threads_alive"], f["threads_seen"], f["sampled_after_s"]), (1002, 4, 1.75))
+        nothing = footprint_delta(before, dict(during, stats=self.stats(1_000)), 1000)
+        self.assertIsNone(nothing["voluntary_switches_per_request"], "no request between the samples")
+
+    def test_summarize_footprint(self):
+        runs = []
+        for i, (rss, vol) in enumerate(((2000.0, 1.0), (2200.0, 1.5), (1900.0, 0.5))):
+            r = run(i + 1, 100, 1000)
+            r.footprint = {"connections": 1000, "rss_before_bytes": 1, "rss_during_bytes": 2,
+                           "rss_per_connection_bytes": rss, "voluntary_switches_per_request": vol,
+                           "involuntary_switches_per_request": 0.1, "threads_alive": 1002, "threads_seen": 1002,
+                           "sampled_after_s": 1.75}
+            runs.append(r)
+        s = summarize_footprint(runs)
+        self.assertEqual((s["rss_per_connection_bytes"], s["rss_per_connection_bytes_min"],
+                          s["rss_per_connection_bytes_max"]), (2000.0, 1900.0, 2200.0))
+        self.assertEqual((s["switches_per_request"], s["switches_per_request_min"], s["switches_per_request_max"]),
+                         (1.1, 0.6, 1.6))
+        self.assertEqual((s["connections"], s["repeats"], s["threads_alive"]), (1000, 3, 1002))
+        self.assertEqual(summarize(runs, connections=1000, bound_rps=None)["footprint"], s)
+        self.assertIsNone(summarize_footprint([run(1, 100, 1000)]))
+        self.assertIn("footprint", runs[0].to_json())
+        self.assertNotIn("footprint", run(1, 100, 1000).to_json())
 
 
 class SummarizeTest(unittest.TestCase):
@@ -97,6 +175,14 @@ class SummarizeTest(unittest.TestCase):
         self.assertAlmostEqual(s["server_cpu_us_per_request"], 1e6 / (19_600 * 3), places=1)
         self.assertAlmostEqual(s["server_cpus_busy"], 1 / 3, places=3)
         self.assertEqual(len(s["runs"]), 3)
+
+    def test_cpus_busy_over_the_wall_time_around_the_run(self):
+        r = run(1, 100, 1000, server_cpu=2.3)
+        r.server_wall_s = 2.3 + 0.0  # both streams of a two-stream cell inside it
+        self.assertAlmostEqual(r.server_cpus_busy, 1.0)
+        self.assertEqual(r.to_json()["server_cpus_busy"], 1.0)
+        r.model = {"threads_alive": 12}
+        self.assertEqual(r.to_json()["threads_alive"], 12)
 
     def test_no_bound(self):
         s = summarize([run(1, 100, 10_000, cpu=0.1)], connections=8, bound_rps=None)
