@@ -12,7 +12,8 @@ lab's wiring, never anything about performance.  The five models differ only whe
   Retry-After and reads that connection's next request only after --overload-pause, as cvp-server does,
   docs/API.md "Overload"; /stats has the pool's counts);
 - pool: --threads workers of kind pool-thread, whose per-worker connection counts are null (the
-  connections belong to the shared loop); /cpu/pbkdf2 and /io/block run on a pool of that many threads;
+  connections belong to the shared loop, as offload's pool threads own none either); /cpu/pbkdf2 and
+  /io/block run on a pool of that many threads;
 - threads: an acceptor loop (worker 0) and a connection-thread worker per connection, made when first
   needed and its slot reused by a later connection; /cpu/pbkdf2 and /io/block run on a thread of the
   connection's own; parallelism is --max-connections.
@@ -65,7 +66,7 @@ def parallelism_of(args):
 
 
 def worker(id_, kind, connections=True):
-    """A /stats worker; pool threads of the pool model count no connections of their own (null)."""
+    """A /stats worker; pool threads (offload's, and those sharing pool's loop) own no connections: null."""
     zero = 0 if connections else None
     return {"id": id_, "kind": kind, "cpu": None, "requests": 0, "responses": 0, "writes": 0, "tasks": 0,
             "busy_ns": 0, "connections_open": zero, "connections_total": zero, "requests_in_flight": zero}
@@ -90,7 +91,7 @@ class Stub:
             loops = args.threads if mode == "reactors" else 1
             self.workers = [worker(i, "loop") for i in range(loops)]
             if mode == "offload":
-                self.workers += [worker(loops + i, "pool-thread") for i in range(args.pool_threads)]
+                self.workers += [worker(loops + i, "pool-thread", connections=False) for i in range(args.pool_threads)]
         self.parallelism = parallelism_of(args)
         self.next_loop = 0
         self.started = time.monotonic()

@@ -123,8 +123,9 @@ class StubServerTest(unittest.TestCase):
                     self.assertEqual(stats["model"]["name"], mode)
                     self.assertEqual(stats["model"]["parallelism"], parallelism)
                     self.assertEqual([w["kind"] for w in stats["workers"]], kinds)
-                    if mode == "pool":  # connections belong to the shared loop, not to a thread
-                        self.assertEqual({w["connections_open"] for w in stats["workers"]}, {None})
+                    if mode in ("pool", "offload"):  # pool threads own no connections (pool's: the shared loop)
+                        pool_threads = [w for w in stats["workers"] if w["kind"] == "pool-thread"]
+                        self.assertEqual({w["connections_open"] for w in pool_threads}, {None})
                         self.assertEqual(stats["totals"]["connections_open"], 1)
                     if mode == "threads":
                         # the acceptor loop, and the thread of the lab's /stats connection (worker 1)
