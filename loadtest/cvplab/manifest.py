@@ -125,11 +125,18 @@ def collect(*, repo: Path, argv: list[str], options: dict, profile, placement: P
                    "ip_local_port_range": _sysctl("net.ipv4.ip_local_port_range"),
                    "tcp_tw_reuse": _sysctl("net.ipv4.tcp_tw_reuse"),
                    "notes": []},
-        "accounting": {"server_cpu": ("sum of /proc/<pid>/task/*/schedstat run time over the server's process group"
+        "accounting": {"server_cpu": ("per process of the server's process group, the larger of its live threads' "
+                                      "/proc/<pid>/task/*/schedstat run time and utime + stime of /proc/<pid>/stat "
+                                      "(which keeps the time of threads that have exited)"
                                       if not target and SCHEDSTAT else
                                       "/stats process.cpu_user_s + cpu_system_s" if target else
-                                      "utime + stime from /proc/<pid>/stat over the server's process group"),
-                       "client_cpu": "wrk's rusage (wait4) / wall time / CPUs given to wrk"},
+                                      "utime + stime from /proc/<pid>/stat over the server's process group (threads "
+                                      "that have exited included)"),
+                       "client_cpu": "wrk's rusage (wait4) / wall time / CPUs given to wrk",
+                       "footprint": ("io at the most connections: VmRSS of /proc/<pid>/status and the voluntary and "
+                                     "involuntary context switches of every thread (/proc/<pid>/task/*/status), read "
+                                     "before wrk starts and again 0.25 s before its run ends, with /stats each time"
+                                     if not target else None)},
         "calibration": None,
     }
 

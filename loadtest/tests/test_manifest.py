@@ -41,6 +41,8 @@ class CollectTest(unittest.TestCase):
         self.assertTrue(m["limits"]["nofile_enough"])
         self.assertEqual(m["placement"], {"server_cpus": "0", "client_cpus": "1", "disjoint": True})
         self.assertEqual(m["status"], "running")
+        self.assertIn("exited", m["accounting"]["server_cpu"], "threads that end with their connection still count")
+        self.assertIn("task/*/status", m["accounting"]["footprint"])
         manifest.finish(m, status="complete", wall_s=12.34)
         self.assertEqual((m["status"], m["wall_s"]), ("complete", 12.3))
         self.assertIsNotNone(m["finished_at"])
