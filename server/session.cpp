@@ -251,12 +251,13 @@ asio::awaitable<next_step> serve_request(connection& conn, loop_env& env, input_
         deadline_set = true;
     };
 
-    // The header, parsed where it lies in the buffer. Beast takes nothing until the whole
-    // header is there, so the buffer starts where the request does.
+    // The header, parsed where it lies in the buffer. Beast takes each complete line as it
+    // comes, so what is left is the start of a line.
     bool skipped_empty_line = false;
     for (;;) {
-        // One empty line before a request line is ignored (RFC 9112 §2.2).
-        if (!skipped_empty_line && in.data().starts_with("\r\n")) {
+        // One empty line before a request line is ignored (RFC 9112 §2.2); once the parser
+        // has taken a line, an empty one is the end of the header.
+        if (!skipped_empty_line && !parser.got_some() && in.data().starts_with("\r\n")) {
             in.consume(2);
             skipped_empty_line = true;
         }

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string_view>
+#include <thread>
+
 #include <string>
 
 namespace cvp::test {
@@ -141,6 +145,23 @@ TEST_P(framing, http_1_0_is_answered_as_http_1_1_and_one_leading_empty_line_is_i
 
     client.send_raw("\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
     EXPECT_EQ(client.read_reply().body, "Hello, World!");
+}
+
+TEST_P(framing, a_header_whose_last_empty_line_arrives_on_its_own_is_complete)
+{
+    // The header's lines in one send, its closing empty line in the next: that line ends
+    // the header, and is not the empty line a request may start with.
+    for (auto const* first :
+         {"GET /plaintext HTTP/1.1\r\nHost: x\r\n", "GET /cpu/primes?limit=1000&split=65 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r"}) {
+        http_client client{server_.port()};
+        client.send_raw(first);
+        // Long enough for the server to have read and parsed the first part alone.
+        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        client.send_raw(std::string_view{first}.ends_with('\r') ? "\n" : "\r\n");
+        auto const r = client.read_reply();
+        EXPECT_NE(r.status, 0u) << first;
+        EXPECT_EQ(client.get("/plaintext").body, "Hello, World!") << first;
+    }
 }
 
 TEST_P(framing, responses_carry_a_date)
