@@ -8,7 +8,77 @@
 
 namespace cvp {
 
+namespace {
+
+/// Characters that mean themselves wherever they appear in an origin-form target:
+/// RFC 3986's unreserved ones, its sub-delims but '+' (which a query decodes as a space),
+/// ':', '@', '/' and '?'. Anything else ('%', '+', '#', controls, spaces, bytes past
+/// ASCII) takes the general path.
+constexpr bool means_itself(char c) noexcept
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
+    case '/':
+    case '?': return true;
+    default: return false;
+    }
+}
+
+/// Splits an origin-form target made only of such characters: no decoding is needed.
+std::optional<target> split_plain_target(std::string_view text)
+{
+    if (!text.starts_with('/') || !std::all_of(text.begin(), text.end(), means_itself))
+        return std::nullopt;
+    target t;
+    auto const question = text.find('?');
+    t.path = std::string{text.substr(0, question)};
+    if (question == std::string_view::npos)
+        return t;
+
+    // Parameters split on '&', keys from values on the first '='; empty ones are skipped.
+    auto query = text.substr(question + 1);
+    while (!query.empty()) {
+        auto const amp = query.find('&');
+        auto const segment = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (segment.empty())
+            continue;
+        auto const eq = segment.find('=');
+        if (eq == std::string_view::npos)
+            t.params.emplace_back(std::string{segment}, std::string{});
+        else
+            t.params.emplace_back(std::string{segment.substr(0, eq)}, std::string{segment.substr(eq + 1)});
+    }
+    return t;
+}
+
+} // namespace
+
 std::optional<target> parse_target(std::string_view text)
+{
+    if (auto plain = split_plain_target(text))
+        return plain;
+    return parse_target_with_boost_url(text);
+}
+
+std::optional<target> parse_target_with_boost_url(std::string_view text)
 {
     // Origin form ("/path?query"), or absolute form ("http://host/path?query"), which
     // RFC 9112 section 3.2.2 says a server must accept; authority and asterisk forms are not served.

@@ -33,6 +33,12 @@ struct target
 /// Splits and percent-decodes a request target. Empty on a malformed target.
 std::optional<target> parse_target(std::string_view text);
 
+/// The same through Boost.URL alone. parse_target takes a plain origin-form target (no
+/// percent-escape, no '+', nothing but the characters RFC 3986 allows unescaped) apart by
+/// hand and gives anything else to this: under /plaintext, Boost.URL's grammar was 3.5% of
+/// the server's CPU. The tests and the fuzzer hold the two to the same answers.
+std::optional<target> parse_target_with_boost_url(std::string_view text);
+
 /// Reads typed, bounded parameters, remembering the first error.
 class param_reader
 {

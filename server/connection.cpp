@@ -18,7 +18,7 @@ constexpr std::size_t max_kept_output = 64 * 1024;
 
 connection::connection(socket_type socket, std::optional<strand_type> strand, std::chrono::milliseconds write_timeout)
     : socket_(std::move(socket))
-    , strand_(std::move(strand))
+    , strand_(strand ? std::make_unique<strand_type>(std::move(*strand)) : nullptr)
     , timer_(socket_.get_executor())
     , write_timeout_(write_timeout)
 {
@@ -71,6 +71,13 @@ void connection::on_timer(error_code ec, std::uint64_t generation)
     if (read_late && idle_) {
         error_code ignored;
         read_late = socket_.available(ignored) == 0;
+        // Its read may have taken bytes already, for a handler that has not run yet: cancel
+        // the read and let that handler decide, closing only if it got nothing.
+        if (read_late && !write_late) {
+            expired_ = true;
+            socket_.cancel(ignored);
+            return;
+        }
     }
     if (write_late || read_late) {
         expired_ = true;

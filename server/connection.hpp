@@ -73,8 +73,12 @@ public:
     /// that passes then spares it if that byte has already arrived.
     void set_idle(bool idle) noexcept { idle_ = idle; }
     bool idle() const noexcept { return idle_; }
-    /// True once a deadline passed and the socket was closed for it.
+    /// True once a deadline passed and the socket was closed for it (or, for an idle
+    /// connection, its read cancelled).
     bool expired() const noexcept { return expired_; }
+    /// An idle connection whose read was cancelled by its deadline got bytes after all:
+    /// they came in time, so it lives on.
+    void reprieve() noexcept { expired_ = false; }
 
     // -- Output.
 
@@ -104,7 +108,8 @@ private:
     void give_back(std::unique_ptr<std::string>& storage);
 
     socket_type socket_;
-    std::optional<strand_type> strand_;
+    /// Only in `pool`; a pointer, so that other models' connections do not carry its room.
+    std::unique_ptr<strand_type> strand_;
     timer_type timer_;
     /// Wakes a coroutine waiting in drained() or pause(); made on first use.
     std::unique_ptr<timer_type> waiter_;

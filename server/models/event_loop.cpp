@@ -16,11 +16,12 @@ void enter_worker_thread(int id, worker_counters& counters, std::string const& n
         std::cerr << "cvp-server: could not pin " << name << " to CPU " << *cpu << '\n';
 }
 
-event_loop::event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu)
+event_loop::event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io)
     : worker_(services.stats.add(worker_kind::loop, cpu, true))
     , counters_(services.stats.counters(worker_))
     , planned_cpu_(cpu)
     , env_{services.cfg, services.routes, services.server, runner, sessions_, services.gate, mode}
+    , ctx_(one_thread_hint(private_io))
 {}
 
 void event_loop::start(std::string name)

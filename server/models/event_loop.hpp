@@ -8,6 +8,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include <boost/asio/detail/concurrency_hint.hpp>
+
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,7 +20,10 @@ class event_loop
 {
 public:
     /// Adds the loop's worker to the registry; its thread is meant for `cpu` when given.
-    event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu);
+    /// `private_io`: no other thread ever starts I/O on the loop's sockets, not even to
+    /// accept onto it, so Asio may skip the per-socket lock (about 0.8% of the CPU under
+    /// /plaintext was that lock and its unlock).
+    event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io);
     event_loop(event_loop const&) = delete;
     event_loop& operator=(event_loop const&) = delete;
 
@@ -42,10 +47,17 @@ private:
     // registry and the env: those are declared first, so they go last.
     session_registry sessions_;
     loop_env env_;
-    asio::io_context ctx_{1};
+    asio::io_context ctx_;
     asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
     std::thread thread_;
 };
+
+/// The concurrency hint of an io_context run by one thread: with `private_io`, the
+/// reactor's per-socket locking is off (the scheduler's stays, for posts from elsewhere).
+inline int one_thread_hint(bool private_io) noexcept
+{
+    return private_io ? BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO : 1;
+}
 
 /// Starts the calling thread as worker `id`: its counters, its name, and its CPU when one
 /// is planned (reported in /stats only once the pin took).

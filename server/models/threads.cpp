@@ -35,7 +35,7 @@ public:
     explicit threads_model(model_services const& services)
         : services_(services)
         , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
-        , acceptor_(services, runner_, name(), std::nullopt)
+        , acceptor_(services, runner_, name(), std::nullopt, true)
     {}
 
     std::string_view name() const noexcept override { return threads_card().name; }
@@ -60,7 +60,8 @@ private:
     /// A connection's thread: its io_context, and its place among the live ones.
     struct connection_thread
     {
-        asio::io_context ctx{1};
+        // Only its thread does I/O on it, once the accept has handed the socket over.
+        asio::io_context ctx{one_thread_hint(true)};
         int worker = 0;
         worker_counters* counters = nullptr;
         std::list<connection_thread*>::iterator place;

@@ -6,8 +6,8 @@
 /// name and kind, and two bytes that pick the bounds). Without asks, every parameter is
 /// asked for as an optional number.
 ///
-/// Checks: nothing crashes; an origin-form target decodes to the path and parameters the
-/// reference decoder finds, and any other accepted target is http or https; every number read back is the reference's, so within the
+/// Checks: nothing crashes; parse_target and parse_target_with_boost_url agree; an origin-form target decodes to the path and parameters
+/// the reference decoder finds, and any other accepted target is http or https; every number read back is the reference's, so within the
 /// bounds asked for; texts respect their caps; finish() reports the first error the
 /// reference met, or the first parameter nobody asked for.
 
@@ -265,8 +265,13 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto const text = input.substr(0, newline);
     auto const asks = newline == std::string_view::npos ? std::string_view{} : input.substr(newline + 1);
 
-    // Parse the target; a malformed one is simply refused.
+    // Parse the target; a malformed one is simply refused. The hand-written split of
+    // plain targets must agree with Boost.URL on every input.
     auto const t = cvp::parse_target(text);
+    auto const general = cvp::parse_target_with_boost_url(text);
+    FUZZ_CHECK(t.has_value() == general.has_value());
+    if (t && general)
+        FUZZ_CHECK(t->path == general->path && t->params == general->params);
     if (!t)
         return 0;
 

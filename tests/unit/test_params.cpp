@@ -28,6 +28,46 @@ param_list params_of(std::string_view text)
 //------------------------------------------------------------------------------
 // parse_target
 
+TEST(ParseTarget, TheHandSplitOfPlainTargetsAgreesWithBoostUrl)
+{
+    for (std::string_view text : {"/",
+                                  "/plaintext",
+                                  "/cpu/pbkdf2?iterations=5&length=16",
+                                  "/a?",
+                                  "/a?&",
+                                  "/a?&&b=2&",
+                                  "/a?=x",
+                                  "/a?k",
+                                  "/a?k=",
+                                  "/a?k=v=w",
+                                  "/a?x=1&x=2",
+                                  "//double",
+                                  "/a/./b/../c",
+                                  "/p?q?r",
+                                  "/p?a:b@c/d",
+                                  "/~user/!$'()*,;=",
+                                  "/a%20b",
+                                  "/a?x=%41",
+                                  "/a?x=a+b",
+                                  "/a#frag",
+                                  "/a b",
+                                  "/a\x7f",
+                                  "/caf\xc3\xa9",
+                                  "",
+                                  "*",
+                                  "a/b",
+                                  "http://h/p?x=1"}) {
+        SCOPED_TRACE(std::string{text});
+        auto const fast = cvp::parse_target(text);
+        auto const general = cvp::parse_target_with_boost_url(text);
+        ASSERT_EQ(fast.has_value(), general.has_value());
+        if (fast) {
+            EXPECT_EQ(fast->path, general->path);
+            EXPECT_EQ(fast->params, general->params);
+        }
+    }
+}
+
 TEST(ParseTarget, SplitsPathAndQuery)
 {
     auto t = parse_target("/cpu/pbkdf2?iterations=5&length=16");
