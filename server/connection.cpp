@@ -45,7 +45,9 @@ void connection::set_read_deadline(clock::time_point t)
 
 void connection::arm()
 {
-    auto const due = std::min(read_deadline_, write_deadline_);
+    // While an idle connection's last answers are still being written, their write
+    // deadline governs: a slow reader is not cut off by the wait for its next request.
+    auto const due = idle_ && writing_ ? write_deadline_ : std::min(read_deadline_, write_deadline_);
     if (expired_ || due == clock::time_point::max())
         return;
     // A wait that ends sooner re-checks the deadlines when it does.
@@ -68,7 +70,9 @@ void connection::on_timer(error_code ec, std::uint64_t generation)
     bool const write_late = write_deadline_ <= now;
     bool read_late = read_deadline_ <= now;
     // A connection waiting for a request whose first byte has just arrived is spared.
-    if (read_late && idle_) {
+    if (read_late && idle_ && writing_) {
+        read_late = false;
+    } else if (read_late && idle_) {
         error_code ignored;
         read_late = socket_.available(ignored) == 0;
         // Its read may have taken bytes already, for a handler that has not run yet: cancel
@@ -159,8 +163,11 @@ void connection::on_written(error_code ec)
     worker_counters::bump(current_counters().writes);
     // What queued meanwhile leaves together, in the next write.
     flush();
-    if (!writing_)
+    if (!writing_) {
         wake_waiters();
+        // A read deadline that waited for the write counts again.
+        arm();
+    }
 }
 
 void connection::fail()

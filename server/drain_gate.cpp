@@ -13,7 +13,10 @@ bool drain_gate::enter(std::size_t limit) noexcept
 
 void drain_gate::leave()
 {
-    if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1 && armed_.load(std::memory_order_acquire))
+    // Sequentially consistent with when_empty(): of the last leave() and the arming, at
+    // least one sees the other (with acquire/release both could miss, and the drain
+    // would wait for its timeout).
+    if (open_.fetch_sub(1, std::memory_order_seq_cst) == 1 && armed_.load(std::memory_order_seq_cst))
         fire();
 }
 
@@ -28,8 +31,8 @@ void drain_gate::when_empty(std::function<void()> on_empty)
 {
     // The callback is in place before any leave() can see the gate armed.
     on_empty_ = std::move(on_empty);
-    armed_.store(true, std::memory_order_release);
-    if (open_.load(std::memory_order_acquire) == 0)
+    armed_.store(true, std::memory_order_seq_cst);
+    if (open_.load(std::memory_order_seq_cst) == 0)
         fire();
 }
 

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <memory_resource>
 #include <optional>
+#include <vector>
 
 namespace cvp {
 
@@ -44,13 +45,22 @@ void session_registry::remove(handle h)
 template <class Step>
 void session_registry::for_each(Step step)
 {
-    std::lock_guard lock{mutex_};
-    for (auto* c : entries_) {
-        // A connection whose last owner is gone is about to leave the registry: skip it.
-        auto alive = c->weak_from_this().lock();
-        if (!alive)
-            continue;
-        asio::post(alive->executor(), [alive, step] { step(*alive); });
+    // Owners of the live ones, taken under the lock. A connection whose last owner is
+    // gone is about to leave the registry: skip it.
+    std::vector<std::shared_ptr<connection>> alive;
+    {
+        std::lock_guard lock{mutex_};
+        alive.reserve(entries_.size());
+        for (auto* c : entries_)
+            if (auto owner = c->weak_from_this().lock())
+                alive.push_back(std::move(owner));
+    }
+    // Posted after the lock is released: a step on another thread may end the connection
+    // meanwhile, and then the reference held here is its last, whose destructor takes
+    // the lock to leave the registry.
+    for (auto& c : alive) {
+        auto ex = c->executor();
+        asio::post(ex, [c = std::move(c), step] { step(*c); });
     }
 }
 
@@ -534,8 +544,8 @@ asio::awaitable<void> serve(std::shared_ptr<session> s)
     co_await close_gracefully(*s, s->in, peer_closed);
 }
 
-/// The first steps of a new connection's session, on the loop that will serve it: the
-/// session registers there, since only that loop's thread may touch its registry.
+/// The first steps of a new connection's session, on the loop (or strand) that will
+/// serve it, where it joins the registry once its shared_ptr exists.
 asio::awaitable<void> open(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
     auto s = std::make_shared<session>(std::move(socket), env, std::move(strand));

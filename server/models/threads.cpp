@@ -10,6 +10,8 @@
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
+#include <boost/system/system_error.hpp>
+
 #include <pthread.h>
 
 #include <atomic>
@@ -18,6 +20,7 @@
 #include <iostream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace cvp {
@@ -104,16 +107,23 @@ bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code&
         return true;
     }
 
-    // Straight onto the io_context of the thread that will serve it.
-    if (!spare_)
-        spare_ = std::make_unique<connection_thread>();
-    auto socket = acceptor.accept(spare_->ctx.get_executor(), ec);
-    if (ec) {
+    // Straight onto the io_context of the thread that will serve it. Its reactor is made
+    // with the first socket, and out of descriptors that throws rather than failing.
+    std::optional<connection::socket_type> socket;
+    try {
+        if (!spare_)
+            spare_ = std::make_unique<connection_thread>();
+        socket.emplace(acceptor.accept(spare_->ctx.get_executor(), ec));
+    } catch (boost::system::system_error const& e) {
+        ec = e.code();
+        spare_.reset();
+    }
+    if (ec || !socket) {
         services_.gate.leave();
         return false;
     }
     auto t = std::move(spare_);
-    start_session(std::move(socket), env_);
+    start_session(std::move(*socket), env_);
     if (!launch(t)) {
         // The session never started: dropping its loop closes the socket.
         t.reset();
@@ -125,6 +135,9 @@ bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code&
 
 bool threads_model::launch(std::unique_ptr<connection_thread>& t)
 {
+    // What the thread starts with, made before anything needs undoing.
+    auto arg = std::make_unique<std::pair<threads_model*, connection_thread*>>(this, t.get());
+
     // A worker slot: one an ended thread left, or a new one.
     {
         std::lock_guard lock{mutex_};
@@ -146,17 +159,16 @@ bool threads_model::launch(std::unique_ptr<connection_thread>& t)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, services_.cfg.thread_stack_bytes);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    auto* arg = new std::pair<threads_model*, connection_thread*>{this, t.get()};
     pthread_t id{};
-    int const rc = pthread_create(&id, &attr, &thread_entry, arg);
+    int const rc = pthread_create(&id, &attr, &thread_entry, arg.get());
     pthread_attr_destroy(&attr);
     if (rc == 0) {
+        arg.release();
         t.release();
         return true;
     }
 
     // No thread: give the slot back.
-    delete arg;
     std::cerr << "cvp-server: cannot start a connection thread: " << std::strerror(rc) << '\n';
     std::lock_guard lock{mutex_};
     live_.erase(t->place);

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <set>
 
@@ -302,6 +305,38 @@ TEST(threads, threads_end_with_their_connections_and_their_slots_are_reused)
     // The second round took the slots the first one left: no more workers than at the peak.
     EXPECT_LE(connection_threads(stats(server.port())), peak_workers);
     EXPECT_LE(peak_workers, 7u);
+}
+
+TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
+{
+    server_process server{{"--mode", "threads"}};
+    // Room for about two connections: each takes its socket, and its own loop's epoll,
+    // eventfd and timerfd.
+    auto const open_fds = [&] {
+        std::size_t n = 0;
+        for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/fd"})
+            ++n;
+        return n;
+    };
+    rlimit before{};
+    ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &before), 0);
+    rlimit tight{open_fds() + 9, before.rlim_max};
+    ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
+
+    // More connections than that: some cannot be taken while the others are open.
+    {
+        std::vector<std::unique_ptr<http_client>> clients;
+        for (int i = 0; i < 6; ++i) {
+            clients.push_back(std::make_unique<http_client>(server.port()));
+            clients.back()->send("/plaintext");
+        }
+        EXPECT_EQ(clients.front()->read_reply().status, 200u);
+    }
+
+    // With room again, the server accepts and answers as before.
+    ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &before, nullptr), 0);
+    http_client later{server.port()};
+    EXPECT_EQ(later.get("/plaintext").status, 200u);
 }
 
 TEST(single_and_reactors, split_chunks_run_in_sequence_on_the_serving_loop)
