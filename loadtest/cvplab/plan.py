@@ -319,17 +319,27 @@ def cpu(s: Settings) -> list[Group]:
     return groups
 
 
+def _sleep_stream(s: Settings, name: str, connections: int, wait_ms: int) -> Stream:
+    """One of two wrk processes at once (mixed.lua): timer waits, the connections' starts staggered."""
+    threads = _wrk_threads(s, connections)
+    return Stream(name, "mixed.lua", ("stream=io", f"ms={wait_ms}", f"stagger={math.ceil(connections / threads)}"),
+                  connections, threads, 30)
+
+
+def _pbkdf2_stream(s: Settings, name: str, connections: int, iterations: int) -> Stream:
+    """The other one: PBKDF2 requests."""
+    return Stream(name, "mixed.lua", ("stream=cpu", f"iterations={iterations}"), connections,
+                  _wrk_threads(s, connections), 30)
+
+
 def mixed(s: Settings) -> list[Group]:
     p = s.profile
     workers = _width(s)
     cpus = s.placement.server_cpus_for(workers)
     wait, c_io = p.mixed_io_wait_ms, p.mixed_io_connections
     c_cpu = p.mixed_cpu_connections_per_cpu * workers
-    io_threads = _wrk_threads(s, c_io)
-    io_stream = Stream("io", "mixed.lua", ("stream=io", f"ms={wait}", f"stagger={math.ceil(c_io / io_threads)}"),
-                       c_io, io_threads, 30)
-    cpu_stream = Stream("cpu", "mixed.lua", ("stream=cpu", f"iterations={s.pbkdf2_iterations}"), c_cpu,
-                        _wrk_threads(s, c_cpu), 30)
+    io_stream = _sleep_stream(s, "io", c_io, wait)
+    cpu_stream = _pbkdf2_stream(s, "cpu", c_cpu, s.pbkdf2_iterations)
     io_path, bound = f"/io/sleep?ms={wait}", littles_law_bound(c_io, wait)
     # The CPU stream starts once the I/O stream's connections are open: a loop busy hashing
     # also accepts late, and a run's first requests would otherwise dominate its tail.
@@ -359,11 +369,8 @@ def imbalance(s: Settings) -> list[Group]:
     iterations, wait = s.pbkdf2_iterations, p.imbalance_light_wait_ms
     heavy_c = p.imbalance_heavy_connections or max(1, workers // 2)
     light_c = p.imbalance_light_connections_per_cpu * workers
-    light_threads = _wrk_threads(s, light_c)
-    light = Stream("light", "mixed.lua", ("stream=io", f"ms={wait}", f"stagger={math.ceil(light_c / light_threads)}"),
-                   light_c, light_threads, 30)
-    heavy = Stream("heavy", "mixed.lua", ("stream=cpu", f"iterations={iterations}"), heavy_c,
-                   _wrk_threads(s, heavy_c), 30)
+    light = _sleep_stream(s, "light", light_c, wait)
+    heavy = _pbkdf2_stream(s, "heavy", heavy_c, iterations)
     loads = (Load(light, "light", f"/io/sleep?ms={wait}", littles_law_bound(light_c, wait)),
              Load(heavy, "heavy", f"/cpu/pbkdf2?iterations={iterations}", start_after_s=MIXED_CPU_START_S))
     specs = [_spec(s, m, workers, cpus) for m in _models(s)]
