@@ -13,8 +13,12 @@
 #include <boost/system/system_error.hpp>
 
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <iostream>
@@ -70,6 +74,8 @@ private:
         std::list<connection_thread*>::iterator place;
     };
 
+    /// True when a new connection's loop and socket would find descriptors.
+    static bool room_for_a_loop(error_code& ec);
     /// Gives `t` a worker slot and a thread of its own; false when no thread could start.
     bool launch(std::unique_ptr<connection_thread>& t);
     /// The body of a connection's thread: runs its loop, then gives its slot back.
@@ -108,12 +114,17 @@ bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code&
     }
 
     // Straight onto the io_context of the thread that will serve it. Its reactor is made
-    // with the first socket, and out of descriptors that throws rather than failing.
+    // with the first socket, and out of descriptors that throws (from inside Asio's
+    // constructors) rather than failing: the room for it is tried first, so that running
+    // out is an ordinary accept error.
     std::optional<connection::socket_type> socket;
     try {
-        if (!spare_)
+        if (!spare_ && !room_for_a_loop(ec))
+            ec = ec ? ec : asio::error::no_descriptors;
+        if (!ec && !spare_)
             spare_ = std::make_unique<connection_thread>();
-        socket.emplace(acceptor.accept(spare_->ctx.get_executor(), ec));
+        if (!ec)
+            socket.emplace(acceptor.accept(spare_->ctx.get_executor(), ec));
     } catch (boost::system::system_error const& e) {
         ec = e.code();
         spare_.reset();
@@ -131,6 +142,26 @@ bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code&
         services_.gate.count_rejected();
     }
     return true;
+}
+
+bool threads_model::room_for_a_loop(error_code& ec)
+{
+    // A loop's reactor takes three descriptors (epoll, eventfd, timerfd) and its socket a
+    // fourth: open four, and give them back. Only this thread opens descriptors here.
+    std::array<int, 4> probe{-1, -1, -1, -1};
+    bool room = true;
+    for (auto& fd : probe) {
+        fd = ::eventfd(0, EFD_CLOEXEC);
+        if (fd < 0) {
+            ec = error_code{errno, asio::error::get_system_category()};
+            room = false;
+            break;
+        }
+    }
+    for (auto fd : probe)
+        if (fd >= 0)
+            ::close(fd);
+    return room;
 }
 
 bool threads_model::launch(std::unique_ptr<connection_thread>& t)

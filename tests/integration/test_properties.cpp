@@ -9,9 +9,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <thread>
 
 namespace cvp::test {
 namespace {
@@ -309,9 +311,14 @@ TEST(threads, threads_end_with_their_connections_and_their_slots_are_reused)
 
 TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    // UBSan's vptr check reads memory through a pipe of its own; in a process with no
+    // descriptor left it reports valid objects as invalid. Release and TSan run this.
+    GTEST_SKIP() << "the ASan+UBSan runtime needs descriptors of its own";
+#endif
     server_process server{{"--mode", "threads"}};
-    // Room for about two connections: each takes its socket, and its own loop's epoll,
-    // eventfd and timerfd.
+    // No room for a connection: each needs its socket, and its own loop's epoll, eventfd
+    // and timerfd.
     auto const open_fds = [&] {
         std::size_t n = 0;
         for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/fd"})
@@ -320,21 +327,21 @@ TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
     };
     rlimit before{};
     ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &before), 0);
-    rlimit tight{open_fds() + 9, before.rlim_max};
+    rlimit tight{open_fds(), before.rlim_max};
     ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &tight, nullptr), 0);
 
-    // More connections than that: some cannot be taken while the others are open.
-    {
-        std::vector<std::unique_ptr<http_client>> clients;
-        for (int i = 0; i < 6; ++i) {
-            clients.push_back(std::make_unique<http_client>(server.port()));
-            clients.back()->send("/plaintext");
-        }
-        EXPECT_EQ(clients.front()->read_reply().status, 200u);
+    // Connections arrive meanwhile; the kernel queues them, the server cannot take them.
+    std::vector<std::unique_ptr<http_client>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<http_client>(server.port()));
+        clients.back()->send("/plaintext");
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
 
-    // With room again, the server accepts and answers as before.
+    // With room again, the server takes them and answers every one.
     ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, &before, nullptr), 0);
+    for (auto& c : clients)
+        EXPECT_EQ(c->read_reply().status, 200u);
     http_client later{server.port()};
     EXPECT_EQ(later.get("/plaintext").status, 200u);
 }
