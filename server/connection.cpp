@@ -17,7 +17,8 @@ constexpr std::size_t max_kept_output = 64 * 1024;
 } // namespace
 
 connection::connection(socket_type socket, std::optional<strand_type> strand, std::chrono::milliseconds write_timeout)
-    : socket_(std::move(socket))
+    : keep_loop_(socket.get_executor())
+    , socket_(std::move(socket))
     , strand_(strand ? std::make_unique<strand_type>(std::move(*strand)) : nullptr)
     , timer_(socket_.get_executor())
     , write_timeout_(write_timeout)

@@ -15,6 +15,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
@@ -107,6 +108,10 @@ private:
     void wake_waiters();
     void give_back(std::unique_ptr<std::string>& storage);
 
+    /// Keeps the connection's io_context running while anything holds the connection: in
+    /// `threads` that io_context ends with it, and a drain's step posted to it from
+    /// another thread must still find it. Declared first, so it goes after the socket.
+    asio::executor_work_guard<executor_type> keep_loop_;
     socket_type socket_;
     /// Only in `pool`; a pointer, so that other models' connections do not carry its room.
     std::unique_ptr<strand_type> strand_;

@@ -317,14 +317,18 @@ TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
     GTEST_SKIP() << "the ASan+UBSan runtime needs descriptors of its own";
 #endif
     server_process server{{"--mode", "threads"}};
-    // No room for a connection: each needs its socket, and its own loop's epoll, eventfd
-    // and timerfd.
-    auto const open_fds = [&] {
+    auto const entries = [&](char const* dir) {
         std::size_t n = 0;
-        for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/fd"})
+        for ([[maybe_unused]] auto const& e : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/" + dir})
             ++n;
         return n;
     };
+    // Running (its signals set up, then the acceptor's thread started), and no connection
+    // seen yet: no io_context is made for one.
+    ASSERT_TRUE(eventually([&] { return entries("task") == 2; }));
+    auto const open_fds = [&] { return entries("fd"); };
+    // No room for a connection: each needs its socket, and its own loop's epoll, eventfd
+    // and timerfd.
     rlimit before{};
     ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &before), 0);
     rlimit tight{open_fds(), before.rlim_max};
