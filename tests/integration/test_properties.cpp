@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <string>
 #include <thread>
 
 namespace cvp::test {
@@ -325,7 +327,16 @@ TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
     };
     // Running (its signals set up, then the acceptor's thread started), and no connection
     // seen yet: no io_context is made for one.
-    ASSERT_TRUE(eventually([&] { return entries("task") == 2; }));
+    auto const acceptor_started = [&] {
+        for (auto const& task : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/task"}) {
+            std::ifstream comm{task.path() / "comm"};
+            std::string name;
+            if (std::getline(comm, name) && name == "cvp-loop-0")
+                return true;
+        }
+        return false;
+    };
+    ASSERT_TRUE(eventually(acceptor_started));
     auto const open_fds = [&] { return entries("fd"); };
     // No room for a connection: each needs its socket, and its own loop's epoll, eventfd
     // and timerfd.
