@@ -306,8 +306,10 @@ TEST(threads, threads_end_with_their_connections_and_their_slots_are_reused)
         // Closed: only the acceptor and the /stats connection's own thread are left.
         ASSERT_TRUE(wait_for_stats(server.port(), [](nlohmann::json const& s) { return s["model"]["threads_alive"] == 2; }));
     }
-    // The second round took the slots the first one left: no more workers than at the peak.
-    EXPECT_LE(connection_threads(stats(server.port())), peak_workers);
+    // The second round took the slots the first one left: no more workers than at the
+    // peak, give or take one for an earlier /stats connection whose thread was still
+    // ending (without reuse the second round would add five or six).
+    EXPECT_LE(connection_threads(stats(server.port())), peak_workers + 1);
     EXPECT_LE(peak_workers, 7u);
 }
 
