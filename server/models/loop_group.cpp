@@ -7,13 +7,9 @@ void loop_group::add_loops(model_services const& services, unsigned loops, bool 
     // A loop that accepts only onto itself is the one thread doing I/O on its sockets;
     // with round-robin over several, loop 0 registers sockets on the others.
     bool const private_io = loops == 1 || reuseport_;
-    auto const& allowed = services.limits.allowed;
-    for (unsigned i = 0; i < loops; ++i) {
-        std::optional<int> cpu;
-        if (pin && !allowed.empty())
-            cpu = allowed[i % allowed.size()];
-        loops_.push_back(std::make_unique<event_loop>(services, runner != nullptr ? *runner : inline_, name(), cpu, private_io));
-    }
+    for (unsigned i = 0; i < loops; ++i)
+        loops_.push_back(std::make_unique<event_loop>(services, runner != nullptr ? *runner : inline_, name(),
+                                                      planned_cpu(pin, services.limits, i), private_io));
 }
 
 model_layout loop_group::layout() const

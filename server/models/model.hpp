@@ -97,6 +97,20 @@ protected:
     execution_model() = default;
 };
 
+/// A thread count asked for, where 0 means the usable CPUs.
+inline unsigned threads_or_usable(unsigned asked, cpu_limits const& limits) noexcept
+{
+    return asked != 0 ? asked : static_cast<unsigned>(limits.usable);
+}
+
+/// The CPU thread `i` of a pinned model is meant for: the allowed ones in turn.
+inline std::optional<int> planned_cpu(bool pin, cpu_limits const& limits, unsigned i)
+{
+    if (!pin || limits.allowed.empty())
+        return std::nullopt;
+    return limits.allowed[i % limits.allowed.size()];
+}
+
 /// The model --mode names, planned from the config and the usable CPUs.
 std::unique_ptr<execution_model> make_model(model_services services);
 

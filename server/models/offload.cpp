@@ -18,9 +18,8 @@ class offload_model final : public loop_group
 public:
     explicit offload_model(model_services const& services)
         : loop_group(false)
-        , pool_(std::make_unique<offload_pool>(services.cfg.pool_threads != 0 ? services.cfg.pool_threads
-                                                                              : static_cast<unsigned>(services.limits.usable),
-                                               services.cfg.pool_queue, services.cfg.pool_nice))
+        , pool_(std::make_unique<offload_pool>(threads_or_usable(services.cfg.pool_threads, services.limits), services.cfg.pool_queue,
+                                               services.cfg.pool_nice))
         , pool_nice_(services.cfg.pool_nice)
     {
         // The loop is worker 0; the pool's threads follow it.

@@ -28,18 +28,15 @@ class pool_model final : public execution_model
 {
 public:
     explicit pool_model(model_services const& services)
-        : thread_count_(services.cfg.threads != 0 ? services.cfg.threads : static_cast<unsigned>(services.limits.usable))
+        : thread_count_(threads_or_usable(services.cfg.threads, services.limits))
         , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
         , ctx_(static_cast<int>(thread_count_))
         , acceptor_strand_(asio::make_strand(ctx_))
     {
         // Workers are the pool's threads; the connections belong to the loop they share.
-        auto const& allowed = services.limits.allowed;
-        bool const pin = services.cfg.pin.value_or(false) && !allowed.empty();
+        bool const pin = services.cfg.pin.value_or(false);
         for (unsigned i = 0; i < thread_count_; ++i) {
-            std::optional<int> cpu;
-            if (pin)
-                cpu = allowed[i % allowed.size()];
+            auto const cpu = planned_cpu(pin, services.limits, i);
             auto const id = services.stats.add(worker_kind::pool_thread, cpu, false);
             threads_.push_back(planned_thread{id, &services.stats.counters(id), cpu, {}});
         }

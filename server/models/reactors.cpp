@@ -20,8 +20,7 @@ public:
     explicit reactors_model(model_services const& services)
         : loop_group(services.cfg.accept == accept_strategy::reuseport)
     {
-        auto const loops = services.cfg.threads != 0 ? services.cfg.threads : static_cast<unsigned>(services.limits.usable);
-        add_loops(services, loops, services.cfg.pin.value_or(true), nullptr);
+        add_loops(services, threads_or_usable(services.cfg.threads, services.limits), services.cfg.pin.value_or(true), nullptr);
     }
 
     std::string_view name() const noexcept override { return reactors_card().name; }
