@@ -4,6 +4,7 @@
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
 #include "server/server.hpp"
+#include "server/stop_signals.hpp"
 
 #include <boost/system/system_error.hpp>
 
@@ -14,6 +15,9 @@
 
 int main(int argc, char** argv)
 {
+    // SIGINT and SIGTERM wait for the server to read them, in every thread, until exit.
+    cvp::block_stop_signals();
+
     // Flags, over CVP_* variables.
     std::vector<std::string> args(argv + 1, argv + argc);
     auto parsed = cvp::parse_config(args, cvp::process_env());

@@ -163,7 +163,7 @@ error_code server::accept_queued(std::size_t i)
 void server::wait_for_signal()
 {
     if (!signals_)
-        signals_.emplace(model_->acceptor_executor(0), SIGINT, SIGTERM);
+        signals_.emplace(model_->acceptor_executor(0));
     signals_->async_wait([this](error_code ec, int sig) {
         if (ec)
             return;

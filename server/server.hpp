@@ -11,8 +11,7 @@
 #include "server/drain_gate.hpp"
 #include "server/models/model.hpp"
 #include "server/stats.hpp"
-
-#include <boost/asio/signal_set.hpp>
+#include "server/stop_signals.hpp"
 
 #include <atomic>
 #include <memory>
@@ -78,7 +77,7 @@ private:
     stats_registry stats_;
     std::unique_ptr<execution_model> model_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-    std::optional<asio::signal_set> signals_;
+    std::optional<stop_signals> signals_;
 };
 
 /// Raises the soft open-file limit to the hard limit; returns the limit now in force.

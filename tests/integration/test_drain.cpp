@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace cvp::test {
@@ -110,6 +111,42 @@ TEST_P(drain, clients_sending_back_to_back_lose_nothing)
 }
 
 INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes));
+
+/// Signals that keep coming after a drain has begun: each round starts its own server.
+class late_signals : public ::testing::TestWithParam<std::string>
+{};
+
+TEST_P(late_signals, a_clean_drain_exits_0_whatever_signals_arrive_until_the_process_is_gone)
+{
+    // Each round ends one drain under a stream of SIGTERM and SIGINT that lasts until the
+    // process has exited, so some arrive during the teardown after the last answer.
+    constexpr int rounds = 20;
+    for (int round = 0; round < rounds; ++round) {
+        server_process server{{"--mode", GetParam(), "--threads", "2", "--pool-threads", "2"}};
+
+        // One answered request on a connection the server then closes: the drain has
+        // nothing to wait for.
+        http_client client{server.port()};
+        auto r = client.request("/plaintext", boost::beast::http::verb::get, 11, {{"Connection", "close"}});
+        ASSERT_EQ(r.status, 200u);
+        ASSERT_TRUE(client.closed_by_server());
+
+        // Signal after signal until the process has exited (reaped in this same loop, so
+        // its pid cannot have been reused in between).
+        auto const deadline = std::chrono::steady_clock::now() + patience;
+        std::optional<int> status;
+        int sent = 0;
+        while (!status && std::chrono::steady_clock::now() < deadline) {
+            server.signal(sent % 2 == 0 ? SIGTERM : SIGINT);
+            ++sent;
+            status = server.wait_exit(0ms);
+        }
+        ASSERT_TRUE(status.has_value()) << "still running after " << sent << " signals";
+        EXPECT_EQ(*status, 0) << "round " << round << ", after " << sent << " signals";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(all_models, late_signals, ::testing::ValuesIn(all_modes));
 
 } // namespace
 } // namespace cvp::test
