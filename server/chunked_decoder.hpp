@@ -25,7 +25,7 @@ public:
         done,               ///< the last chunk and the trailer section ended; bytes after it are the next request
         malformed,          ///< not chunked framing: 400
         body_too_large,     ///< the chunk sizes add up past the body limit: 413
-        line_too_long,      ///< a chunk-size line (with its extensions) exceeds max_line_bytes: 413
+        line_too_long,      ///< a chunk-size line (with its extensions) exceeds max_line_bytes: 400 (malformed, not too large)
         trailers_too_large, ///< the trailer section exceeds the trailer limit: 431
     };
 

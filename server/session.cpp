@@ -229,7 +229,7 @@ asio::awaitable<std::optional<reply>> discard_body(connection& conn, input_buffe
                 co_return error_reply(http::status::payload_too_large,
                                       "request body exceeds " + std::to_string(env.cfg.max_body_bytes) + " bytes");
             case chunked_decoder::status::line_too_long:
-                co_return error_reply(http::status::payload_too_large,
+                co_return error_reply(http::status::bad_request,
                                       "chunk-size line exceeds " + std::to_string(chunked_decoder::max_line_bytes) + " bytes");
             case chunked_decoder::status::trailers_too_large:
                 co_return error_reply(http::status::request_header_fields_too_large,

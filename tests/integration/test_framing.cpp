@@ -174,6 +174,13 @@ TEST_P(framing, responses_carry_a_date)
     EXPECT_EQ(date[3], ',');
 }
 
+TEST_P(framing, a_chunk_size_line_over_its_limit_is_malformed_400_not_413)
+{
+    // 4,097 bytes of chunk-size line: one past the limit, and no CRLF yet.
+    expect_refused_and_closed(std::string{"GET /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e="} + std::string(4093, 'e'),
+                              400, "chunk-size line exceeds 4096 bytes");
+}
+
 /// One connection's worth of a hostile shape: what the server answers, and how far its
 /// peak RSS rose. Without a bound, each of these made it buffer everything it was sent.
 struct hostile_shape
@@ -192,7 +199,7 @@ TEST_P(framing, no_connection_can_make_the_server_hold_more_than_its_limits)
     constexpr std::uint64_t slack_kib = 16 * 1024;
     std::string const chunked_head = "GET /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (auto const& shape :
-         {hostile_shape{"chunk extension", chunked_head + "5;ext=", 'e', 413}, hostile_shape{"leading zeros", chunked_head, '0', 413},
+         {hostile_shape{"chunk extension", chunked_head + "5;ext=", 'e', 400}, hostile_shape{"leading zeros", chunked_head, '0', 400},
           hostile_shape{"trailers", chunked_head + "0\r\nX-T: ", 't', 431},
           hostile_shape{"header", "GET /plaintext HTTP/1.1\r\nHost: x\r\nX-H: ", 'h', 431}}) {
         auto const before = proc_status_kib(server_.pid(), "VmHWM");
