@@ -1,6 +1,7 @@
 #include "server/exchange.hpp"
 
 #include "common/clock.hpp"
+#include "server/blocking_connection.hpp"
 #include "server/chunked_decoder.hpp"
 #include "server/connection.hpp"
 #include "server/framing.hpp"
@@ -316,5 +317,8 @@ asio::awaitable<void> close_gracefully(Transport& conn, input_buffer& in, bool p
 template asio::awaitable<read_result> read_more(connection&, input_buffer&);
 template asio::awaitable<next_step> serve_request(connection&, loop_env&, input_buffer&, bool);
 template asio::awaitable<void> close_gracefully(connection&, input_buffer&, bool);
+template asio::awaitable<read_result> read_more(blocking_connection&, input_buffer&);
+template asio::awaitable<next_step> serve_request(blocking_connection&, loop_env&, input_buffer&, bool);
+template asio::awaitable<void> close_gracefully(blocking_connection&, input_buffer&, bool);
 
 } // namespace cvp
