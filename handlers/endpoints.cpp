@@ -6,9 +6,6 @@
 #include "handlers/metrics.hpp"
 #include "handlers/router.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
@@ -156,16 +153,6 @@ asio::awaitable<reply> primes(request_context& ctx, target const& t)
     co_return r;
 }
 
-/// Waits on a timer: the stand-in for a downstream call. Holds no thread.
-asio::awaitable<std::pair<std::int64_t, std::int64_t>> timer_wait(std::uint64_t ms)
-{
-    asio::steady_timer timer{co_await asio::this_coro::executor, std::chrono::milliseconds{ms}};
-    auto const start = monotonic_ns();
-    // The error is ignored: a timer here is only ever cancelled by shutdown.
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    co_return std::pair{start, monotonic_ns()};
-}
-
 asio::awaitable<reply> io_sleep(request_context& ctx, target const& t)
 {
     param_reader p{t.params};
@@ -173,8 +160,9 @@ asio::awaitable<reply> io_sleep(request_context& ctx, target const& t)
     if (auto err = p.finish())
         co_return bad_parameter(*err);
 
-    auto const [start, end] = co_await timer_wait(ms);
-    co_return json_reply(json{{"mode", ctx.mode}, {"worker", ctx.loop_worker}, {"ms", ms}, {"start_ns", start}, {"end_ns", end}});
+    // Wait where the model waits for a downstream call.
+    auto const w = co_await ctx.runner.wait(std::chrono::milliseconds{ms});
+    co_return json_reply(json{{"mode", ctx.mode}, {"worker", ctx.loop_worker}, {"ms", ms}, {"start_ns", w.start_ns}, {"end_ns", w.end_ns}});
 }
 
 asio::awaitable<reply> io_block(request_context& ctx, target const& t)
@@ -207,7 +195,7 @@ asio::awaitable<reply> mixed(request_context& ctx, target const& t)
         co_return bad_parameter(*err);
 
     // First the downstream wait, then the CPU work on its result.
-    auto const [sleep_start, sleep_end] = co_await timer_wait(ms);
+    auto const waited = co_await ctx.runner.wait(std::chrono::milliseconds{ms});
     std::string const password = "password";
     std::string const salt = "salt";
     std::string hash;
@@ -219,7 +207,7 @@ asio::awaitable<reply> mixed(request_context& ctx, target const& t)
     body["ms"] = ms;
     body["iterations"] = iterations;
     body["hash"] = hash;
-    body["sleep"] = json{{"start_ns", sleep_start}, {"end_ns", sleep_end}};
+    body["sleep"] = json{{"start_ns", waited.start_ns}, {"end_ns", waited.end_ns}};
     auto r = json_reply(body);
     r.work = work;
     co_return r;

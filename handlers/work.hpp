@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -36,6 +37,13 @@ struct work_record
     std::int64_t cpu_ns = 0;
 };
 
+/// When a wait began and ended (CLOCK_MONOTONIC), as the thread that waited saw it.
+struct wait_record
+{
+    std::int64_t start_ns = 0;
+    std::int64_t end_ns = 0;
+};
+
 /// A piece of work: runs to completion on whichever thread the model chooses.
 using work_fn = std::function<void()>;
 
@@ -52,6 +60,11 @@ public:
     /// Runs independent pieces: at the same time where the model has a pool, one after
     /// another otherwise. All are admitted or none is (empty result: overloaded).
     virtual boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) = 0;
+
+    /// Waits `duration`, as a handler waits for a downstream call. By default on a timer
+    /// of the serving executor, holding no thread; a model whose connections own their
+    /// threads blocks the connection's thread instead.
+    virtual boost::asio::awaitable<wait_record> wait(std::chrono::milliseconds duration);
 
 protected:
     work_runner() = default;

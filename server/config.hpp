@@ -19,7 +19,7 @@ enum class mode
     reactors, ///< N io_contexts, one pinned thread each: shard-per-core parallelism
     offload,  ///< one I/O loop plus a bounded CPU pool
     pool,     ///< one io_context run by N threads, each connection on a strand
-    threads,  ///< one thread per connection, each running that connection's own io_context
+    threads,  ///< one thread per connection, blocking in its socket's reads and writes
 };
 
 /// Every model, in the order --help and the lab list them.

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace cvp {
@@ -46,6 +47,25 @@ public:
     connection& operator=(connection const&) = delete;
 
     socket_type& socket() noexcept { return socket_; }
+
+    // -- Reading, as the exchange does it (server/exchange.hpp).
+
+    /// Reads what the socket holds now, without waiting: would_block when it holds nothing.
+    std::size_t read_now(std::span<char> space, error_code& ec) { return socket_.read_some(asio::buffer(space.data(), space.size()), ec); }
+    /// Waits for bytes in the loop and reads them; the read deadline cancels the wait.
+    auto read_when_ready(std::span<char> space) { return socket_.async_read_some(asio::buffer(space.data(), space.size()), use_tuple); }
+    /// Bytes the socket holds, unread.
+    std::size_t available()
+    {
+        error_code ignored;
+        return socket_.available(ignored);
+    }
+    /// Ends our side of the stream: the peer reads end of stream after what was sent.
+    void shutdown_send()
+    {
+        error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    }
 
     /// Where the connection's steps run: its strand, or its loop.
     asio::any_io_executor executor() const;

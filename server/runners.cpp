@@ -53,6 +53,19 @@ asio::awaitable<std::optional<std::vector<work_record>>> inline_runner::run_all(
 }
 
 // ---------------------------------------------------------------------------------------
+// thread_runner
+
+asio::awaitable<wait_record> thread_runner::wait(std::chrono::milliseconds duration)
+{
+    // Block right here: the connection's thread has nothing else to run meanwhile.
+    wait_record w;
+    w.start_ns = monotonic_ns();
+    signals_.sleep(duration);
+    w.end_ns = monotonic_ns();
+    co_return w;
+}
+
+// ---------------------------------------------------------------------------------------
 // offload_pool
 
 offload_pool::offload_pool(unsigned threads, std::size_t queue_capacity, unsigned nice_increment)

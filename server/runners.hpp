@@ -4,6 +4,7 @@
 
 #include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
+#include "server/drain_signals.hpp"
 #include "server/stats.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -23,11 +24,27 @@ work_record run_here(work_fn const& fn, int worker, std::int64_t submit_ns);
 /// request, so it holds up whatever else that thread would run until it is done: every
 /// other connection of its loop in `single` and `reactors`, one pool thread in `pool`,
 /// and only its own connection in `threads`.
-class inline_runner final : public work_runner
+class inline_runner : public work_runner
 {
 public:
     boost::asio::awaitable<std::optional<work_record>> run(work_kind kind, work_fn fn) override;
     boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
+};
+
+/// `threads`: work runs inline, on the connection's own thread, and a wait blocks that
+/// thread, as a thread-per-connection server blocks in its downstream call; `signals`'
+/// close cuts the wait short.
+class thread_runner final : public inline_runner
+{
+public:
+    explicit thread_runner(drain_signals const& signals) noexcept
+        : signals_(signals)
+    {}
+
+    boost::asio::awaitable<wait_record> wait(std::chrono::milliseconds duration) override;
+
+private:
+    drain_signals const& signals_;
 };
 
 /// `offload`: a bounded pool of threads. Work is admitted while fewer than

@@ -65,7 +65,7 @@ public:
     /// Threads the model runs now.
     virtual std::size_t threads_alive() const noexcept = 0;
     virtual model_layout layout() const = 0;
-    /// File descriptors each connection holds: its socket, and in `threads` its loop's too.
+    /// File descriptors each connection holds: its socket, in every model so far.
     virtual std::size_t descriptors_per_connection() const noexcept { return 1; }
     /// offload's CPU pool, where the model has one.
     virtual std::optional<pool_snapshot> pool() const { return std::nullopt; }

@@ -1,22 +1,22 @@
 /// `threads`: one thread per connection, as Apache's worker MPM, classic servlet
 /// containers and most blocking code. One loop accepts; each accepted connection gets a
-/// thread of its own, which runs that connection's own io_context, so the session is the
-/// same code as everywhere else. CPU and blocking work run on the connection's thread and
-/// hold up only that connection. What it costs is memory and context switches per
-/// connection, not CPU per request: a stack (--thread-stack) and an io_context, whose
-/// epoll, eventfd and timerfd descriptors come on top of the socket's.
+/// thread of its own, which blocks in poll(), recv() and send() on that connection's
+/// socket and runs the same exchange as every other model (server/blocking_session.hpp).
+/// CPU and blocking work run on the connection's thread and hold up only that
+/// connection; a downstream wait blocks it. What it costs is a stack (--thread-stack)
+/// and context switches per connection, not CPU per request, and one descriptor, the
+/// socket: the drain and the close reach blocked threads through two eventfds that all
+/// of them share.
 
+#include "server/blocking_session.hpp"
 #include "server/models/catalog.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
-#include <boost/system/system_error.hpp>
-
 #include <pthread.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -31,7 +31,7 @@ namespace cvp {
 
 model_card threads_card() noexcept
 {
-    return {"threads", "one thread per connection, each running that connection's own event loop; one loop accepts"};
+    return {"threads", "one thread per connection, blocking in its socket's reads and writes; one loop accepts"};
 }
 
 namespace {
@@ -51,8 +51,6 @@ public:
     unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.cfg.max_connections); }
     std::size_t threads_alive() const noexcept override { return 1 + alive_.load(std::memory_order_relaxed); }
     model_layout layout() const override { return model_layout{}; }
-    /// The socket, and its io_context's epoll, eventfd and timerfd.
-    std::size_t descriptors_per_connection() const noexcept override { return 4; }
 
     asio::any_io_executor acceptor_executor(std::size_t) override { return acceptor_.context().get_executor(); }
 
@@ -60,32 +58,33 @@ public:
     void run() override;
     void stop() noexcept override;
 
-    void begin_drain(std::chrono::steady_clock::time_point grace_deadline) override { sessions_.begin_drain(grace_deadline); }
-    void close_all() override { sessions_.close_all(); }
+    /// Wakes every thread waiting for a request, which then waits until the grace deadline
+    /// at most; one eventfd, however many threads.
+    void begin_drain(std::chrono::steady_clock::time_point) override { signals_.drain(); }
+    void close_all() override { signals_.close(); }
 
 private:
-    /// A connection's thread: its io_context, and its place among the live ones.
+    /// A connection's thread: its socket, and its place among the live ones.
     struct connection_thread
     {
-        // Only its thread does I/O on it, once the accept has handed the socket over.
-        asio::io_context ctx{one_thread_hint(true)};
+        int fd = -1;
         int worker = 0;
         worker_counters* counters = nullptr;
         std::list<connection_thread*>::iterator place;
     };
 
-    /// True when a new connection's loop and socket would find descriptors.
-    static bool room_for_a_loop(error_code& ec);
     /// Gives `t` a worker slot and a thread of its own; false when no thread could start.
     bool launch(std::unique_ptr<connection_thread>& t);
-    /// The body of a connection's thread: runs its loop, then gives its slot back.
+    /// The body of a connection's thread: serves its connection, then gives its slot back.
     void serve_and_end(std::unique_ptr<connection_thread> t);
     static void* thread_entry(void* arg);
 
     model_services services_;
-    inline_runner runner_;
+    drain_signals signals_;
+    thread_runner runner_{signals_};
+    /// Only the acceptor's refusals are asynchronous; connection threads enlist nowhere.
     session_registry sessions_;
-    // Every connection's session shares one env: it holds nothing per thread.
+    // Every connection's thread shares one env: it holds nothing per thread.
     loop_env env_;
     event_loop acceptor_;
 
@@ -97,8 +96,6 @@ private:
     /// Worker ids of threads that have ended, handed to the next ones: the workers in
     /// /stats stay bounded by the most connections open at once.
     std::vector<int> free_workers_;
-    /// The io_context for the next connection, made before the accept that fills it.
-    std::unique_ptr<connection_thread> spare_;
 };
 
 bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code& ec)
@@ -113,55 +110,26 @@ bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code&
         return true;
     }
 
-    // Straight onto the io_context of the thread that will serve it. Its reactor is made
-    // with the first socket, and out of descriptors that throws (from inside Asio's
-    // constructors) rather than failing: the room for it is tried first, so that running
-    // out is an ordinary accept error.
-    std::optional<connection::socket_type> socket;
-    try {
-        if (!spare_ && !room_for_a_loop(ec))
-            ec = ec ? ec : asio::error::no_descriptors;
-        if (!ec && !spare_)
-            spare_ = std::make_unique<connection_thread>();
-        if (!ec)
-            socket.emplace(acceptor.accept(spare_->ctx.get_executor(), ec));
-    } catch (boost::system::system_error const& e) {
-        ec = e.code();
-        spare_.reset();
-    }
-    if (ec || !socket) {
+    // A plain descriptor for the thread that will serve it: no loop registers it.
+    // A connection reset while queued, or a signal, is no reason to stop: the next one.
+    int fd = -1;
+    do
+        fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+    while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+    if (fd < 0) {
+        ec = errno == EAGAIN ? error_code{asio::error::would_block} : error_code{errno, asio::error::get_system_category()};
         services_.gate.leave();
         return false;
     }
-    auto t = std::move(spare_);
-    start_session(std::move(*socket), env_);
+    auto t = std::make_unique<connection_thread>();
+    t->fd = fd;
     if (!launch(t)) {
-        // The session never started: dropping its loop closes the socket.
-        t.reset();
+        // No thread to serve it: closed unanswered, and counted as refused.
+        ::close(fd);
         services_.gate.leave();
         services_.gate.count_rejected();
     }
     return true;
-}
-
-bool threads_model::room_for_a_loop(error_code& ec)
-{
-    // A loop's reactor takes three descriptors (epoll, eventfd, timerfd) and its socket a
-    // fourth: open four, and give them back. Only this thread opens descriptors here.
-    std::array<int, 4> probe{-1, -1, -1, -1};
-    bool room = true;
-    for (auto& fd : probe) {
-        fd = ::eventfd(0, EFD_CLOEXEC);
-        if (fd < 0) {
-            ec = error_code{errno, asio::error::get_system_category()};
-            room = false;
-            break;
-        }
-    }
-    for (auto fd : probe)
-        if (fd >= 0)
-            ::close(fd);
-    return room;
 }
 
 bool threads_model::launch(std::unique_ptr<connection_thread>& t)
@@ -221,21 +189,14 @@ void* threads_model::thread_entry(void* arg)
 
 void threads_model::serve_and_end(std::unique_ptr<connection_thread> t)
 {
-    // Serve the one connection until its session ends, or until stop().
+    // Serve the one connection until it ends, or until the close signal.
     enter_worker_thread(t->worker, *t->counters, "cvp-conn-" + std::to_string(t->worker), std::nullopt);
-    t->ctx.run();
-
-    // Out of reach of stop() first; then drop the loop, and with it anything left in it.
-    auto const worker = t->worker;
-    {
-        std::lock_guard lock{mutex_};
-        live_.erase(t->place);
-    }
-    t.reset();
+    serve_on_this_thread(t->fd, env_, signals_);
 
     // The slot is free; the last thread to end wakes run().
     std::lock_guard lock{mutex_};
-    free_workers_.push_back(worker);
+    live_.erase(t->place);
+    free_workers_.push_back(t->worker);
     alive_.fetch_sub(1, std::memory_order_relaxed);
     ended_.notify_all();
 }
@@ -247,17 +208,16 @@ void threads_model::run()
     acceptor_.join();
     std::unique_lock lock{mutex_};
     ended_.wait(lock, [this] { return alive_.load(std::memory_order_relaxed) == 0; });
-    spare_.reset();
 }
 
 void threads_model::stop() noexcept
 {
+    // No thread starts from here on, and every one blocked in a wait closes its connection.
     {
         std::lock_guard lock{mutex_};
         stopping_ = true;
-        for (auto* t : live_)
-            t->ctx.stop();
     }
+    signals_.close();
     acceptor_.stop();
 }
 

@@ -328,7 +328,7 @@ TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
         return n;
     };
     // Running (its signals set up, then the acceptor's thread started), and no connection
-    // seen yet: no io_context is made for one.
+    // seen yet.
     auto const acceptor_started = [&] {
         for (auto const& task : std::filesystem::directory_iterator{"/proc/" + std::to_string(server.pid()) + "/task"}) {
             std::ifstream comm{task.path() / "comm"};
@@ -340,8 +340,7 @@ TEST(threads, out_of_descriptors_it_backs_off_and_accepts_again)
     };
     ASSERT_TRUE(eventually(acceptor_started));
     auto const open_fds = [&] { return entries("fd"); };
-    // No room for a connection: each needs its socket, and its own loop's epoll, eventfd
-    // and timerfd.
+    // No room for a connection's socket.
     rlimit before{};
     ASSERT_EQ(::prlimit(server.pid(), RLIMIT_NOFILE, nullptr, &before), 0);
     rlimit tight{open_fds(), before.rlim_max};
