@@ -7,23 +7,17 @@ import json
 import os
 from pathlib import Path
 
-from . import RESULTS_SCHEMA_VERSION
+from . import READABLE_SCHEMA_VERSIONS, RESULTS_SCHEMA_VERSION
 from .cpus import format_cpu_list
 from .plan import Cell, Load
-from .stats import OVERLOAD_EMPTY, Run, littles_law_bound, summarize, summarize_idle, summarize_overload
+from . import scenarios
+from .stats import Run, littles_law_bound, summarize, summarize_idle
 from .wrk import ERROR_KINDS, PERCENTILES
 
 
 def cell_id(cell: Cell, load: Load) -> str:
     """A stable identifier: scenario/variant/mode/point, e.g. ``io/sleep/single/c1000``."""
-    if cell.scenario == "cpu":
-        point = f"w{cell.workers}"
-    elif cell.idle:
-        point = f"n{load.stream.connections}"
-    elif cell.scenario == "split":
-        point = f"k{cell.params['split']}"
-    else:
-        point = f"c{load.stream.connections}"
+    point = scenarios.get(cell.scenario).point_id(cell, load)
     return "/".join(x for x in (cell.scenario, load.variant, cell.mode, point) if x)
 
 
@@ -75,8 +69,7 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None, "model": None, "footprint": None,
                     "littles_law_bound_rps": bound, "runs": []})
-    if cell.scenario == "overload":
-        out.update(summarize_overload(runs) if runs else OVERLOAD_EMPTY)
+    out.update(scenarios.get(cell.scenario).summarize(cell, load, runs))
     return out
 
 
@@ -150,9 +143,9 @@ def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict])
 
 
 def load(path: Path) -> dict:
-    """Reads a results.json, checking its schema version."""
+    """Reads a results.json of any schema version this lab reads (docs/results-format.md)."""
     doc = json.loads(Path(path).read_text())
-    if doc.get("schema_version") != RESULTS_SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}, "
-                         f"this lab reads {RESULTS_SCHEMA_VERSION}")
+                         f"this lab reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
     return doc
