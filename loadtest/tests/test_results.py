@@ -5,7 +5,7 @@ import unittest
 from pathlib import Path
 
 from cvplab import RESULTS_SCHEMA_VERSION, results
-from tests.fakes import synthetic_doc
+from tests.fakes import catalog, synthetic_doc
 
 REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
             "server_cpu_us_per_request", "client_cpu", "client_saturated", "littles_law_bound_rps")
@@ -80,7 +80,7 @@ class ResultsFileTest(unittest.TestCase):
         from cvplab.cpus import Placement
         from cvplab.profiles import QUICK
         p = plan.build(plan.Settings(profile=QUICK, scenarios=("io",), models=("pool",), placement=Placement((0,), (1,)),
-                                     pbkdf2_iterations=1, max_connections=20_000))
+                                     pbkdf2_iterations=1, max_connections=20_000, catalog=catalog()))
         cell = next(c for c in p.cells if c.loads[0].variant == "block" and c.connections == 100)
         unknown = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
                                     failures=[])
@@ -166,8 +166,9 @@ class ResultsFileTest(unittest.TestCase):
         from cvplab import plan
         from cvplab.cpus import Placement
         from cvplab.profiles import QUICK
-        p = plan.build(plan.Settings(profile=QUICK, scenarios=("overload",), models=plan.MODELS,
-                                     placement=Placement((0,), (1,)), pbkdf2_iterations=5000, max_connections=20_000))
+        p = plan.build(plan.Settings(profile=QUICK, scenarios=("overload",), models=catalog().names,
+                                     placement=Placement((0,), (1,)), pbkdf2_iterations=5000, max_connections=20_000,
+                                     catalog=catalog()))
         cell = p.cells[1]
         out = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
                                 failures=[{"repeat": 1, "error": "cvp-server: died"}])

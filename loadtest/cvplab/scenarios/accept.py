@@ -28,6 +28,7 @@ class Params:
 
 class Accept(Scenario):
     name = "accept"
+    one_model = ONE_MODEL
     profiles = {
         # quick: 2 s before pool and threads; a second is 3,200 requests over 32 connections
         "quick": Params(connections=32, wait_ms=10, duration_s=1),

@@ -54,6 +54,8 @@ class Scenario:
     #: the server getting a CPU per worker; ``apart_note`` says what in it does not.
     apart: ClassVar[bool] = False
     apart_note: ClassVar[str] = ""
+    #: A scenario about one model's own mechanism: (the model, why no other runs it); None for every model.
+    one_model: ClassVar[tuple[str, str] | None] = None
 
     # -- planning ------------------------------------------------------------------------
 

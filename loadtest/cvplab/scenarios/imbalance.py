@@ -52,8 +52,10 @@ class Imbalance(Scenario):
         loads = (Load(light, "light", f"/io/sleep?ms={wait}", littles_law_bound(light_c, wait)),
                  Load(heavy, "heavy", f"/cpu/pbkdf2?iterations={iterations}", start_after_s=CPU_START_S))
         specs = [spec(s, m, workers, cpus) for m in models_of(s)]
-        params = {"wait_ms": wait, "iterations": iterations, "light_connections": light_c, "heavy_connections": heavy_c}
-        cells = tuple(Cell("imbalance", sp, loads, s.profile.duration_s, workers, params, notes=overlap_note(s, cpus))
+        figures = {"wait_ms": wait, "iterations": iterations, "light_connections": light_c,
+                   "heavy_connections": heavy_c}
+        cells = tuple(Cell("imbalance", sp, loads, s.profile.duration_s, workers, figures,
+                           notes=overlap_note(s, cpus))
                       for sp in specs)
         return [Group("imbalance", tuple(specs), (cells,))]
 

@@ -67,13 +67,13 @@ class Io(Scenario):
                  footprint: bool = False) -> Cell:
             threads = wrk_threads(s, c)
             args = [f"endpoint={endpoint}", f"ms={wait}"]
-            params = {"wait_ms": wait}
+            figures = {"wait_ms": wait}
             path = f"/io/{endpoint}?ms={wait}"
             if endpoint == "sleep":
                 # Timer waits: connections start spread over one wait, not in lockstep (see common.lua),
                 # and each wait varies a little around its mean, as a downstream's does (see io.lua).
                 args += [f"spread={spread}", f"stagger={math.ceil(c / threads)}"]
-                params["spread_ms"] = spread
+                figures["spread_ms"] = spread
                 if spread:
                     path = f"/io/{endpoint}?ms={wait - spread}..{wait + spread}"
             stream = Stream("main", "io.lua", tuple(args), c, threads, timeout)
@@ -85,7 +85,7 @@ class Io(Scenario):
             # A fresh server for /io/block (it leaves a backlog of blocked requests), and for the most
             # connections: their RSS is read from /proc, and memory an earlier run has freed stays in it.
             fresh = local and (endpoint == "block" or c == conns[-1])
-            return Cell("io", spec, (load,), duration, workers, params, fresh_server=fresh,
+            return Cell("io", spec, (load,), duration, workers, figures, fresh_server=fresh,
                         read_stats=endpoint == "sleep", notes=notes, footprint=footprint and local)
 
         top = conns[-1] if conns else None

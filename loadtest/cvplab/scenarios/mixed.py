@@ -54,8 +54,9 @@ class Mixed(Scenario):
                       start_after_s=CPU_START_S))
         alone = (Load(io_stream, "io-alone", io_path, bound),)
         specs = [spec(s, m, workers, cpus) for m in models_of(s)]
-        params = {"wait_ms": wait, "iterations": s.pbkdf2_iterations}
-        points = tuple(tuple(Cell("mixed", sp, lds, s.profile.duration_s, workers, params, notes=overlap_note(s, cpus))
+        figures = {"wait_ms": wait, "iterations": s.pbkdf2_iterations}
+        points = tuple(tuple(Cell("mixed", sp, lds, s.profile.duration_s, workers, figures,
+                                  notes=overlap_note(s, cpus))
                              for sp in specs) for lds in (alone, loads))
         return [Group("mixed", tuple(specs), points)]
 

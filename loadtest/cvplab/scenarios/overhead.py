@@ -77,10 +77,10 @@ class Overhead(Scenario):
         depth = params.pipeline_depth
 
         def wrk_cell(spec: ServerSpec, variant: str, c: int, script: str, args: tuple[str, ...], path: str,
-                     params: dict) -> Cell:
+                     figures: dict) -> Cell:
             load = Load(Stream("main", script, args, c, wrk_threads(s, c), 10), variant, path,
-                        latency="pipeline" not in params)
-            return Cell("overhead", spec, (load,), params.duration_s, width, params)
+                        latency="pipeline" not in figures)
+            return Cell("overhead", spec, (load,), params.duration_s, width, figures)
 
         c = params.connections
         points = [tuple(wrk_cell(sp, name, c, "overhead.lua", (f"path={path}",), path, {})

@@ -36,6 +36,7 @@ class Params:
 
 class Overload(Scenario):
     name = "overload"
+    one_model = ONE_MODEL
     calibrated = True
     profiles = {
         # quick: 10 s in full; a second is ~400 answers at 5 ms on 2 threads, and what the budget had left
