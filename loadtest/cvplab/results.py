@@ -89,6 +89,8 @@ CSV_COLUMNS = (
     # added with the pool and threads models, imbalance and io's footprint
     "parallelism", "server_cpus_busy", "footprint_rss_per_connection_bytes",
     "voluntary_switches_per_request", "involuntary_switches_per_request", "threads_alive",
+    # added with descriptors per connection (schema 3)
+    "fds_per_connection", "footprint_fds_per_connection",
 )
 
 
@@ -120,6 +122,8 @@ def csv_row(cell: dict) -> dict:
     row["voluntary_switches_per_request"] = fp.get("voluntary_switches_per_request")
     row["involuntary_switches_per_request"] = fp.get("involuntary_switches_per_request")
     row["threads_alive"] = fp.get("threads_alive", (cell.get("model") or {}).get("threads_alive"))
+    row["fds_per_connection"] = cell.get("fds_per_connection")
+    row["footprint_fds_per_connection"] = fp.get("fds_per_connection")
     return {k: "" if v is None else v for k, v in row.items()}
 
 

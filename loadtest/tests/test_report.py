@@ -62,6 +62,13 @@ class ChecksTest(unittest.TestCase):
         self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
 
 
+class ChecksOfScenariosNotRunTest(unittest.TestCase):
+    def test_a_scenario_without_cells_has_no_rows(self):
+        cells = [c for c in synthetic_doc()["cells"] if c["scenario"] == "io"]
+        names = [c.name for c in report.expected_checks(cells)]
+        self.assertEqual(names, ["io", "io block threads", "io footprint", "io descriptors"])
+
+
 class OverheadChecksTest(unittest.TestCase):
     def setUp(self):
         self.cells = synthetic_doc()["cells"]
