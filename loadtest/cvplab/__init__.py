@@ -16,6 +16,7 @@ workloads in ``loadtest/scripts``, and writes results and a report.  The modules
 - ``stats``     medians, Little's law, saturation; repeats folded into a cell
 - ``runner``    executes a plan, prints progress, saves as it goes
 - ``manifest``  what the run happened on
+- ``cells``     the typed cell (``Measured``) the results code writes and the report reads
 - ``results``   results.json and results.csv
 - ``report``    report.md / report.html: header, expectations, each scenario's section, method
 - ``render``, ``fmt``, ``query``, ``charts``, ``checks``  what the report's parts share

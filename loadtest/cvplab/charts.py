@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cells import Measured
 from .models import OTHER_COLOR
 from .query import catalog
 
@@ -21,10 +22,10 @@ def pyplot():
     return plt
 
 
-def errbar(cells: list[dict], scale: float = 1.0, key: str = "rps") -> list[list[float]]:
+def errbar(cells: list[Measured], scale: float = 1.0, key: str = "rps") -> list[list[float]]:
     """Asymmetric error bars (median to min, median to max)."""
-    lo = [max(0.0, (c[key] - (c.get(key + "_min") or c[key])) * scale) for c in cells]
-    hi = [max(0.0, ((c.get(key + "_max") or c[key]) - c[key]) * scale) for c in cells]
+    lo = [max(0.0, (c.figure(key) - (c.figure(key + "_min") or c.figure(key))) * scale) for c in cells]
+    hi = [max(0.0, ((c.figure(key + "_max") or c.figure(key)) - c.figure(key)) * scale) for c in cells]
     return [lo, hi]
 
 

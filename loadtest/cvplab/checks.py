@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .cells import Measured
 from .fmt import fmt_pct, join
 from .query import catalog, models_among, one, ratio_range, rps_range
 from .render import Block, h, p, table, ul
@@ -21,20 +22,20 @@ class Check:
     why: list[str]  # why it was missed, or what to know about the figure
 
 
-def noise(cells: list[dict]) -> list[str]:
+def noise(cells: list[Measured]) -> list[str]:
     """A note when other processes were busy during these cells' runs."""
-    worst = max((c.get("background_cpus_max") or 0 for c in cells), default=0)
+    worst = max((c.background_cpus_max or 0 for c in cells), default=0)
     if worst < NOISY_CPUS:
         return []
     return [f"other processes on this machine kept up to {worst:.2f} CPUs busy during these runs"]
 
 
-def cpu_per_request(cells: list[dict]) -> str:
-    return join([f"{c['mode']} {c['server_cpu_us_per_request']:.1f} µs" for c in cells
-                 if c.get("server_cpu_us_per_request") is not None])
+def cpu_per_request(cells: list[Measured]) -> str:
+    return join([f"{c.mode} {c.server_cpu_us_per_request:.1f} µs" for c in cells
+                 if c.server_cpu_us_per_request is not None])
 
 
-def check_against(cells: list[dict], name: str, want: str, peer_mode: str,
+def check_against(cells: list[Measured], name: str, want: str, peer_mode: str,
                   models: tuple[str, ...] | None = None) -> Check:
     """cvp's best of ``models`` (default: every model of the run) against ``peer_mode`` in one point's cells:
     met at 1.0× or more."""
@@ -42,13 +43,13 @@ def check_against(cells: list[dict], name: str, want: str, peer_mode: str,
         cat = catalog()
         models = cat.names if cat is not None else tuple(models_among(cells))
     peer = one(cells, mode=peer_mode)
-    cvp = [c for c in cells if c["mode"] in models and c.get("rps")]
-    if not cvp or not peer or not peer.get("rps"):
-        missing = [what for what, ok in ((join(list(models)), cvp), (peer_mode, peer and peer.get("rps"))) if not ok]
+    cvp = [c for c in cells if c.mode in models and c.rps]
+    if not cvp or not peer or not peer.rps:
+        missing = [what for what, ok in ((join(list(models)), cvp), (peer_mode, peer and peer.rps)) if not ok]
         return Check(name, want, "-", "not measured", [f"needs a measured cell for {join(missing)}"])
-    best = max(cvp, key=lambda c: c["rps"])
+    best = max(cvp, key=lambda c: c.rps)
     ratio, lo, hi = ratio_range(best, peer)
-    figure = (f"{best['mode']} {rps_range(best)} against {peer_mode} {rps_range(peer)}: "
+    figure = (f"{best.mode} {rps_range(best)} against {peer_mode} {rps_range(peer)}: "
               f"{ratio:.2f}× ({lo:.2f}–{hi:.2f})")
     why = []
     cpu = cpu_per_request([best, peer])
@@ -56,11 +57,11 @@ def check_against(cells: list[dict], name: str, want: str, peer_mode: str,
         why.append(f"server CPU per request {cpu}")
     if lo < 1.0 <= hi:
         why.append("the repeats' ranges straddle 1.0×: within this run's noise")
-    sat = [c["mode"] for c in (best, peer) if c.get("client_saturated")]
+    sat = [c.mode for c in (best, peer) if c.client_saturated]
     if sat:
-        why.append(f"wrk was saturated for {join(sat)} (up to {fmt_pct(max(c['client_cpu'] for c in (best, peer)), 0)} "
+        why.append(f"wrk was saturated for {join(sat)} (up to {fmt_pct(max(c.client_cpu for c in (best, peer)), 0)} "
                    "of its CPU): the throughput there is wrk's limit, not the server's")
-    if any(c.get("notes") for c in (best, peer)):
+    if any(c.notes for c in (best, peer)):
         why.append("wrk shares a CPU with the servers here")
     return Check(name, want, figure, "met" if ratio >= 1.0 else "missed", why + noise([best, peer]))
 

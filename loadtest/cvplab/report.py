@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from .cells import Measured
 from . import models
 from .checks import Check, expectations
 from .fmt import CLOSED_LOOP, fmt_bytes, fmt_pct, fmt_rps, fmt_us, join
@@ -21,34 +22,34 @@ from .scenarios.base import ReportContext
 from .stats import NOISY_CPUS
 
 
-def summary_rows(cells: list[dict]) -> list[list[str]]:
+def summary_rows(cells: list[Measured]) -> list[list[str]]:
     rows = []
     for c in cells:
-        lat = c.get("latency_us") or {}
-        scenario = get(c["scenario"])
-        idle = c.get("variant") == "idle"
+        lat = c.latency_us or {}
+        scenario = get(c.scenario)
+        idle = c.idle
         point = scenario.summary_point(c)
         flags = []
-        if idle and c.get("rss_per_connection_bytes") is not None:
-            flags.append(f"RSS {fmt_bytes(c['rss_per_connection_bytes'])}/conn "
-                         f"({fmt_bytes(c['rss_per_connection_bytes_min'])}–"
-                         f"{fmt_bytes(c['rss_per_connection_bytes_max'])})"
-                         + (f" {c['idle_connections']:,} held" if c["idle_connections"] < c["idle_connections_wanted"]
+        if idle and c.rss_per_connection_bytes is not None:
+            flags.append(f"RSS {fmt_bytes(c.rss_per_connection_bytes)}/conn "
+                         f"({fmt_bytes(c.rss_per_connection_bytes_min)}–"
+                         f"{fmt_bytes(c.rss_per_connection_bytes_max)})"
+                         + (f" {c.idle_connections:,} held" if c.idle_connections < c.idle_connections_wanted
                             else ""))
         flags += scenario.summary_flags(c)
-        if c.get("client_saturated"):
+        if c.client_saturated:
             flags.append("wrk-saturated")
-        if c.get("failures"):
-            flags.append(f"{len(c['failures'])} failed")
-        if c.get("repeats", 0) < c.get("repeats_planned", 0):
-            flags.append(f"{c.get('repeats')}/{c.get('repeats_planned')} repeats")
-        share = (c.get("littles_law") or {}).get("bound_share")
-        rows.append([c["scenario"], c.get("variant") or "", c["mode"], point, fmt_rps(c.get("rps")),
-                     f"{fmt_rps(c.get('rps_min'))}–{fmt_rps(c.get('rps_max'))}" if c.get("rps") is not None else "-",
+        if c.failures:
+            flags.append(f"{len(c.failures)} failed")
+        if (c.repeats or 0) < (c.repeats_planned or 0):
+            flags.append(f"{c.repeats}/{c.repeats_planned} repeats")
+        share = (c.littles_law or {}).get("bound_share")
+        rows.append([c.scenario, c.variant or "", c.mode, point, fmt_rps(c.rps),
+                     f"{fmt_rps(c.rps_min)}–{fmt_rps(c.rps_max)}" if c.rps is not None else "-",
                      fmt_us(lat.get("p50")), fmt_us(lat.get("p99")), fmt_us(lat.get("p999")),
-                     str((c.get("errors") or {}).get("total", "-")),
-                     "-" if c.get("server_cpu_us_per_request") is None else f"{c['server_cpu_us_per_request']:.1f}",
-                     fmt_pct(c.get("client_cpu"), 0), fmt_pct(share) if share is not None else "",
+                     str((c.errors or {}).get("total", "-")),
+                     "-" if c.server_cpu_us_per_request is None else f"{c.server_cpu_us_per_request:.1f}",
+                     fmt_pct(c.client_cpu, 0), fmt_pct(share) if share is not None else "",
                      " ".join(flags)])
     return rows
 
@@ -71,7 +72,7 @@ def header(doc: dict) -> list[Block]:
         f"Each cell is the median of {m['lab']['profile']['repeats']} interleaved repeat(s), with min–max; "
         f"status: {m['status']}" + (f", {m['wall_s']:.0f} s of measuring." if m.get("wall_s") else ".")))
 
-    background = [r["background_cpus"] for c in cells for r in c.get("runs", []) if r.get("background_cpus") is not None]
+    background = [r["background_cpus"] for c in cells for r in c.runs if r.get("background_cpus") is not None]
     if background:
         blocks.append(p(f"Other processes on the machine kept a median of {statistics.median(background):.2f} CPUs "
                         f"busy during the runs (at most {max(background):.2f}; "
@@ -80,9 +81,9 @@ def header(doc: dict) -> list[Block]:
     return blocks
 
 
-def expected_checks(cells: list[dict]) -> list[Check]:
+def expected_checks(cells: list[Measured]) -> list[Check]:
     """The expectation rows of every scenario the run has cells of, in the registry's order."""
-    ran = {c["scenario"] for c in cells}
+    ran = {c.scenario for c in cells}
     return [check for s in REGISTRY if s.name in ran for check in s.checks(cells)]
 
 
@@ -105,25 +106,25 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
 def problems(doc: dict) -> list[Block]:
     items = []
     for c in doc["cells"]:
-        for f in c.get("failures", []):
-            items.append(f"{c['id']} repeat {f['repeat']}: {f['error'].splitlines()[0]}")
-        if c.get("client_saturated"):
-            items.append(f"{c['id']}: wrk was saturated ({fmt_pct(c['client_cpu'], 0)} of its CPU); "
+        for f in c.failures:
+            items.append(f"{c.id} repeat {f['repeat']}: {f['error'].splitlines()[0]}")
+        if c.client_saturated:
+            items.append(f"{c.id}: wrk was saturated ({fmt_pct(c.client_cpu, 0)} of its CPU); "
                          "the server may have had more to give.")
         # Some scenarios expect errors by design (a flood's 503s, /io/block's timeouts): each says which count.
-        e = get(c["scenario"]).problem_errors(c)
+        e = get(c.scenario).problem_errors(c)
         if e.get("total"):
-            items.append(f"{c['id']}: {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
+            items.append(f"{c.id}: {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
                                                                          if k != "total" and v) + ").")
     for c in doc["cells"]:
-        notes = dict.fromkeys(n for r in c.get("runs", []) if isinstance(r, dict) for n in r.get("notes", []))
-        items += [f"{c['id']}: {n}." for n in notes]
-    noisy = [c for c in doc["cells"] if (c.get("background_cpus_max") or 0) >= NOISY_CPUS]
+        notes = dict.fromkeys(n for r in c.runs if isinstance(r, dict) for n in r.get("notes", []))
+        items += [f"{c.id}: {n}." for n in notes]
+    noisy = [c for c in doc["cells"] if (c.background_cpus_max or 0) >= NOISY_CPUS]
     if noisy:
-        worst = max(c["background_cpus_max"] for c in noisy)
+        worst = max(c.background_cpus_max for c in noisy)
         items.append(f"{len(noisy)} of {len(doc['cells'])} cells had runs during which other processes on this "
                      f"machine kept at least {NOISY_CPUS} CPUs busy (up to {worst:.2f}); their figures are noisy: "
-                     + ", ".join(c["id"] for c in noisy[:12]) + (", ..." if len(noisy) > 12 else "") + ".")
+                     + ", ".join(c.id for c in noisy[:12]) + (", ..." if len(noisy) > 12 else "") + ".")
     for s in doc.get("skipped", []):
         items.append(f"skipped in {s['scenario']}: {s['what']} ({s['reason']}).")
     items += doc["manifest"]["limits"].get("notes", [])
@@ -158,7 +159,7 @@ def method(doc: dict) -> list[Block]:
 def catalog_of(doc: dict) -> models.Catalog:
     """The run's models (from its manifest), checked against every cell's mode: an unknown mode is an error."""
     catalog = models.from_manifest(doc["manifest"])
-    catalog.check(c["mode"] for c in doc["cells"])
+    catalog.check(c.mode for c in doc["cells"])
     return catalog
 
 
@@ -171,7 +172,7 @@ def write(out_dir: Path, doc: dict) -> None:
     (out_dir / "report.html").write_text(to_html(blocks, title))
 
 
-def summary_table(cells: list[dict]) -> str:
+def summary_table(cells: list[Measured]) -> str:
     """The terminal's summary: one aligned line per cell."""
     rows = [SUMMARY_HEADER, *summary_rows(cells)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(SUMMARY_HEADER))]

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from . import READABLE_SCHEMA_VERSIONS, RESULTS_SCHEMA_VERSION
+from .cells import Measured
 from .cpus import format_cpu_list
 from .plan import Cell, Load
 from . import scenarios
@@ -22,7 +23,7 @@ def cell_id(cell: Cell, load: Load) -> str:
 
 
 def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_info: dict,
-              client_cpus: tuple[int, ...], repeats_planned: int, failures: list[dict]) -> dict:
+              client_cpus: tuple[int, ...], repeats_planned: int, failures: list[dict]) -> Measured:
     """One entry of ``cells``: what was asked, what was measured, and the checks.
 
     ``runs`` are :class:`Run` for wrk cells, and the runner's dicts for idle cells.
@@ -70,7 +71,7 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
                     "client_cpu": None, "client_saturated": None, "model": None, "footprint": None,
                     "littles_law_bound_rps": bound, "runs": []})
     out.update(scenarios.get(cell.scenario).summarize(cell, load, runs))
-    return out
+    return Measured.from_json(out)
 
 
 CSV_COLUMNS = (
@@ -94,8 +95,9 @@ CSV_COLUMNS = (
 )
 
 
-def csv_row(cell: dict) -> dict:
+def csv_row(measured: Measured) -> dict:
     """A cell flattened into CSV_COLUMNS (empty where not measured)."""
+    cell = measured.to_json()
     lat = cell.get("latency_us") or {}
     errors = cell.get("errors") or {}
     ll = cell.get("littles_law") or {}
@@ -133,9 +135,10 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict]) -> None:
+def write(out_dir: Path, manifest: dict, cells: list[Measured], skipped: list[dict]) -> None:
     """Writes results.json and results.csv (each replaced atomically, so a reader never sees half)."""
-    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": manifest, "cells": cells, "skipped": skipped}
+    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": manifest, "cells": [c.to_json() for c in cells],
+           "skipped": skipped}
     _atomic_write(out_dir / "results.json", json.dumps(doc, indent=1) + "\n")
     tmp = out_dir / "results.csv.tmp"
     with open(tmp, "w", newline="") as f:
@@ -147,9 +150,16 @@ def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict])
 
 
 def load(path: Path) -> dict:
-    """Reads a results.json of any schema version this lab reads (docs/results-format.md)."""
+    """Reads a results.json of any schema version this lab reads (docs/results-format.md).
+
+    ``cells`` come back as :class:`~cvplab.cells.Measured`; the manifest and ``skipped`` as they are.
+    """
     doc = json.loads(Path(path).read_text())
     if doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}, "
                          f"this lab reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
+    try:
+        doc["cells"] = [Measured.from_json(c) for c in doc["cells"]]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: a cell lacks a field or has one this lab does not know how to read: {e}") from None
     return doc

@@ -10,6 +10,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from . import procs, results
+from .cells import Measured
 from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
@@ -69,7 +70,7 @@ class Runner:
 
     def __init__(self, plan: Plan, env: Environment, manifest: dict) -> None:
         self.plan, self.env, self.manifest = plan, env, manifest
-        self.cells: list[dict] = []
+        self.cells: list[Measured] = []
         self.failures: list[str] = []  # one line per problem, for the summary
         self._done_runs = 0
         self._started = time.monotonic()

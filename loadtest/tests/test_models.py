@@ -43,7 +43,7 @@ class ListModelsTest(unittest.TestCase):
 
     def test_the_run_records_the_table_and_an_old_run_its_chosen_models(self):
         self.assertEqual(report.catalog_of(synthetic_doc()).names, catalog().names)
-        old = json.loads(BASELINE.read_text())
+        old = results.load(BASELINE)
         self.assertNotIn("models", old["manifest"])
         self.assertEqual(report.catalog_of(old).names, tuple(old["manifest"]["lab"]["options"]["models"]))
 
@@ -66,12 +66,12 @@ class PeersTest(unittest.TestCase):
     def test_the_report_refuses_a_cell_of_an_unknown_mode(self):
         doc = synthetic_doc()
         stray = copy.deepcopy(doc["cells"][0])
-        stray["mode"], stray["id"] = "fibers", "plaintext/fibers/c64"
+        stray.mode, stray.id = "fibers", "plaintext/fibers/c64"
         doc["cells"].append(stray)
         with tempfile.TemporaryDirectory() as tmp:
             with self.assertRaisesRegex(models.ModelsError, "fibers"):
                 report.write(Path(tmp), doc)
-            (Path(tmp) / "results.json").write_text(json.dumps(doc))
+            (Path(tmp) / "results.json").write_text(json.dumps(dict(doc, cells=[c.to_json() for c in doc["cells"]])))
             err = io.StringIO()
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 self.assertEqual(cli.main(["--report", tmp]), cli.EXIT_USAGE)

@@ -1,3 +1,4 @@
+import dataclasses
 import importlib.util
 import statistics
 import tempfile
@@ -6,7 +7,7 @@ from pathlib import Path
 
 from cvplab import query, render, report
 from cvplab.scenarios import accept, cpu, imbalance, io, mixed, overhead, overload, plaintext, split
-from tests.fakes import synthetic_doc
+from tests.fakes import change, synthetic_doc
 
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
@@ -48,11 +49,11 @@ class ChecksTest(unittest.TestCase):
         off = query.one(query.select(cells, scenario="mixed", variant="io"), mode="offload")
         self.assertNotIn("nice", " ".join(mixed.check_mixed(cells).why), "unknown for older results")
         for nice, said in (("10", "`--pool-nice 10`, below the loop's priority"), ("0", "at its own priority")):
-            off["server"]["startup"]["pool_nice"] = nice
+            off.server["startup"]["pool_nice"] = nice
             self.assertIn(said, " ".join(mixed.check_mixed(cells).why))
 
     def test_missing_models_are_not_measured(self):
-        cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
+        cells = [c for c in synthetic_doc()["cells"] if c.mode == "single"]
         checks = report.expected_checks(cells)
         # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
         verdicts = {c.name: c.verdict for c in checks}
@@ -64,7 +65,7 @@ class ChecksTest(unittest.TestCase):
 
 class ChecksOfScenariosNotRunTest(unittest.TestCase):
     def test_a_scenario_without_cells_has_no_rows(self):
-        cells = [c for c in synthetic_doc()["cells"] if c["scenario"] == "io"]
+        cells = [c for c in synthetic_doc()["cells"] if c.scenario == "io"]
         names = [c.name for c in report.expected_checks(cells)]
         self.assertEqual(names, ["io", "io block threads", "io footprint", "io descriptors"])
 
@@ -103,8 +104,8 @@ class OverheadChecksTest(unittest.TestCase):
 
     def test_misses_say_why(self):
         cells = synthetic_doc(good=False)["cells"]
-        nginx = next(c for c in cells if c["id"] == "overhead/pipeline/nginx/c16")
-        nginx["client_cpu"], nginx["client_saturated"] = 0.97, True
+        nginx = next(c for c in cells if c.id == "overhead/pipeline/nginx/c16")
+        nginx.client_cpu, nginx.client_saturated = 0.97, True
         rows = {c.name: c for c in overhead.overhead_checks(cells)}
         row = rows["overhead pipelined c16"]
         self.assertEqual(row.verdict, "missed")
@@ -113,15 +114,15 @@ class OverheadChecksTest(unittest.TestCase):
 
     def test_ranges_that_straddle_one_are_called_noise(self):
         cells = synthetic_doc()["cells"]
-        nginx = next(c for c in cells if c["id"] == "overhead/json/nginx/c64")
-        nginx.update(rps=149_000.0, rps_min=140_000.0, rps_max=155_000.0)
+        nginx = next(c for c in cells if c.id == "overhead/json/nginx/c64")
+        change(nginx, rps=149_000.0, rps_min=140_000.0, rps_max=155_000.0)
         row = {c.name: c for c in overhead.overhead_checks(cells)}["overhead /json"]
         self.assertIn("straddle 1.0×", " ".join(row.why))
 
     def test_short_of_connections_and_missing_peers(self):
-        cells = [c for c in synthetic_doc()["cells"] if c["mode"] not in ("nginx", "node")]
-        single = next(c for c in cells if c["id"] == "overhead/idle/single/n2000")
-        single["idle_connections"] = 1500
+        cells = [c for c in synthetic_doc()["cells"] if c.mode not in ("nginx", "node")]
+        single = next(c for c in cells if c.id == "overhead/idle/single/n2000")
+        single.idle_connections = 1500
         rows = {c.name: c for c in overhead.overhead_checks(cells)}
         self.assertEqual(rows["overhead /plaintext"].verdict, "not measured")
         self.assertIn("needs a measured cell for nginx", rows["overhead /plaintext"].why[0])
@@ -153,7 +154,7 @@ class OverloadReportTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def cell(self, variant):
-        return next(c for c in self.cells if c["scenario"] == "overload" and c["variant"] == variant)
+        return next(c for c in self.cells if c.scenario == "overload" and c.variant == variant)
 
     def test_the_row_has_the_ratio_its_range_and_the_control(self):
         row = overload.check_overload(self.cells)
@@ -174,29 +175,29 @@ class OverloadReportTest(unittest.TestCase):
 
     def test_the_verdict_and_its_reasons_follow_the_data(self):
         flood = self.cell("flood")
-        flood.update(rps=330.0, rps_min=300.0, rps_max=360.0, client_cpu=0.95, client_saturated=True)
+        change(flood, rps=330.0, rps_min=300.0, rps_max=360.0, client_cpu=0.95, client_saturated=True)
         row = overload.check_overload(self.cells)
         self.assertEqual(row.verdict, "met")
         why = " ".join(row.why)
         self.assertIn("straddles 0.8×", why)
         self.assertIn("wrk was saturated for flood", why)
-        flood["non2xx"] = 0
+        flood.non2xx = 0
         self.assertIn("the flood got no refusal", " ".join(overload.check_overload(self.cells).why))
 
     def test_a_ratio_just_below_the_target_is_not_rounded_onto_it(self):
         flood = self.cell("flood")
-        flood.update(rps=319.2, rps_min=319.2, rps_max=319.2)
-        flood["server"]["startup"]["pool_nice"] = "10"
+        change(flood, rps=319.2, rps_min=319.2, rps_max=319.2)
+        flood.server["startup"]["pool_nice"] = "10"
         row = overload.check_overload(self.cells)
         self.assertEqual((row.verdict, row.figure.split(" (")[0]), ("missed", "0.798×"))
         self.assertIn("the pool threads run `--pool-nice 10` below the loop", " ".join(row.why))
 
     def test_not_measured_without_the_saturation_point(self):
-        cells = [c for c in self.cells if c.get("variant") != "saturation"]
+        cells = [c for c in self.cells if c.variant != "saturation"]
         row = overload.check_overload(cells)
         self.assertEqual(row.verdict, "not measured")
         self.assertIn("saturation", row.why[0])
-        no_control = [c for c in self.cells if c.get("variant") != "flood-nopause"]
+        no_control = [c for c in self.cells if c.variant != "flood-nopause"]
         self.assertTrue(overload.check_overload(no_control).figure.endswith("; control not measured"))
 
     def test_sentences_and_table(self):
@@ -221,8 +222,8 @@ class OverloadReportTest(unittest.TestCase):
         doc = synthetic_doc()
         items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
         self.assertNotIn("overload/flood", items)
-        sat = next(c for c in doc["cells"] if c["id"] == "overload/saturation/offload/c8")
-        sat["errors"] = dict(sat["errors"], status=3, total=3)
+        sat = next(c for c in doc["cells"] if c.id == "overload/saturation/offload/c8")
+        sat.errors = dict(sat.errors, status=3, total=3)
         items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
         self.assertIn("overload/saturation/offload/c8: 3 errors (status 3)", items)
 
@@ -251,16 +252,16 @@ class SentencesTest(unittest.TestCase):
 
     def test_cpu_work_per_request_is_the_measured_one(self):
         doc = synthetic_doc()
-        measured = sorted(c["server_cpu_us_per_request"] for c in query.select(doc["cells"], scenario="cpu"))
+        measured = sorted(c.server_cpu_us_per_request for c in query.select(doc["cells"], scenario="cpu"))
         estimate = doc["manifest"]["calibration"]["expected_ms"]
         self.assertNotAlmostEqual(statistics.median(measured) / 1000, estimate, places=1, msg="the test tells them apart")
         self.assertEqual(cpu.work_ms(doc), f"{statistics.median(measured) / 1000:.1f} ms")
-        doc["cells"] = [c for c in doc["cells"] if c["scenario"] != "cpu"]
+        doc["cells"] = [c for c in doc["cells"] if c.scenario != "cpu"]
         self.assertEqual(cpu.work_ms(doc), "5.0 ms", "without cpu cells, the calibration's estimate")
 
     def test_io_lockstep_control_is_compared_with_varied_waits(self):
         lockstep = query.select(self.cells, scenario="io", variant="sleep-lockstep")
-        self.assertEqual([c["mode"] for c in lockstep], ["single"])
+        self.assertEqual([c.mode for c in lockstep], ["single"])
         text = " ".join(io.io_text(query.select(self.cells, scenario="io", variant="sleep"), [], lockstep))
         self.assertIn("With every wait exactly 100 ms instead of 100 ± 5 ms, single at 1,000 connections reached "
                       "94.3% of the bound in steady state instead of 98.0%, with a mean latency +6.0% over the wait "
@@ -269,16 +270,16 @@ class SentencesTest(unittest.TestCase):
 
     def test_io_lockstep_explanation_only_when_the_control_is_clearly_lower(self):
         sleep = query.select(self.cells, scenario="io", variant="sleep")
-        lockstep = [dict(c) for c in query.select(self.cells, scenario="io", variant="sleep-lockstep")]
+        lockstep = [dataclasses.replace(c) for c in query.select(self.cells, scenario="io", variant="sleep-lockstep")]
         varied = query.one(sleep, mode="single", connections=1000)
         for c in lockstep:  # the control as good as the varied waits, within noise
-            c["littles_law"] = dict(c["littles_law"], steady_bound_share=varied["littles_law"]["steady_bound_share"])
+            c.littles_law = dict(c.littles_law, steady_bound_share=varied.littles_law["steady_bound_share"])
         text = " ".join(io.io_text(sleep, [], lockstep))
         self.assertIn("With every wait exactly 100 ms", text)
         self.assertNotIn("in step", text)
         self.assertIn("made no clear difference", text)
         for c in lockstep:  # the control clearly better: noise, not lockstep
-            c["littles_law"]["steady_bound_share"] += 0.05
+            c.littles_law["steady_bound_share"] += 0.05
         text = " ".join(io.io_text(sleep, [], lockstep))
         self.assertNotIn("made no clear difference", text)
         self.assertIn("did better than varied ones", text)
@@ -306,7 +307,7 @@ class NewModelsTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def cell(self, id_):
-        return next(c for c in self.cells if c["id"] == id_)
+        return next(c for c in self.cells if c.id == id_)
 
     def test_plaintext_sets_them_beside_reactors_and_says_when_it_is_noise(self):
         text = " ".join(plaintext.model_sentences(query.select(self.cells, scenario="plaintext")))
@@ -314,12 +315,12 @@ class NewModelsTest(unittest.TestCase):
                       "ranges overlap: within this run's noise)", text)
         self.assertIn("threads (parallelism 2,064) served 40,000 req/s (39,600–40,400), 0.69× reactors' (0.68–0.70; "
                       "slower); server CPU per request 12.5 µs against 8.6 µs.", text)
-        self.cell("plaintext/pool/c64").update(rps=70_000.0, rps_min=69_000.0, rps_max=71_000.0)
+        change(self.cell("plaintext/pool/c64"), rps=70_000.0, rps_min=69_000.0, rps_max=71_000.0)
         text = " ".join(plaintext.model_sentences(query.select(self.cells, scenario="plaintext")))
         self.assertIn("1.21× reactors' (1.18–1.24; faster)", text)
 
     def test_overhead_against_nginx_and_idle_memory(self):
-        text = " ".join(overhead.model_sentences([c for c in self.cells if c["scenario"] == "overhead"]))
+        text = " ".join(overhead.model_sentences([c for c in self.cells if c.scenario == "overhead"]))
         self.assertIn("pool against nginx: /plaintext, 64 conns 1.02×", text)
         self.assertIn("threads against nginx: /plaintext, 64 conns 0.64×", text)
         self.assertIn("RSS per idle connection 12.0 KiB, 13.67× single's (13.40–13.94; more)", text)
@@ -333,8 +334,8 @@ class NewModelsTest(unittest.TestCase):
                       "size.", text)
         self.assertIn("pool (parallelism 2) answered 20.0 req/s, 100.0% of its threads ÷ wait", text)
         self.assertIn("With timer waits at 1,000 connections, threads (parallelism 2,064) reached 98.0%", text)
-        threads = next(c for c in block if c["id"] == "io/block/threads/c1000")
-        threads["rps"] = 25.0
+        threads = next(c for c in block if c.id == "io/block/threads/c1000")
+        threads.rps = 25.0
         text = " ".join(io.model_sentences(sleep, block))
         self.assertNotIn("not bounded by a pool size", text)
         self.assertIn("here it did not get clearly past a pool's bound", text)
@@ -351,8 +352,8 @@ class NewModelsTest(unittest.TestCase):
 
     def test_cpu_efficiency_is_against_what_each_model_can_run_at_once(self):
         cells = query.select(self.cells, scenario="cpu")
-        single = next(c for c in cells if c["id"] == "cpu/single/w2")
-        threads = next(c for c in cells if c["id"] == "cpu/threads/w2")
+        single = next(c for c in cells if c.id == "cpu/single/w2")
+        threads = next(c for c in cells if c.id == "cpu/threads/w2")
         self.assertEqual((query.parallel_cap(single), query.parallel_cap(threads)), (1, 2),
                          "min(parallelism, CPUs, connections)")
         text = " ".join(cpu.cpu_text(cells))
@@ -365,8 +366,8 @@ class NewModelsTest(unittest.TestCase):
         text = " ".join(split.split_text(sp))
         self.assertIn("offload ran one request's chunks on several threads at once", text)
         self.assertIn("single, reactors, pool and threads did not get 1.2× faster", text)
-        pool4 = next(c for c in sp if c["id"] == "split/pool/k4")
-        pool4["latency_us"] = dict(pool4["latency_us"], p50=30_000.0)
+        pool4 = next(c for c in sp if c.id == "split/pool/k4")
+        pool4.latency_us = dict(pool4.latency_us, p50=30_000.0)
         text = " ".join(split.split_text(sp))
         self.assertIn("offload and pool ran one request's chunks on several threads", text)
 
@@ -390,8 +391,8 @@ class FootprintReportTest(unittest.TestCase):
         self.assertIn("a thread that exited in between is missed", text)
 
     def test_the_claim_follows_the_data(self):
-        threads = next(c for c in self.cells if c["id"] == "io/sleep/threads/c1000")
-        fp = threads["footprint"]
+        threads = next(c for c in self.cells if c.id == "io/sleep/threads/c1000")
+        fp = threads.footprint
         fp.update(rss_per_connection_bytes=1_500.0, rss_per_connection_bytes_min=1_400.0,
                   rss_per_connection_bytes_max=1_700.0)
         text = " ".join(io.footprint_text(self.cells))
@@ -407,7 +408,7 @@ class FootprintReportTest(unittest.TestCase):
         self.assertEqual(check.figure, "at 1,000 connections, RSS per connection threads 13.7 KiB against reactors "
                                        "1.6 KiB; context switches per request threads 2.10 + 0.20 against reactors "
                                        "0.50 + 0.02")
-        without = [c for c in self.cells if c["mode"] != "threads"]
+        without = [c for c in self.cells if c.mode != "threads"]
         self.assertEqual(io.check_footprint(without).verdict, "not measured")
 
 
@@ -416,7 +417,7 @@ class ImbalanceReportTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def light(self, mode):
-        return next(c for c in self.cells if c["id"] == f"imbalance/light/{mode}/c16")
+        return next(c for c in self.cells if c.id == f"imbalance/light/{mode}/c16")
 
     def test_table(self):
         rows = imbalance.imbalance_rows(self.cells)
@@ -439,7 +440,7 @@ class ImbalanceReportTest(unittest.TestCase):
 
     def test_an_even_spread_is_said_as_such(self):
         reactors = self.light("reactors")
-        for w in reactors["per_worker"]:
+        for w in reactors.per_worker:
             w["busy_ns"] = 3_000_000_000
         text = " ".join(imbalance.imbalance_text(self.cells))
         self.assertIn("the heavy work was spread over the loops", text)
@@ -453,9 +454,9 @@ class ImbalanceReportTest(unittest.TestCase):
         self.assertEqual(check.verdict, "met")
         bad = imbalance.check_imbalance(synthetic_doc(good=False)["cells"])
         self.assertEqual(bad.verdict, "missed", "pool's p99 above reactors'")
-        without = [c for c in self.cells if c["mode"] not in ("pool", "offload")]
+        without = [c for c in self.cells if c.mode not in ("pool", "offload")]
         self.assertEqual(imbalance.check_imbalance(without).verdict, "not measured")
-        only_pool = [c for c in self.cells if c["mode"] != "offload"]
+        only_pool = [c for c in self.cells if c.mode != "offload"]
         row = imbalance.check_imbalance(only_pool)
         self.assertEqual(row.verdict, "met")
         self.assertIn("offload not measured", row.why)

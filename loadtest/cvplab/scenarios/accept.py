@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cells import Measured
 from ..charts import pyplot, save
 from ..fmt import fmt_rps
 from ..plan import Cell, Group, Load, Settings, overlap_note, spec, wrk_threads
@@ -63,10 +64,10 @@ class Accept(Scenario):
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = ctx.cells
         acc = select(cells, scenario="accept")
-        if not (acc and any(c.get("per_worker") for c in acc)):
+        if not (acc and any(c.per_worker for c in acc)):
             return []
         blocks = [h(2, "accept: how reactors spreads connections"),
-                  p(f"`{acc[0]['path']}` over {acc[0]['connections']} connections: a short wait keeps every loop "
+                  p(f"`{acc[0].path}` over {acc[0].connections} connections: a short wait keeps every loop "
                     "lightly loaded, so the requests a loop serves follow the connections it was handed. "
                     "Per-worker counts are deltas of `/stats` around each run, summed over repeats (wrk opens one "
                     "extra connection per run to check the address).")]
@@ -79,18 +80,18 @@ class Accept(Scenario):
 SCENARIO = Accept()
 
 
-def chart_accept(cells: list[dict], path: Path) -> None:
+def chart_accept(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    variants = [c for c in cells if c.get("per_worker")]
+    variants = [c for c in cells if c.per_worker]
     width = 0.8 / max(1, len(variants))
     for ax, key, label in ((axes[0], "connections_total", "connections accepted"), (axes[1], "requests", "requests")):
         for i, c in enumerate(variants):
-            loops = [w for w in c["per_worker"] if w.get("kind") == "loop"]
+            loops = [w for w in c.per_worker if w.get("kind") == "loop"]
             xs = [w["id"] + (i - (len(variants) - 1) / 2) * width for w in loops]
-            ax.bar(xs, [w[key] for w in loops], width, label=c["variant"] or c["mode"],
+            ax.bar(xs, [w[key] for w in loops], width, label=c.variant or c.mode,
                    color=["tab:orange", "tab:purple", "tab:cyan"][i % 3])
-        ids = sorted({w["id"] for c in variants for w in c["per_worker"] if w.get("kind") == "loop"})
+        ids = sorted({w["id"] for c in variants for w in c.per_worker if w.get("kind") == "loop"})
         ax.set_xticks(ids, [f"loop {i}" for i in ids])
         ax.set_ylabel(f"{label} (all repeats)")
         ax.set_title(f"{label} per worker")
@@ -98,19 +99,19 @@ def chart_accept(cells: list[dict], path: Path) -> None:
     save(fig, path)
 
 
-def accept_text(cells: list[dict]) -> list[str]:
+def accept_text(cells: list[Measured]) -> list[str]:
     out = []
     for c in cells:
-        pw = c.get("per_worker")
+        pw = c.per_worker
         if not pw:
             continue
         loops = [w for w in pw if w.get("kind") == "loop"]
         conns = "/".join(str(w["connections_total"]) for w in loops)
         reqs = "/".join(f"{w['requests']:,}" for w in loops)
         ic, ir = loop_imbalance(pw, "connections_total"), loop_imbalance(pw, "requests")
-        out.append(f"{c['variant'] or c['mode']}: connections per loop {conns} (max ÷ mean "
+        out.append(f"{c.variant or c.mode}: connections per loop {conns} (max ÷ mean "
                    f"{'-' if ic is None else f'{ic:.2f}'}), requests {reqs} "
-                   f"(max ÷ mean {'-' if ir is None else f'{ir:.2f}'}), {fmt_rps(c['rps'])} req/s.")
+                   f"(max ÷ mean {'-' if ir is None else f'{ir:.2f}'}), {fmt_rps(c.rps)} req/s.")
     if out:
         out.append("Round-robin hands connections to the loops in turn; with SO_REUSEPORT the kernel hashes each "
                    "connection's addresses and ports, which can pile connections onto one loop.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..cells import Measured
 from ..checks import Check
 from ..cpus import Placement
 from ..plan import Cell, Group, Load, Settings
@@ -27,12 +28,12 @@ class ReportContext:
     """What a scenario's report section is built from."""
 
     doc: dict  # results.json as loaded
-    cells: list[dict]  # every cell of the run
+    cells: list[Measured]  # every cell of the run
     out_dir: Path  # charts are drawn here
 
-    def mine(self, scenario: str) -> list[dict]:
+    def mine(self, scenario: str) -> list[Measured]:
         """The cells of one scenario, in the order they were measured."""
-        return [c for c in self.cells if c["scenario"] == scenario]
+        return [c for c in self.cells if c.scenario == scenario]
 
 
 def with_duration(params: Any, seconds: int) -> Any:
@@ -83,21 +84,21 @@ class Scenario:
         """Figures beyond the generic summary of a cell (added to its entry in results.json)."""
         return {}
 
-    def summary_point(self, c: dict) -> str:
+    def summary_point(self, c: Measured) -> str:
         """The point in the summary table."""
-        return f"N={c['connections']:,}" if c.get("variant") == "idle" else f"c={c['connections']}"
+        return f"N={c.connections:,}" if c.idle else f"c={c.connections}"
 
-    def summary_flags(self, c: dict) -> list[str]:
+    def summary_flags(self, c: Measured) -> list[str]:
         """Flags of its own for the summary table."""
         return []
 
-    def problem_errors(self, c: dict) -> dict:
+    def problem_errors(self, c: Measured) -> dict:
         """The errors of a cell that are problems (some scenarios expect some by design)."""
-        return dict(c.get("errors") or {})
+        return dict(c.errors or {})
 
     # -- the report ----------------------------------------------------------------------
 
-    def checks(self, cells: list[dict]) -> list[Check]:
+    def checks(self, cells: list[Measured]) -> list[Check]:
         """Its rows of the expected results."""
         return []
 

@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cells import Measured
 from ..charts import color, errbar, pyplot, save
 from ..checks import Check, noise
 from ..fmt import fmt_pct, fmt_rps, join, n_of, poss
@@ -55,10 +56,10 @@ class Cpu(Scenario):
     def point_id(self, cell: Cell, load: Load) -> str:
         return f"w{cell.workers}"
 
-    def summary_point(self, c: dict) -> str:
-        return f"w={c['workers']}"
+    def summary_point(self, c: Measured) -> str:
+        return f"w={c.workers}"
 
-    def checks(self, cells: list[dict]) -> list[Check]:
+    def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_cpu(cells), check_cpu_new(cells)]
 
     def section(self, ctx: ReportContext) -> list[Block]:
@@ -67,7 +68,7 @@ class Cpu(Scenario):
         if not cpu:
             return []
         blocks = [h(2, "cpu: parallelism"),
-                  p(f"`{cpu[0]['path']}` (about {work_ms(doc)} of CPU each) over {cpu[0]['connections']} "
+                  p(f"`{cpu[0].path}` (about {work_ms(doc)} of CPU each) over {cpu[0].connections} "
                     "connections; the server gets one CPU per worker.")]
         chart_cpu(cpu, ctx.out_dir / "cpu.png")
         blocks += [img("cpu.png", "cpu throughput and scaling efficiency"), *map(p, cpu_text(cpu)),
@@ -102,35 +103,35 @@ def worker_counts(params: Params, usable: int) -> tuple[int, ...]:
 
 def work_ms(doc: dict) -> str:
     """The CPU one PBKDF2 request took: measured in the cpu cells, else the calibration's estimate."""
-    measured = [c["server_cpu_us_per_request"] for c in select(doc["cells"], scenario="cpu")
-                if c.get("server_cpu_us_per_request")]
+    measured = [c.server_cpu_us_per_request for c in select(doc["cells"], scenario="cpu")
+                if c.server_cpu_us_per_request]
     if measured:
         return f"{statistics.median(measured) / 1000:.1f} ms"
     cal = doc["manifest"].get("calibration")
     return f"{cal['expected_ms']:.1f} ms" if cal else "a few ms"
 
 
-def chart_cpu(cells: list[dict], path: Path) -> None:
+def chart_cpu(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     groups = by_mode(cells)
     base = _cpu_base(cells)
-    workers = sorted({c["workers"] for c in cells})
+    workers = sorted({c.workers for c in cells})
     for mode, cs in groups.items():
-        cs = sorted(cs, key=lambda c: c["workers"])
-        ax.errorbar([c["workers"] for c in cs], [c["rps"] for c in cs], yerr=errbar(cs), marker="o",
+        cs = sorted(cs, key=lambda c: c.workers)
+        ax.errorbar([c.workers for c in cs], [c.rps for c in cs], yerr=errbar(cs), marker="o",
                     color=color(mode), label=mode, capsize=3)
-        effs = [(c["workers"], _efficiency(c, base)) for c in cs]
+        effs = [(c.workers, _efficiency(c, base)) for c in cs]
         effs = [(w, e) for w, e in effs if e is not None]
         if effs:
             ax2.plot(*zip(*[(w, 100 * e) for w, e in effs]), marker="o", color=color(mode),
                      label=mode)
-        if mode in base and any((parallel_cap(c) or c["workers"]) < c["workers"] for c in cs):
+        if mode in base and any((parallel_cap(c) or c.workers) < c.workers for c in cs):
             # a model that cannot use every CPU it is given (single): its own, lower ideal
-            pts = [(c["workers"], base[mode] * parallel_cap(c)) for c in cs if parallel_cap(c)]
+            pts = [(c.workers, base[mode] * parallel_cap(c)) for c in cs if parallel_cap(c)]
             ax.plot(*zip(*pts), color=color(mode), linestyle=":",
                     label=f"{mode}'s ideal: 1-worker × min(parallelism, CPUs, connections)")
-    uncapped = [b for m, b in base.items() if all(parallel_cap(c) in (None, c["workers"]) for c in groups[m])]
+    uncapped = [b for m, b in base.items() if all(parallel_cap(c) in (None, c.workers) for c in groups[m])]
     if uncapped:
         ideal = statistics.mean(uncapped)
         ax.plot(workers, [ideal * w for w in workers], color="black", linestyle=":", label="ideal (1-worker × n)")
@@ -148,37 +149,37 @@ def chart_cpu(cells: list[dict], path: Path) -> None:
     save(fig, path)
 
 
-def _efficiency(c: dict, base: dict[str, float]) -> float | None:
+def _efficiency(c: Measured, base: dict[str, float]) -> float | None:
     """rps ÷ (the model's own 1-worker rps × what it could run at once): 1.0 is ideal scaling."""
     cap = parallel_cap(c)
-    if c["mode"] not in base or not cap:
+    if c.mode not in base or not cap:
         return None
-    return c["rps"] / (base[c["mode"]] * cap)
+    return c.rps / (base[c.mode] * cap)
 
 
-def by_mode_first(cells: list[dict]) -> dict[str, dict]:
+def by_mode_first(cells: list[Measured]) -> dict[str, Measured]:
     """Each model's cell with the fewest workers."""
-    return {m: min(cs, key=lambda c: c["workers"]) for m, cs in by_mode(cells).items()}
+    return {m: min(cs, key=lambda c: c.workers) for m, cs in by_mode(cells).items()}
 
 
-def _cpu_base(cells: list[dict]) -> dict[str, float]:
+def _cpu_base(cells: list[Measured]) -> dict[str, float]:
     """Each model's 1-worker throughput (the smallest worker count measured)."""
-    return {m: c["rps"] for m, c in by_mode_first(cells).items() if c["workers"] == 1 and c["rps"]}
+    return {m: c.rps for m, c in by_mode_first(cells).items() if c.workers == 1 and c.rps}
 
 
-def cpu_text(cells: list[dict]) -> list[str]:
+def cpu_text(cells: list[Measured]) -> list[str]:
     if not cells:
         return []
     out = []
-    top = max(c["workers"] for c in cells)
-    at_top = {c["mode"]: c for c in cells if c["workers"] == top}
+    top = max(c.workers for c in cells)
+    at_top = {c.mode: c for c in cells if c.workers == top}
     single = at_top.get("single")
     if single:
         for mode in ("reactors", "offload"):
             if mode in at_top:
                 out.append(ratio_text(at_top[mode], single, f"cpu with {n_of(top, 'worker')}") + ".")
-    started = [f"{m} " + (f"`{' '.join(c['server']['flags'])}`" if c["server"].get("flags") else "with no flag")
-               + f" ({par(c)})" for m, c in at_top.items() if "flags" in c["server"]]
+    started = [f"{m} " + (f"`{' '.join(c.server['flags'])}`" if c.server.get("flags") else "with no flag")
+               + f" ({par(c)})" for m, c in at_top.items() if "flags" in c.server]
     if started:
         out.append(f"At {n_of(top, 'worker')} the models were started as: {join(started)}.")
     base = _cpu_base(cells)
@@ -193,37 +194,37 @@ def cpu_text(cells: list[dict]) -> list[str]:
             out.append(f"{join(held)} can run one request at a time ({join([par(at_top[m]) for m in held])}), "
                        "so its ideal stays at its 1-worker figure whatever the CPUs.")
     if top > 1 and any((_efficiency(c, base) or 0) > 1.05 for c in at_top.values()):
-        per_req = [f"{m} {c['server_cpu_us_per_request'] / 1000:.1f} ms at 1 worker and "
-                   f"{at_top[m]['server_cpu_us_per_request'] / 1000:.1f} ms at {top}"
+        per_req = [f"{m} {c.server_cpu_us_per_request / 1000:.1f} ms at 1 worker and "
+                   f"{at_top[m].server_cpu_us_per_request / 1000:.1f} ms at {top}"
                    for m, c in by_mode_first(cells).items()
-                   if m in at_top and c.get("server_cpu_us_per_request") and at_top[m].get("server_cpu_us_per_request")]
+                   if m in at_top and c.server_cpu_us_per_request and at_top[m].server_cpu_us_per_request]
         out.append("Efficiency above 100% is the machine, not the model: the CPU time one request took varied "
                    f"between runs ({join(per_req)}).")
-    busy = [f"{m} {c['server_cpus_busy']:.2f}" for m, c in at_top.items() if c.get("server_cpus_busy") is not None]
+    busy = [f"{m} {c.server_cpus_busy:.2f}" for m, c in at_top.items() if c.server_cpus_busy is not None]
     if busy:
         out.append(f"CPUs the server kept busy at {n_of(top, 'worker')}: {join(busy)}. "
-                   f"wrk used at most {fmt_pct(max(c.get('client_cpu_max') or 0 for c in cells), 0)} of its CPU"
-                   + (", sharing it with the server" if any(c.get("notes") for c in cells) else "") + ".")
+                   f"wrk used at most {fmt_pct(max(c.client_cpu_max or 0 for c in cells), 0)} of its CPU"
+                   + (", sharing it with the server" if any(c.notes for c in cells) else "") + ".")
     return out
 
-def check_cpu(cells: list[dict]) -> Check:
+def check_cpu(cells: list[Measured]) -> Check:
     name = "cpu"
     want = "reactors or offload ≥ 1.8× single on cpu with 2 workers"
     cs = select(cells, scenario="cpu", workers=2)
     single = one(cs, mode="single")
-    others = [c for c in cs if c["mode"] in ("reactors", "offload")]
+    others = [c for c in cs if c.mode in ("reactors", "offload")]
     if not single or not others:
         return Check(name, want, "-", "not measured", ["needs cpu cells for single and reactors/offload at 2 workers"])
-    best = max(others, key=lambda c: c["rps"])
-    ratio = best["rps"] / single["rps"]
-    figure = join([f"{c['mode']} {c['rps'] / single['rps']:.2f}×" for c in others])
+    best = max(others, key=lambda c: c.rps)
+    ratio = best.rps / single.rps
+    figure = join([f"{c.mode} {c.rps / single.rps:.2f}×" for c in others])
     if ratio >= 1.8:
         return Check(name, want, figure, "met", [])
-    why = [f"{c['mode']} kept {c.get('server_cpus_busy') or 0:.2f} of 2 CPUs busy "
-           f"({fmt_rps(c['rps'])} req/s against single's {fmt_rps(single['rps'])})" for c in others]
-    why.append(f"wrk used up to {fmt_pct(max(c.get('client_cpu_max') or 0 for c in cs), 0)} of the CPU it shares "
+    why = [f"{c.mode} kept {c.server_cpus_busy or 0:.2f} of 2 CPUs busy "
+           f"({fmt_rps(c.rps)} req/s against single's {fmt_rps(single.rps)})" for c in others]
+    why.append(f"wrk used up to {fmt_pct(max(c.client_cpu_max or 0 for c in cs), 0)} of the CPU it shares "
                "with the server")
-    if any(c.get("client_saturated") for c in cs):
+    if any(c.client_saturated for c in cs):
         why.append("wrk was saturated")
     return Check(name, want, figure, "missed", why + noise(cs))
 
@@ -232,7 +233,7 @@ def check_cpu(cells: list[dict]) -> Check:
 POOL_AND_THREADS = ("pool", "threads")
 
 
-def check_cpu_new(cells: list[dict]) -> Check:
+def check_cpu_new(cells: list[Measured]) -> Check:
     name = "cpu pool, threads"
     want = "pool and threads each ≥ 1.8× single on cpu with 2 workers"
     cs = select(cells, scenario="cpu", workers=2)
@@ -240,31 +241,31 @@ def check_cpu_new(cells: list[dict]) -> Check:
     new = [c for c in (one(cs, mode=m) for m in POOL_AND_THREADS) if c]
     if not single or not new:
         return Check(name, want, "-", "not measured", ["needs cpu cells for single and pool or threads at 2 workers"])
-    ratios = {c["mode"]: ratio_range(c, single) for c in new}
+    ratios = {c.mode: ratio_range(c, single) for c in new}
     figure = join([f"{m} {r:.2f}× ({lo:.2f}–{hi:.2f})" for m, (r, lo, hi) in ratios.items()])
     why = [f"{m} not measured" for m in POOL_AND_THREADS if m not in ratios]
-    low = [c for c in new if ratios[c["mode"]][0] < 1.8]
+    low = [c for c in new if ratios[c.mode][0] < 1.8]
     for c in low:
-        why.append(f"{c['mode']} ({par(c)}) kept {c.get('server_cpus_busy') or 0:.2f} of 2 CPUs busy "
-                   f"({fmt_rps(c['rps'])} req/s against single's {fmt_rps(single['rps'])})")
-    if low and any(c.get("client_saturated") for c in cs):
+        why.append(f"{c.mode} ({par(c)}) kept {c.server_cpus_busy or 0:.2f} of 2 CPUs busy "
+                   f"({fmt_rps(c.rps)} req/s against single's {fmt_rps(single.rps)})")
+    if low and any(c.client_saturated for c in cs):
         why.append("wrk was saturated")
     verdict = "not measured" if not ratios else "missed" if low else "met"
     return Check(name, want, figure, verdict, why + (noise(cs) if low else []))
 
 
-def model_sentences(cells: list[dict]) -> list[str]:
+def model_sentences(cells: list[Measured]) -> list[str]:
     """Every model at the most workers, against single and reactors, and its scaling efficiency."""
     out = []
-    top = max(c["workers"] for c in cells)
-    at_top = [c for c in cells if c["workers"] == top]
+    top = max(c.workers for c in cells)
+    at_top = [c for c in cells if c.workers == top]
     single, reactors = one(at_top, mode="single"), one(at_top, mode="reactors")
     base = _cpu_base(cells)
     for m in [x for x in modes_of(at_top) if is_model(x)]:
         c = one(at_top, mode=m)
         if not c:
             continue
-        parts = [times(key_range(c, ref, "rps"), poss(ref["mode"]), "more", "less")
+        parts = [times(key_range(c, ref, "rps"), poss(ref.mode), "more", "less")
                  for ref in (single, reactors) if ref and ref is not c]
         eff = _efficiency(c, base) if top > 1 else None  # at one worker it is its own base
         out.append(f"At {n_of(top, 'worker')} {m} ({par(c)} on {n_of(cpus_of(c), 'CPU')}) served {rps_range(c)}"

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cells import Measured
 from ..charts import color, errbar, pyplot, save
 from ..checks import Check, noise
 from ..checks import check_descriptors as check_against_one
@@ -106,11 +107,11 @@ class Io(Scenario):
             groups.append(Group("io", (), tuple(tuple(cell(sp, c, "block") for sp in specs) for c in conns)))
         return groups
 
-    def problem_errors(self, c: dict) -> dict:
+    def problem_errors(self, c: Measured) -> dict:
         # /io/block is expected to time out and shed load; io_text describes it.
-        return {} if c.get("variant") == "block" else dict(c.get("errors") or {})
+        return {} if c.variant == "block" else dict(c.errors or {})
 
-    def checks(self, cells: list[dict]) -> list[Check]:
+    def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_io(cells), check_block_threads(cells), check_footprint(cells), check_descriptors(cells)]
 
     def section(self, ctx: ReportContext) -> list[Block]:
@@ -119,9 +120,9 @@ class Io(Scenario):
         lockstep = select(cells, scenario="io", variant="sleep-lockstep")
         if not (sleep or block):
             return []
-        spread = max((c["params"].get("spread_ms", 0) for c in sleep), default=0)
-        varied = (f" Each timer wait is drawn from {sleep[0]['params']['wait_ms']} ± {spread} ms (mean "
-                  f"{sleep[0]['params']['wait_ms']} ms), as a downstream's latency varies"
+        spread = max((c.params.get("spread_ms", 0) for c in sleep), default=0)
+        varied = (f" Each timer wait is drawn from {sleep[0].params['wait_ms']} ± {spread} ms (mean "
+                  f"{sleep[0].params['wait_ms']} ms), as a downstream's latency varies"
                   + ("; the crosses are the control, every wait exactly the same." if lockstep else ".")) if spread else ""
         blocks = [h(2, "io: concurrency without threads"),
                    p("Each request waits on a timer (`/io/sleep`), or blocks a thread for the same time "
@@ -144,7 +145,7 @@ class Io(Scenario):
 SCENARIO = Io()
 
 
-def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[dict] = ()) -> None:
+def chart_io(sleep: list[Measured], block: list[Measured], path: Path, lockstep: list[Measured] = ()) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9.5, 4.5))
     # One legend entry per model (its colour) and one per kind of mark: five models would bury the plot.
@@ -152,28 +153,28 @@ def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[di
     for mode in modes_of(sleep + block):
         handles.append(ax.plot([], [], color=color(mode), linewidth=6, label=mode)[0])
     for mode, cs in by_mode(sleep).items():
-        xs = [c["connections"] for c in cs]
+        xs = [c.connections for c in cs]
         steady = [_steady(c) for c in cs]
         # Little's law over the run's middle: connections ÷ mean latency, with the spread of the mean.
-        lo = [max(0.0, y - c["connections"] / (c["latency_us_max"]["mean"] / 1e6)) for y, c in zip(steady, cs)]
-        hi = [max(0.0, c["connections"] / (c["latency_us_min"]["mean"] / 1e6) - y) for y, c in zip(steady, cs)]
+        lo = [max(0.0, y - c.connections / (c.latency_us_max["mean"] / 1e6)) for y, c in zip(steady, cs)]
+        hi = [max(0.0, c.connections / (c.latency_us_min["mean"] / 1e6) - y) for y, c in zip(steady, cs)]
         ax.errorbar(xs, steady, yerr=[lo, hi], marker="o", color=color(mode), capsize=3)
-        ax.plot(xs, [c["rps"] for c in cs], marker="o", markerfacecolor="none", linestyle="none",
+        ax.plot(xs, [c.rps for c in cs], marker="o", markerfacecolor="none", linestyle="none",
                 color=color(mode))
     if sleep:
         handles.append(ax.plot([], [], marker="o", color="gray", label="/io/sleep: connections ÷ mean latency")[0])
         handles.append(ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
                                label="/io/sleep: wrk's whole-run figure")[0])
     for c in lockstep:
-        handles.append(ax.plot([c["connections"]], [_steady(c)], marker="x", markersize=9, linestyle="none",
-                               color=color(c["mode"]),
-                               label=f"{c['mode']}, every wait exactly {c['params']['wait_ms']} ms")[0])
+        handles.append(ax.plot([c.connections], [_steady(c)], marker="x", markersize=9, linestyle="none",
+                               color=color(c.mode),
+                               label=f"{c.mode}, every wait exactly {c.params['wait_ms']} ms")[0])
     for mode, cs in by_mode(block).items():
-        ax.errorbar([c["connections"] for c in cs], [c["rps"] for c in cs], yerr=errbar(cs), marker="s",
+        ax.errorbar([c.connections for c in cs], [c.rps for c in cs], yerr=errbar(cs), marker="s",
                     linestyle="--", color=color(mode), capsize=3)
     if block:
         handles.append(ax.plot([], [], marker="s", linestyle="--", color="gray", label="/io/block (wrk)")[0])
-    bound_pts = sorted({(c["connections"], c["littles_law_bound_rps"]) for c in sleep if c["littles_law_bound_rps"]})
+    bound_pts = sorted({(c.connections, c.littles_law_bound_rps) for c in sleep if c.littles_law_bound_rps})
     if bound_pts:
         handles.append(ax.plot(*zip(*bound_pts), color="black", linestyle=":", linewidth=1.5,
                                label="Little's-law bound, connections ÷ wait")[0])
@@ -181,67 +182,67 @@ def chart_io(sleep: list[dict], block: list[dict], path: Path, lockstep: list[di
     ax.set_yscale("log")
     # A log axis has no zero: runs where nothing finished are marked at the bottom.
     for c in block + sleep:
-        if not c["rps"]:
-            ax.annotate(f"{c['mode']}: 0", (c["connections"], ax.get_ylim()[0]), xytext=(0, 4),
-                        textcoords="offset points", ha="center", fontsize=8, color=color(c["mode"]))
+        if not c.rps:
+            ax.annotate(f"{c.mode}: 0", (c.connections, ax.get_ylim()[0]), xytext=(0, 4),
+                        textcoords="offset points", ha="center", fontsize=8, color=color(c.mode))
     # Where the parallelism is below the connections the bound is threads ÷ wait; elsewhere it is
     # connections ÷ wait, the dotted line.
-    block_bounds = sorted({(c["littles_law_bound_rps"], c["parallelism"]) for c in block
-                           if c.get("parallelism") and c["littles_law_bound_rps"] and c["connections"] > c["parallelism"]})
+    block_bounds = sorted({(c.littles_law_bound_rps, c.parallelism) for c in block
+                           if c.parallelism and c.littles_law_bound_rps and c.connections > c.parallelism})
     for b, threads in block_bounds:
         ax.axhline(b, color="gray", linestyle=(0, (1, 3)), linewidth=1)
         ax.text(0.99, b, f"{n_of(threads, 'thread')} ÷ wait = {fmt_rps(b)} req/s", transform=ax.get_yaxis_transform(),
                 ha="right", va="bottom", fontsize=8, color="gray")
     ax.set_xlabel("connections (log)")
     ax.set_ylabel("requests per second (log)")
-    wait = (sleep or block)[0]["params"].get("wait_ms")
-    spread = max((c["params"].get("spread_ms", 0) for c in sleep), default=0)
+    wait = (sleep or block)[0].params.get("wait_ms")
+    spread = max((c.params.get("spread_ms", 0) for c in sleep), default=0)
     ax.set_title(f"io: throughput against concurrency, each request waits {wait}"
                  + (f" ± {spread}" if spread else "") + " ms")
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, path)
 
 
-def _steady(cell: dict) -> float:
+def _steady(cell: Measured) -> float:
     """Steady-state throughput (connections ÷ mean latency), or wrk's figure where there is none."""
-    return (cell.get("littles_law") or {}).get("steady_rps") or cell["rps"]
+    return (cell.littles_law or {}).get("steady_rps") or cell.rps
 
 
-def io_text(sleep: list[dict], block: list[dict], lockstep: list[dict] = ()) -> list[str]:
+def io_text(sleep: list[Measured], block: list[Measured], lockstep: list[Measured] = ()) -> list[str]:
     out = []
     if sleep:
-        top = max(c["connections"] for c in sleep)
-        at_top = [c for c in sleep if c["connections"] == top]
+        top = max(c.connections for c in sleep)
+        at_top = [c for c in sleep if c.connections == top]
         out.append(f"At {top:,} connections, with a timer wait that holds no thread, "
-                   + join([f"{c['mode']} reached {fmt_pct(c['littles_law'].get('steady_bound_share'))} of the "
-                            f"Little's-law bound in steady state ({fmt_pct(c['littles_law']['bound_share'])} over "
-                            f"whole runs: {fmt_rps(c['rps'])} of {fmt_rps(c['littles_law_bound_rps'])} req/s)"
+                   + join([f"{c.mode} reached {fmt_pct(c.littles_law.get('steady_bound_share'))} of the "
+                            f"Little's-law bound in steady state ({fmt_pct(c.littles_law['bound_share'])} over "
+                            f"whole runs: {fmt_rps(c.rps)} of {fmt_rps(c.littles_law_bound_rps)} req/s)"
                             for c in at_top]) + ".")
-        ratios = [c["littles_law"]["concurrency_ratio"] for c in sleep if c["littles_law"]["concurrency_ratio"]]
+        ratios = [c.littles_law["concurrency_ratio"] for c in sleep if c.littles_law["concurrency_ratio"]]
         if ratios:
             out.append(f"Little's-law check, throughput × mean latency ÷ connections: between "
                        f"{min(ratios):.3f} and {max(ratios):.3f} over all sleep cells (1.0 means every connection "
                        "always had a request in flight).")
     out += _lockstep_text(sleep, lockstep)
     if block:
-        top = max(c["connections"] for c in block)
-        at_top = [c for c in block if c["connections"] == top]
+        top = max(c.connections for c in block)
+        at_top = [c for c in block if c.connections == top]
         out.append(f"With /io/block the wait holds a thread, so throughput is bounded by min(connections, "
                    f"parallelism) ÷ wait; at {top:,} connections: "
-                   + join([f"{c['mode']} {fmt_rps(c['rps'])} req/s (bound {fmt_rps(c['littles_law_bound_rps'])}, "
+                   + join([f"{c.mode} {fmt_rps(c.rps)} req/s (bound {fmt_rps(c.littles_law_bound_rps)}, "
                             f"{par(c)})" for c in at_top]) + ".")
-        shed = [c for c in block if c["errors"]["status"]]
+        shed = [c for c in block if c.errors["status"]]
         if shed:
             out.append("Some requests were refused rather than queued (status 400 or more, usually 503 from a full "
-                       "queue): " + join([f"{c['mode']} at {c['connections']:,} connections, "
-                                           f"{c['errors']['status']:,} of {c['requests']:,}" for c in shed]) + ".")
-        short = [c for c in block if c.get("parallelism") and c["connections"] > c["parallelism"]
-                 and not c["errors"]["status"] and c["littles_law_bound_rps"]
-                 and c["rps"] < 0.5 * c["littles_law_bound_rps"]]
+                       "queue): " + join([f"{c.mode} at {c.connections:,} connections, "
+                                           f"{c.errors['status']:,} of {c.requests:,}" for c in shed]) + ".")
+        short = [c for c in block if c.parallelism and c.connections > c.parallelism
+                 and not c.errors["status"] and c.littles_law_bound_rps
+                 and c.rps < 0.5 * c.littles_law_bound_rps]
         if short:
             out.append("Far below threads ÷ wait, with nothing refused: "
-                       + join([f"{c['mode']} at {c['connections']:,} connections ({fmt_rps(c['rps'])} of "
-                                f"{fmt_rps(c['littles_law_bound_rps'])} req/s)" for c in short])
+                       + join([f"{c.mode} at {c.connections:,} connections ({fmt_rps(c.rps)} of "
+                                f"{fmt_rps(c.littles_law_bound_rps)} req/s)" for c in short])
                        + ". With threads free every wait's length, responses should have come back at the bound; "
                          "they did not, so finished work waited for something else before its response went out.")
     return out
@@ -252,21 +253,21 @@ def io_text(sleep: list[dict], block: list[dict], lockstep: list[dict] = ()) -> 
 LOCKSTEP_GAP = 0.02
 
 
-def _lockstep_text(sleep: list[dict], lockstep: list[dict]) -> list[str]:
+def _lockstep_text(sleep: list[Measured], lockstep: list[Measured]) -> list[str]:
     """What identical waits did, against the same connections with waits that vary a little."""
     out = []
     for c in lockstep:
-        varied = one(sleep, mode=c["mode"], connections=c["connections"])
-        if not varied or not c["latency_us"].get("mean") or not varied["latency_us"].get("mean"):
+        varied = one(sleep, mode=c.mode, connections=c.connections)
+        if not varied or not c.latency_us.get("mean") or not varied.latency_us.get("mean"):
             continue
-        wait_us = c["params"]["wait_ms"] * 1000
-        spread = varied["params"].get("spread_ms", 0)
-        same, diff = c["littles_law"].get("steady_bound_share"), varied["littles_law"].get("steady_bound_share")
-        text = (f"With every wait exactly {c['params']['wait_ms']} ms instead of "
-                f"{c['params']['wait_ms']} ± {spread} ms, {c['mode']} at {c['connections']:,} connections reached "
+        wait_us = c.params["wait_ms"] * 1000
+        spread = varied.params.get("spread_ms", 0)
+        same, diff = c.littles_law.get("steady_bound_share"), varied.littles_law.get("steady_bound_share")
+        text = (f"With every wait exactly {c.params['wait_ms']} ms instead of "
+                f"{c.params['wait_ms']} ± {spread} ms, {c.mode} at {c.connections:,} connections reached "
                 f"{fmt_pct(same)} of the bound in steady state instead of {fmt_pct(diff)}, with a mean latency "
-                f"{c['latency_us']['mean'] / wait_us - 1:+.1%} over the wait instead of "
-                f"{varied['latency_us']['mean'] / wait_us - 1:+.1%}.")
+                f"{c.latency_us['mean'] / wait_us - 1:+.1%} over the wait instead of "
+                f"{varied.latency_us['mean'] / wait_us - 1:+.1%}.")
         if same is None or diff is None:
             out.append(text)
             continue
@@ -284,34 +285,34 @@ def _lockstep_text(sleep: list[dict], lockstep: list[dict]) -> list[str]:
     return out
 
 
-def check_io(cells: list[dict]) -> Check:
+def check_io(cells: list[Measured]) -> Check:
     name = "io"
     want = "single ≥ 97% of the Little's-law bound on io at 1,000 connections"
     cs = select(cells, scenario="io", variant="sleep", mode="single")
-    cs = [c for c in cs if c["connections"] <= 1000]
+    cs = [c for c in cs if c.connections <= 1000]
     if not cs:
         return Check(name, want, "-", "not measured", ["needs io sleep cells for single"])
-    c = max(cs, key=lambda c: c["connections"])
-    ll = c["littles_law"]
+    c = max(cs, key=lambda c: c.connections)
+    ll = c.littles_law
     steady, whole = ll.get("steady_bound_share"), ll.get("bound_share")
-    figure = (f"{fmt_pct(steady)} in steady state, {fmt_pct(whole)} over whole runs, at {c['connections']:,} "
-              f"connections ({fmt_rps(c['rps'])} of {fmt_rps(c['littles_law_bound_rps'])} req/s)")
-    if c["connections"] != 1000:
+    figure = (f"{fmt_pct(steady)} in steady state, {fmt_pct(whole)} over whole runs, at {c.connections:,} "
+              f"connections ({fmt_rps(c.rps)} of {fmt_rps(c.littles_law_bound_rps)} req/s)")
+    if c.connections != 1000:
         return Check(name, want, figure, "not measured", ["the sweep did not reach 1,000 connections"])
     notes = []
-    mean = c["latency_us"].get("mean")
-    wait_us = c["params"]["wait_ms"] * 1000
-    spread = c["params"].get("spread_ms", 0)
+    mean = c.latency_us.get("mean")
+    wait_us = c.params["wait_ms"] * 1000
+    spread = c.params.get("spread_ms", 0)
     if spread:
         control = one(select(cells, scenario="io", variant="sleep-lockstep"), mode="single",
-                      connections=c["connections"])
-        share = control and control["littles_law"].get("steady_bound_share")
-        notes.append(f"each wait is drawn from {c['params']['wait_ms']} ± {spread} ms, as a downstream's latency "
-                     "varies" + (f"; the control with every wait exactly {c['params']['wait_ms']} ms reached "
+                      connections=c.connections)
+        share = control and control.littles_law.get("steady_bound_share")
+        notes.append(f"each wait is drawn from {c.params['wait_ms']} ± {spread} ms, as a downstream's latency "
+                     "varies" + (f"; the control with every wait exactly {c.params['wait_ms']} ms reached "
                                  f"{fmt_pct(share)}" if share is not None else ""))
     if mean and whole is not None and steady is not None and whole < steady - 0.003:
-        rounds = c["duration_s"] * 1e6 / mean
-        notes.append(f"the whole-run share is lower because each {c['duration_s']}-s run is only {rounds:.0f} "
+        rounds = c.duration_s * 1e6 / mean
+        notes.append(f"the whole-run share is lower because each {c.duration_s}-s run is only {rounds:.0f} "
                      f"rounds of {fmt_us(mean)} per connection, and wrk drops the requests still in flight when it "
                      f"stops (about one round, {1 / rounds:.1%}); the steady-state share is connections ÷ mean "
                      "latency, Little's law for a closed loop")
@@ -321,59 +322,59 @@ def check_io(cells: list[dict]) -> Check:
     if mean:
         why.append(f"mean latency {fmt_us(mean)} against a {fmt_us(wait_us)} wait: "
                    f"{mean / wait_us - 1:+.1%} per request")
-    busy = c.get("server_cpus_busy")
+    busy = c.server_cpus_busy
     if busy is not None:
-        why.append(f"single's one loop was {busy:.0%} busy ({c['server_cpu_us_per_request']:.0f} µs of CPU per "
+        why.append(f"single's one loop was {busy:.0%} busy ({c.server_cpu_us_per_request:.0f} µs of CPU per "
                    "request); timers that expire while it works on other requests complete late, and more so the "
                    "busier it is")
-    if c.get("client_saturated"):
+    if c.client_saturated:
         why.append("wrk was saturated")
-    if c["errors"]["total"]:
-        why.append(f"{c['errors']['total']} errors")
+    if c.errors["total"]:
+        why.append(f"{c.errors['total']} errors")
     return Check(name, want, figure, "missed", why + notes + noise([c]))
 
 
-def model_sentences(sleep: list[dict], block: list[dict]) -> list[str]:
+def model_sentences(sleep: list[Measured], block: list[Measured]) -> list[str]:
     """Every model at the most connections: its steady-state share beside its reference's, and /io/block."""
     out = []
     if sleep:
-        top = max(c["connections"] for c in sleep)
-        at_top = [c for c in sleep if c["connections"] == top]
+        top = max(c.connections for c in sleep)
+        at_top = [c for c in sleep if c.connections == top]
         for m in [x for x in modes_of(at_top) if is_model(x)]:
             c, ref = one(at_top, mode=m), reference(at_top, m)
             if not c or not ref:
                 continue
-            mine, theirs = (c["littles_law"].get("steady_bound_share"), ref["littles_law"].get("steady_bound_share"))
+            mine, theirs = (c.littles_law.get("steady_bound_share"), ref.littles_law.get("steady_bound_share"))
             out.append(f"With timer waits at {top:,} connections, {m} ({par(c)}) reached {fmt_pct(mine)} of the bound "
-                       f"in steady state, against {poss(ref['mode'])} {fmt_pct(theirs)}"
-                       + (f"; p99 {fmt_us(c['latency_us']['p99'])} against {fmt_us(ref['latency_us']['p99'])}"
-                          if c["latency_us"].get("p99") and ref["latency_us"].get("p99") else "") + ".")
+                       f"in steady state, against {poss(ref.mode)} {fmt_pct(theirs)}"
+                       + (f"; p99 {fmt_us(c.latency_us['p99'])} against {fmt_us(ref.latency_us['p99'])}"
+                          if c.latency_us.get("p99") and ref.latency_us.get("p99") else "") + ".")
     if block:
-        top = max(c["connections"] for c in block)
-        at_top = [c for c in block if c["connections"] == top]
-        pooled = [c for c in at_top if c.get("parallelism") and c["parallelism"] < c["connections"]
-                  and c["littles_law_bound_rps"]]
-        most = max(pooled, key=lambda c: c["littles_law_bound_rps"]) if pooled else None
+        top = max(c.connections for c in block)
+        at_top = [c for c in block if c.connections == top]
+        pooled = [c for c in at_top if c.parallelism and c.parallelism < c.connections
+                  and c.littles_law_bound_rps]
+        most = max(pooled, key=lambda c: c.littles_law_bound_rps) if pooled else None
         for m in [x for x in modes_of(at_top) if is_model(x)]:
             c = one(at_top, mode=m)
-            if not c or not c["littles_law_bound_rps"]:
+            if not c or not c.littles_law_bound_rps:
                 continue
-            share = c["rps"] / c["littles_law_bound_rps"]
-            if c.get("parallelism") and c["parallelism"] >= c["connections"]:
-                text = (f"With /io/block at {top:,} connections {m} answered {fmt_rps(c['rps'])} req/s, {fmt_pct(share)} "
-                        f"of its bound, {fmt_rps(c['littles_law_bound_rps'])} (connections ÷ wait: its {par(c)} is "
+            share = c.rps / c.littles_law_bound_rps
+            if c.parallelism and c.parallelism >= c.connections:
+                text = (f"With /io/block at {top:,} connections {m} answered {fmt_rps(c.rps)} req/s, {fmt_pct(share)} "
+                        f"of its bound, {fmt_rps(c.littles_law_bound_rps)} (connections ÷ wait: its {par(c)} is "
                         "above the connections)")
                 if most:
-                    r = c["rps"] / most["littles_law_bound_rps"]
+                    r = c.rps / most.littles_law_bound_rps
                     text += (f", {r:.1f}× the most a model held to a pool of threads could reach here "
-                             f"({most['mode']}, {fmt_rps(most['littles_law_bound_rps'])} req/s, threads ÷ wait)")
+                             f"({most.mode}, {fmt_rps(most.littles_law_bound_rps)} req/s, threads ÷ wait)")
                     text += (": a thread per connection is not bounded by a pool size." if r > 1.5 else
                              ": here it did not get clearly past a pool's bound.")
                 else:
                     text += "."
             else:
-                text = (f"With /io/block at {top:,} connections {m} ({par(c)}) answered {fmt_rps(c['rps'])} req/s, "
-                        f"{fmt_pct(share)} of its threads ÷ wait, {fmt_rps(c['littles_law_bound_rps'])}: blocking "
+                text = (f"With /io/block at {top:,} connections {m} ({par(c)}) answered {fmt_rps(c.rps)} req/s, "
+                        f"{fmt_pct(share)} of its threads ÷ wait, {fmt_rps(c.littles_law_bound_rps)}: blocking "
                         "work waits for one of its threads, as in the other pooled models.")
             out.append(text)
     return out
@@ -383,9 +384,9 @@ FOOTPRINT_HEADER = ["model", "conns", "RSS before → during", "RSS per conn (mi
                     "voluntary switches/req", "involuntary switches/req", "threads alive"]
 
 
-def select_footprint(cells: list[dict]) -> list[dict]:
+def select_footprint(cells: list[Measured]) -> list[Measured]:
     """io sleep cells with RSS and context-switch figures (the most connections), in mode order."""
-    return [c for c in select(cells, scenario="io", variant="sleep") if c.get("footprint")]
+    return [c for c in select(cells, scenario="io", variant="sleep") if c.footprint]
 
 
 def _switches(fp: dict) -> str:
@@ -393,31 +394,31 @@ def _switches(fp: dict) -> str:
     return "-" if v is None else f"{v:.2f} + {i:.2f}"
 
 
-def fmt_fds(figures: dict) -> str:
+def fmt_fds(mid: float | None, lo: float | None = None, hi: float | None = None) -> str:
     """Descriptors per connection with its range over repeats, ``1.00 (1.00–1.01)``; ``-`` where not counted."""
-    mid = figures.get("fds_per_connection")
     if mid is None:
         return "-"
-    lo, hi = figures.get("fds_per_connection_min"), figures.get("fds_per_connection_max")
     return f"{mid:.2f}" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None and lo != hi else "")
 
 
-def check_descriptors(cells: list[dict]) -> Check:
+def check_descriptors(cells: list[Measured]) -> Check:
     """One descriptor per connection at io's most connections (the footprint cells), every model."""
-    cs = [c for c in select_footprint(cells) if is_model(c["mode"])]
-    where = f"io at {cs[0]['footprint']['connections']:,} connections" if cs else "io at the most connections"
-    return check_against_one("io descriptors", where, [(c["mode"], c["footprint"].get("fds_per_connection"))
+    cs = [c for c in select_footprint(cells) if is_model(c.mode)]
+    where = f"io at {cs[0].footprint['connections']:,} connections" if cs else "io at the most connections"
+    return check_against_one("io descriptors", where, [(c.mode, c.footprint.get("fds_per_connection"))
                                                       for c in cs])
 
 
-def footprint_rows(cells: list[dict]) -> list[list[str]]:
+def footprint_rows(cells: list[Measured]) -> list[list[str]]:
     rows = []
     for c in select_footprint(cells):
-        fp = c["footprint"]
+        fp = c.footprint
         mib = lambda b: "-" if b is None else f"{b / 2**20:.1f} MiB"  # noqa: E731
-        rows.append([c["mode"], f"{fp['connections']:,}", f"{mib(fp['rss_before_bytes'])} → {mib(fp['rss_during_bytes'])}",
+        rows.append([c.mode, f"{fp['connections']:,}", f"{mib(fp['rss_before_bytes'])} → {mib(fp['rss_during_bytes'])}",
                      f"{fmt_bytes(fp['rss_per_connection_bytes'])} ({fmt_bytes(fp['rss_per_connection_bytes_min'])}–"
-                     f"{fmt_bytes(fp['rss_per_connection_bytes_max'])})", fmt_fds(fp),
+                     f"{fmt_bytes(fp['rss_per_connection_bytes_max'])})",
+                     fmt_fds(fp.get("fds_per_connection"), fp.get("fds_per_connection_min"),
+                             fp.get("fds_per_connection_max")),
                      "-" if fp["voluntary_switches_per_request"] is None else f"{fp['voluntary_switches_per_request']:.3f}",
                      "-" if fp["involuntary_switches_per_request"] is None
                      else f"{fp['involuntary_switches_per_request']:.3f}",
@@ -425,24 +426,24 @@ def footprint_rows(cells: list[dict]) -> list[list[str]]:
     return rows
 
 
-def chart_footprint(cells: list[dict], path: Path) -> None:
+def chart_footprint(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
     cs = select_footprint(cells)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    names = [c["mode"] for c in cs]
+    names = [c.mode for c in cs]
     colors = [color(n) for n in names]
-    rss = [c["footprint"]["rss_per_connection_bytes"] / 1024 for c in cs]
-    lo = [max(0.0, r - c["footprint"]["rss_per_connection_bytes_min"] / 1024) for r, c in zip(rss, cs)]
-    hi = [max(0.0, c["footprint"]["rss_per_connection_bytes_max"] / 1024 - r) for r, c in zip(rss, cs)]
+    rss = [c.footprint["rss_per_connection_bytes"] / 1024 for c in cs]
+    lo = [max(0.0, r - c.footprint["rss_per_connection_bytes_min"] / 1024) for r, c in zip(rss, cs)]
+    hi = [max(0.0, c.footprint["rss_per_connection_bytes_max"] / 1024 - r) for r, c in zip(rss, cs)]
     ax.bar(names, rss, yerr=[lo, hi], capsize=4, color=colors)
     for i, c in enumerate(cs):
-        ax.annotate(fmt_bytes(c["footprint"]["rss_per_connection_bytes"]), (i, max(rss[i], 0)), ha="center",
+        ax.annotate(fmt_bytes(c.footprint["rss_per_connection_bytes"]), (i, max(rss[i], 0)), ha="center",
                     va="bottom", fontsize=8, xytext=(0, 4), textcoords="offset points")
     ax.margins(y=0.15)
     ax.set_ylabel("KiB per connection")
     ax.set_title("RSS per connection: (during − before) ÷ connections", fontsize=10)
-    vol = [c["footprint"]["voluntary_switches_per_request"] or 0 for c in cs]
-    inv = [c["footprint"]["involuntary_switches_per_request"] or 0 for c in cs]
+    vol = [c.footprint["voluntary_switches_per_request"] or 0 for c in cs]
+    inv = [c.footprint["involuntary_switches_per_request"] or 0 for c in cs]
     ax2.bar(names, vol, color=colors, label="voluntary (waited)")
     ax2.bar(names, inv, bottom=vol, color=colors, hatch="//", alpha=0.6, label="involuntary (preempted)")
     for i in range(len(cs)):
@@ -453,31 +454,31 @@ def chart_footprint(cells: list[dict], path: Path) -> None:
     ax2.set_title("context switches per request, every thread (/proc)", fontsize=10)
     ax2.legend(fontsize=8)
     first = cs[0]
-    fig.suptitle(f"io at {first['footprint']['connections']:,} connections, {first['path']}: sampled while wrk held them",
+    fig.suptitle(f"io at {first.footprint['connections']:,} connections, {first.path}: sampled while wrk held them",
                  fontsize=11)
     save(fig, path)
 
 
-def footprint_text(cells: list[dict]) -> list[str]:
+def footprint_text(cells: list[Measured]) -> list[str]:
     cs = select_footprint(cells)
     if not cs:
         return []
-    fp0 = cs[0]["footprint"]
+    fp0 = cs[0].footprint
     out = [f"At {fp0['connections']:,} connections, sampled {fp0['sampled_after_s']:.1f} s after wrk started, while "
            "it still held every connection, on a fresh server each repeat: RSS per connection "
-           + join([f"{c['mode']} {fmt_bytes(c['footprint']['rss_per_connection_bytes'])}" for c in cs])
+           + join([f"{c.mode} {fmt_bytes(c.footprint['rss_per_connection_bytes'])}" for c in cs])
            + "; context switches per request, voluntary + involuntary, "
-           + join([f"{c['mode']} {_switches(c['footprint'])}" for c in cs]) + "."]
-    fds = [c for c in cs if c["footprint"].get("fds_per_connection") is not None]
+           + join([f"{c.mode} {_switches(c.footprint)}" for c in cs]) + "."]
+    fds = [c for c in cs if c.footprint.get("fds_per_connection") is not None]
     if fds:
         out.append("Open descriptors per connection, (descriptors during − before) ÷ connections, from "
-                   "/proc/<pid>/fd: " + join([f"{c['mode']} {fmt_fds(c['footprint'])}" for c in fds]) + ".")
+                   "/proc/<pid>/fd: " + join([f"{c.mode} {fmt_fds(c.footprint['fds_per_connection'])}" for c in fds]) + ".")
     threads, ref = one(cs, mode="threads"), reference(cs, "threads")
     if threads and ref:
         rss = key_range(threads, ref, "footprint", "rss_per_connection_bytes")
         sw = key_range(threads, ref, "footprint", "switches_per_request")
-        whose = poss(ref["mode"])
-        alive = threads["footprint"].get("threads_alive")
+        whose = poss(ref.mode)
+        alive = threads.footprint.get("threads_alive")
         text = (f"threads{f', with {alive:,.0f} threads alive,' if alive is not None else ''} had "
                 f"{times(rss, whose, 'more', 'less')} RSS per connection and "
                 f"{times(sw, whose, 'more', 'less')} context switches per request.")
@@ -501,14 +502,14 @@ def footprint_text(cells: list[dict]) -> list[str]:
     return out
 
 
-def check_footprint(cells: list[dict]) -> Check:
+def check_footprint(cells: list[Measured]) -> Check:
     name = "io footprint"
     want = "io at the most connections: threads' RSS per connection and context switches per request above reactors'"
     cs = select_footprint(cells)
     threads, reactors = one(cs, mode="threads"), one(cs, mode="reactors")
     if not threads or not reactors:
         return Check(name, want, "-", "not measured", ["needs io footprint cells for threads and reactors"])
-    tf, rf = threads["footprint"], reactors["footprint"]
+    tf, rf = threads.footprint, reactors.footprint
     rss = key_range(threads, reactors, "footprint", "rss_per_connection_bytes")
     sw = key_range(threads, reactors, "footprint", "switches_per_request")
     figure = (f"at {tf['connections']:,} connections, RSS per connection threads {fmt_bytes(tf['rss_per_connection_bytes'])}"
@@ -527,32 +528,32 @@ def check_footprint(cells: list[dict]) -> Check:
     return Check(name, want, figure, "met" if met else "missed", why + noise([threads, reactors]))
 
 
-def check_block_threads(cells: list[dict]) -> Check:
+def check_block_threads(cells: list[Measured]) -> Check:
     name = "io block threads"
     want = "threads' /io/block throughput at the most connections above every pooled model's bound (threads ÷ wait)"
     block = select(cells, scenario="io", variant="block")
     if not block:
         return Check(name, want, "-", "not measured", ["needs io block cells"])
-    top = max(c["connections"] for c in block)
-    at_top = [c for c in block if c["connections"] == top]
+    top = max(c.connections for c in block)
+    at_top = [c for c in block if c.connections == top]
     threads = one(at_top, mode="threads")
-    pooled = [c for c in at_top if c.get("parallelism") and c["parallelism"] < c["connections"]
-              and c["littles_law_bound_rps"]]
+    pooled = [c for c in at_top if c.parallelism and c.parallelism < c.connections
+              and c.littles_law_bound_rps]
     if not threads or not pooled:
         return Check(name, want, "-", "not measured", ["needs io block cells for threads and a pooled model"])
-    most = max(pooled, key=lambda c: c["littles_law_bound_rps"])
-    bound = threads["littles_law_bound_rps"]
+    most = max(pooled, key=lambda c: c.littles_law_bound_rps)
+    bound = threads.littles_law_bound_rps
     figure = (f"threads {rps_range(threads)} at {top:,} connections"
-              + (f", {fmt_pct(threads['rps'] / bound)} of its bound {fmt_rps(bound)}" if bound else "")
-              + f"; the pooled models' bound is at most {fmt_rps(most['littles_law_bound_rps'])} req/s "
-                f"({most['mode']}, {par(most)})")
+              + (f", {fmt_pct(threads.rps / bound)} of its bound {fmt_rps(bound)}" if bound else "")
+              + f"; the pooled models' bound is at most {fmt_rps(most.littles_law_bound_rps)} req/s "
+                f"({most.mode}, {par(most)})")
     why = []
-    e = threads.get("errors") or {}
+    e = threads.errors or {}
     if e.get("total"):
         why.append(f"threads had {e['total']} errors (" + ", ".join(f"{k} {v}" for k, v in e.items()
                                                                     if k != "total" and v) + ")")
-    if threads.get("parallelism") and threads["parallelism"] < top:
+    if threads.parallelism and threads.parallelism < top:
         why.append(f"threads' own {par(threads)} is below the connections")
-    met = threads["rps"] > most["littles_law_bound_rps"]
+    met = threads.rps > most.littles_law_bound_rps
     return Check(name, want, figure, "met" if met else "missed", why + noise([threads]))
 

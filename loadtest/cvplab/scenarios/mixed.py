@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cells import Measured
 from ..charts import plain_log_ticks, pyplot, save
 from ..checks import Check, noise
 from ..fmt import CLOSED_LOOP, fmt_rps, fmt_us, join, poss
@@ -60,7 +61,7 @@ class Mixed(Scenario):
                              for sp in specs) for lds in (alone, loads))
         return [Group("mixed", tuple(specs), points)]
 
-    def checks(self, cells: list[dict]) -> list[Check]:
+    def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_mixed(cells)]
 
     def section(self, ctx: ReportContext) -> list[Block]:
@@ -70,9 +71,9 @@ class Mixed(Scenario):
         if not mio:
             return []
         blocks = [h(2, "mixed: I/O latency beside CPU work"),
-                  p(f"Two wrk processes at once: `{mio[0]['path']}` over {mio[0]['connections']} connections and "
-                    f"`{mcpu[0]['path'] if mcpu else 'PBKDF2'}` over "
-                    f"{mcpu[0]['connections'] if mcpu else '?'} connections, started 0.3 s later, once the I/O "
+                  p(f"Two wrk processes at once: `{mio[0].path}` over {mio[0].connections} connections and "
+                    f"`{mcpu[0].path if mcpu else 'PBKDF2'}` over "
+                    f"{mcpu[0].connections if mcpu else '?'} connections, started 0.3 s later, once the I/O "
                     "connections are open (a loop busy hashing also accepts late). The I/O stream also runs alone, "
                     "for a baseline.")]
         chart_mixed(mio, malone, ctx.out_dir / "mixed.png")
@@ -97,28 +98,28 @@ def pbkdf2_stream(s: Settings, name: str, connections: int, iterations: int) -> 
                   wrk_threads(s, connections), 30)
 
 
-def chart_mixed(io_cells: list[dict], alone: list[dict], path: Path) -> None:
+def chart_mixed(io_cells: list[Measured], alone: list[Measured], path: Path) -> None:
     plt = pyplot()
-    wait_ms = io_cells[0]["params"]["wait_ms"]
+    wait_ms = io_cells[0].params["wait_ms"]
     keys = [("p50", "p50"), ("p90", "p90"), ("p99", "p99")]
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / len(keys)
     for j, (k, label) in enumerate(keys):
         xs = [i + (j - (len(keys) - 1) / 2) * width for i in range(len(io_cells))]
-        ys = [(c["latency_us"].get(k) or 0) / 1000 for c in io_cells]
+        ys = [(c.latency_us.get(k) or 0) / 1000 for c in io_cells]
         ax.bar(xs, ys, width, label=label, color=["#9ecae1", "#4292c6", "#08519c"][j])
         if k == "p99":
             for x, y in zip(xs, ys):
                 ax.annotate(f"{y:.0f}", (x, y), ha="center", va="bottom", fontsize=8, xytext=(0, 2),
                             textcoords="offset points")
-    alone_by_mode = {c["mode"]: c for c in alone}
-    xs = [i for i, c in enumerate(io_cells) if c["mode"] in alone_by_mode]
+    alone_by_mode = {c.mode: c for c in alone}
+    xs = [i for i, c in enumerate(io_cells) if c.mode in alone_by_mode]
     if xs:
-        ax.plot(xs, [alone_by_mode[io_cells[i]["mode"]]["latency_us"]["p99"] / 1000 for i in xs], marker="D",
+        ax.plot(xs, [alone_by_mode[io_cells[i].mode].latency_us["p99"] / 1000 for i in xs], marker="D",
                 linestyle="none", color="tab:orange", label="p99 of the I/O stream alone")
     ax.axhline(wait_ms, color="black", linestyle=":", label=f"the sleep, {wait_ms} ms")
     ax.axhline(wait_ms * 1.1, color="tab:red", linestyle="--", linewidth=1, label="sleep + 10%")
-    ax.set_xticks(range(len(io_cells)), [c["mode"] for c in io_cells])
+    ax.set_xticks(range(len(io_cells)), [c.mode for c in io_cells])
     # Log scale: the sleep and a p99 many times longer both stay readable.
     ax.set_yscale("log")
     ax.set_ylim(bottom=wait_ms * 0.8)
@@ -129,20 +130,20 @@ def chart_mixed(io_cells: list[dict], alone: list[dict], path: Path) -> None:
     save(fig, path)
 
 
-def mixed_text(io_cells: list[dict], cpu_cells: list[dict], alone: list[dict]) -> list[str]:
+def mixed_text(io_cells: list[Measured], cpu_cells: list[Measured], alone: list[Measured]) -> list[str]:
     if not io_cells:
         return []
-    wait_us = io_cells[0]["params"]["wait_ms"] * 1000
+    wait_us = io_cells[0].params["wait_ms"] * 1000
     out = ["I/O stream p50/p99 beside the CPU stream: "
-           + join([f"{c['mode']} {fmt_us(c['latency_us']['p50'])}/{fmt_us(c['latency_us']['p99'])} "
-                    f"(p99 {c['latency_us']['p99'] / wait_us - 1:+.0%} over the sleep)" for c in io_cells]) + "."]
+           + join([f"{c.mode} {fmt_us(c.latency_us['p50'])}/{fmt_us(c.latency_us['p99'])} "
+                    f"(p99 {c.latency_us['p99'] / wait_us - 1:+.0%} over the sleep)" for c in io_cells]) + "."]
     if alone:
-        out.append("The same stream alone: p99 " + join([f"{c['mode']} {fmt_us(c['latency_us']['p99'])} "
-                                                         f"({c['latency_us']['p99'] / wait_us - 1:+.0%})"
+        out.append("The same stream alone: p99 " + join([f"{c.mode} {fmt_us(c.latency_us['p99'])} "
+                                                         f"({c.latency_us['p99'] / wait_us - 1:+.0%})"
                                                          for c in alone]) + ".")
     if cpu_cells:
         out.append("CPU stream throughput at the same time: "
-                   + join([f"{c['mode']} {fmt_rps(c['rps'])} req/s" for c in cpu_cells]) + ".")
+                   + join([f"{c.mode} {fmt_rps(c.rps)} req/s" for c in cpu_cells]) + ".")
     out.append("How each model runs the hashes: single on its only loop, so a timer that fires waits behind the "
                "queued hashes (head-of-line blocking); offload on its pool, leaving the loop free; reactors on the "
                "loop that holds the CPU request, so the I/O connections sharing that loop wait; pool inline on "
@@ -152,53 +153,53 @@ def mixed_text(io_cells: list[dict], cpu_cells: list[dict], alone: list[dict]) -
     return out
 
 
-def check_mixed(cells: list[dict]) -> Check:
+def check_mixed(cells: list[Measured]) -> Check:
     name = "mixed"
     want = "offload keeps mixed-load I/O p99 within 10% of the sleep; single's grows with the CPU queue"
     io_cells = select(cells, scenario="mixed", variant="io")
     off, single = one(io_cells, mode="offload"), one(io_cells, mode="single")
     if not off:
         return Check(name, want, "-", "not measured", ["needs a mixed cell for offload"])
-    wait_us = off["params"]["wait_ms"] * 1000
-    figure = f"offload p99 {fmt_us(off['latency_us']['p99'])} ({off['latency_us']['p99'] / wait_us - 1:+.1%})"
+    wait_us = off.params["wait_ms"] * 1000
+    figure = f"offload p99 {fmt_us(off.latency_us['p99'])} ({off.latency_us['p99'] / wait_us - 1:+.1%})"
     why = []
-    ok = off["latency_us"]["p99"] <= 1.1 * wait_us
+    ok = off.latency_us["p99"] <= 1.1 * wait_us
     if single:
-        figure += f"; single p99 {fmt_us(single['latency_us']['p99'])} " \
-                  f"({single['latency_us']['p99'] / wait_us - 1:+.0%})"
-        if single["latency_us"]["p99"] <= 1.1 * wait_us:
+        figure += f"; single p99 {fmt_us(single.latency_us['p99'])} " \
+                  f"({single.latency_us['p99'] / wait_us - 1:+.0%})"
+        if single.latency_us["p99"] <= 1.1 * wait_us:
             ok = False
             why.append("single's p99 did not grow: the CPU stream did not queue work on its loop")
-    if off["latency_us"]["p99"] > 1.1 * wait_us:
+    if off.latency_us["p99"] > 1.1 * wait_us:
         alone = one(select(cells, scenario="mixed", variant="io-alone"), mode="offload")
         if alone:
-            why.append(f"offload's I/O stream alone already had a p99 of {fmt_us(alone['latency_us']['p99'])} "
-                       f"({alone['latency_us']['p99'] / wait_us - 1:+.1%}): its one loop completes timers late "
-                       f"at {fmt_rps(alone['rps'])} req/s, {alone['server_cpu_us_per_request']:.0f} µs of CPU "
+            why.append(f"offload's I/O stream alone already had a p99 of {fmt_us(alone.latency_us['p99'])} "
+                       f"({alone.latency_us['p99'] / wait_us - 1:+.1%}): its one loop completes timers late "
+                       f"at {fmt_rps(alone.rps)} req/s, {alone.server_cpu_us_per_request:.0f} µs of CPU "
                        "per request")
-        nice = str((off["server"].get("startup") or {}).get("pool_nice"))  # absent before --pool-nice existed
+        nice = str((off.server.get("startup") or {}).get("pool_nice"))  # absent before --pool-nice existed
         below = ("" if not nice.isdigit() else " at its own priority (`--pool-nice 0`)" if int(nice) == 0
                  else f" (started with `--pool-nice {nice}`, below the loop's priority)")
-        why.append(f"beside the CPU stream its loop shares CPUs {off['server']['cpus']} with its busy pool threads "
+        why.append(f"beside the CPU stream its loop shares CPUs {off.server['cpus']} with its busy pool threads "
                    f"({par(off)}){below} and with wrk, so each timer completion may also wait for the scheduler")
         why += noise([off])
     return Check(name, want, figure, "met" if ok else "missed", why)
 
 
-def model_sentences(io_cells: list[dict]) -> list[str]:
+def model_sentences(io_cells: list[Measured]) -> list[str]:
     """Every model's I/O p99 beside the CPU stream, against offload's and reactors'."""
     out = []
     if not io_cells:
         return out
-    wait_us = io_cells[0]["params"]["wait_ms"] * 1000
+    wait_us = io_cells[0].params["wait_ms"] * 1000
     for m in [x for x in modes_of(io_cells) if is_model(x)]:
         c = one(io_cells, mode=m)
-        if not c or not c["latency_us"].get("p99"):
+        if not c or not c.latency_us.get("p99"):
             continue
         refs = [r for r in (one(io_cells, mode="offload"), one(io_cells, mode="reactors")) if r and r is not c]
-        parts = [times(key_range(c, r, "latency_us", "p99"), poss(r["mode"]), "higher", "lower") for r in refs]
-        out.append(f"{poss(m)} I/O p99 beside the CPU stream was {fmt_us(c['latency_us']['p99'])} "
-                   f"({c['latency_us']['p99'] / wait_us - 1:+.0%} over the sleep)"
+        parts = [times(key_range(c, r, "latency_us", "p99"), poss(r.mode), "higher", "lower") for r in refs]
+        out.append(f"{poss(m)} I/O p99 beside the CPU stream was {fmt_us(c.latency_us['p99'])} "
+                   f"({c.latency_us['p99'] / wait_us - 1:+.0%} over the sleep)"
                    + (f": {join(parts)}" if parts else "") + ".")
     return out
 

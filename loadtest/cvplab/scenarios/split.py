@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cells import Measured
 from ..charts import color, pyplot, save
 from ..fmt import fmt_us, join
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest
@@ -50,8 +51,8 @@ class Split(Scenario):
     def point_id(self, cell: Cell, load: Load) -> str:
         return f"k{cell.params['split']}"
 
-    def summary_point(self, c: dict) -> str:
-        return f"K={c['params'].get('split')}"
+    def summary_point(self, c: Measured) -> str:
+        return f"K={c.params.get('split')}"
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = ctx.cells
@@ -69,29 +70,29 @@ class Split(Scenario):
 SCENARIO = Split()
 
 
-def chart_split(cells: list[dict], path: Path) -> None:
+def chart_split(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for mode, cs in by_mode(cells).items():
-        cs = sorted(cs, key=lambda c: c["params"]["split"])
-        ys = [c["latency_us"]["p50"] / 1000 for c in cs]
-        lo = [max(0.0, (c["latency_us"]["p50"] - c["latency_us_min"]["p50"]) / 1000) for c in cs]
-        hi = [max(0.0, (c["latency_us_max"]["p50"] - c["latency_us"]["p50"]) / 1000) for c in cs]
-        ax.errorbar([c["params"]["split"] for c in cs], ys, yerr=[lo, hi], marker="o", color=color(mode),
+        cs = sorted(cs, key=lambda c: c.params["split"])
+        ys = [c.latency_us["p50"] / 1000 for c in cs]
+        lo = [max(0.0, (c.latency_us["p50"] - c.latency_us_min["p50"]) / 1000) for c in cs]
+        hi = [max(0.0, (c.latency_us_max["p50"] - c.latency_us["p50"]) / 1000) for c in cs]
+        ax.errorbar([c.params["split"] for c in cs], ys, yerr=[lo, hi], marker="o", color=color(mode),
                     label=mode, capsize=3)
-    ks = sorted({c["params"]["split"] for c in cells})
-    off = sorted((c for c in cells if c["mode"] == "offload"), key=lambda c: c["params"]["split"])
-    if off and off[0]["params"]["split"] == 1 and parallel_cap(off[0]):
-        t1 = off[0]["latency_us"]["p50"] / 1000
-        threads = min(off[0]["parallelism"], cpus_of(off[0]))
+    ks = sorted({c.params["split"] for c in cells})
+    off = sorted((c for c in cells if c.mode == "offload"), key=lambda c: c.params["split"])
+    if off and off[0].params["split"] == 1 and parallel_cap(off[0]):
+        t1 = off[0].latency_us["p50"] / 1000
+        threads = min(off[0].parallelism, cpus_of(off[0]))
         ax.plot(ks, [t1 / min(k, threads) for k in ks], color=color("offload"), linestyle=":",
-                label=f"offload ideal: K=1 ÷ min(K, parallelism {off[0]['parallelism']}, CPUs {cpus_of(off[0])})")
+                label=f"offload ideal: K=1 ÷ min(K, parallelism {off[0].parallelism}, CPUs {cpus_of(off[0])})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("split = K chunks of one request")
     ax.set_ylabel("latency of one request, p50 (ms)")
-    ax.set_title(f"split: /cpu/primes?limit={cells[0]['params']['limit']:,} over one connection")
+    ax.set_title(f"split: /cpu/primes?limit={cells[0].params['limit']:,} over one connection")
     ax.legend()
     save(fig, path)
 
@@ -100,23 +101,23 @@ def chart_split(cells: list[dict], path: Path) -> None:
 SPLIT_SPEEDUP = 1.2
 
 
-def split_text(cells: list[dict]) -> list[str]:
+def split_text(cells: list[Measured]) -> list[str]:
     parts, best_text, spread_, serial = [], "", [], []
     for mode, cs in by_mode(cells).items():
-        cs = sorted(cs, key=lambda c: c["params"]["split"])
+        cs = sorted(cs, key=lambda c: c.params["split"])
         if len(cs) < 2:
             continue
         first, last = cs[0], cs[-1]
-        t1, tk = first["latency_us"]["p50"], last["latency_us"]["p50"]
+        t1, tk = first.latency_us["p50"], last.latency_us["p50"]
         parts.append(f"{mode} {fmt_us(t1)} → {fmt_us(tk)} ({t1 / tk:.2f}×)")
         (spread_ if t1 / tk >= SPLIT_SPEEDUP else serial).append(mode)
         if mode == "offload":
-            best = min(cs, key=lambda c: c["latency_us"]["p50"])
-            best_text = (f" The best for offload was K={best['params']['split']}, {fmt_us(best['latency_us']['p50'])} "
-                         f"({t1 / best['latency_us']['p50']:.2f}× faster than K=1) with {par(best)}.")
+            best = min(cs, key=lambda c: c.latency_us["p50"])
+            best_text = (f" The best for offload was K={best.params['split']}, {fmt_us(best.latency_us['p50'])} "
+                         f"({t1 / best.latency_us['p50']:.2f}× faster than K=1) with {par(best)}.")
     if not parts:
         return []
-    ks = sorted({c["params"]["split"] for c in cells})
+    ks = sorted({c.params["split"] for c in cells})
     out = [f"Latency of one request from K={ks[0]} to K={ks[-1]}: {join(parts)}.{best_text}"]
     if spread_:
         out.append(f"{join(spread_)} ran one request's chunks on several threads at once (at least "
