@@ -4,18 +4,25 @@ It starts cvp-server in each execution model, drives it with wrk through the
 workloads in ``loadtest/scripts``, and writes results and a report.  The modules:
 
 - ``cli``       flags, validation, exit codes; the entry point
-- ``profiles``  the quick / full / smoke parameter sets
+- ``scenarios`` one module per scenario, and the registry that orders them
+- ``models``    the server's models, read from ``cvp-server --list-models``
+- ``peers``     the declared peers (nginx, Node.js)
+- ``profiles``  the quick / full / smoke parameter sets, from the scenarios' own
 - ``cpus``      CPU lists, affinity, cgroup limits and CPU placement
-- ``plan``      scenarios turned into groups of cells to run
+- ``plan``      the cell, a run's settings, and the plan built from the registry
 - ``procs``     child processes: process groups, CPU accounting, cleanup
 - ``servers``   cvp-server, nginx, the Node peer and a remote target behind one interface
 - ``wrk``       running wrk and parsing what its Lua ``done()`` prints
 - ``stats``     medians, Little's law, saturation; repeats folded into a cell
 - ``runner``    executes a plan, prints progress, saves as it goes
 - ``manifest``  what the run happened on
+- ``cells``     the typed cell (``Measured``) the results code writes and the report reads
 - ``results``   results.json and results.csv
-- ``report``    charts (matplotlib) and report.md / report.html
+- ``report``    report.md / report.html: header, expectations, each scenario's section, method
+- ``render``, ``fmt``, ``query``, ``charts``, ``checks``  what the report's parts share
 """
 
 #: Version of the results.json layout (docs/results-format.md).
-RESULTS_SCHEMA_VERSION = 2
+RESULTS_SCHEMA_VERSION = 3
+#: The versions ``--report`` renders: 2 (before the scenario modules, the model list and descriptors) and 3.
+READABLE_SCHEMA_VERSIONS = (2, 3)

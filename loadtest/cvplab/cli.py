@@ -20,8 +20,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import manifest as manifest_mod
+from . import models as models_mod
+from . import peers as peers_mod
 from . import plan as plan_mod
 from . import procs, report, results, runner, servers
+from .scenarios import NAMES as SCENARIO_NAMES
+from .scenarios import REGISTRY
 from .cpus import (Placement, allowed_cpus, default_placement, format_cpu_list, parse_cpu_list,
                    read_cgroup_limits, usable_cpus)
 from .profiles import PROFILES
@@ -37,16 +41,23 @@ class EnvironmentProblem(Exception):
     """Something the lab needs is missing; the message says what and how to get it."""
 
 
+def choose(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """The names of a comma-separated list, in the order of ``choices``; ValueError for an unknown one."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in choices]
+    if not names or unknown:
+        raise ValueError(f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(choices)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} listed twice")
+    return tuple(n for n in choices if n in names)
+
+
 def _name_list(choices: tuple[str, ...], what: str):
     def parse(text: str) -> tuple[str, ...]:
-        names = tuple(n.strip() for n in text.split(",") if n.strip())
-        unknown = [n for n in names if n not in choices]
-        if not names or unknown:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(unknown) or '(none given)'}; choose from {', '.join(choices)}")
-        if len(set(names)) != len(names):
-            raise argparse.ArgumentTypeError(f"{what} listed twice")
-        return tuple(n for n in choices if n in names)
+        try:
+            return choose(text, choices, what)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return parse
 
 
@@ -87,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest/lab",
         description="Drive cvp-server with wrk in each execution model and write results and a report.",
-        epilog="Scenarios: plaintext, overhead, io, cpu, mixed, imbalance, split, accept, overload. Models: single, "
-               "reactors, offload, pool, threads. Exit status: 0 ok, "
+        epilog=f"Scenarios: {', '.join(SCENARIO_NAMES)}. Models: those the server lists (cvp-server --list-models). "
+               f"Peers: {', '.join(peers_mod.NAMES)}. Exit status: 0 ok, "
                "1 some runs failed, 2 bad flags, 3 missing tool/binary/target, 130 interrupted. "
                "See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
@@ -101,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(profile="quick")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "results", metavar="DIR",
                    help="results go to DIR/<timestamp>/ (default: results/ in the repository)")
-    p.add_argument("--scenarios", type=_name_list(plan_mod.SCENARIOS, "scenario"), default=plan_mod.SCENARIOS,
-                   metavar="LIST", help="comma-separated subset of: " + ",".join(plan_mod.SCENARIOS))
-    p.add_argument("--models", type=_name_list(plan_mod.MODELS, "model"), default=None, metavar="LIST",
-                   help="comma-separated subset of: " + ",".join(plan_mod.MODELS) + " (default: all)")
+    p.add_argument("--scenarios", type=_name_list(SCENARIO_NAMES, "scenario"), default=SCENARIO_NAMES,
+                   metavar="LIST", help="comma-separated subset of: " + ",".join(SCENARIO_NAMES))
+    p.add_argument("--models", metavar="LIST",
+                   help="comma-separated subset of the models the server lists (cvp-server --list-models; "
+                        "default: all)")
     p.add_argument("--repeats", type=_int_in(1, 100), metavar="N", help="measured repeats per cell (profile: 3)")
     p.add_argument("--duration", type=_int_in(1, 3600), metavar="S",
                    help="seconds per measured run, every scenario (wrk takes whole seconds)")
@@ -192,7 +204,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--models cannot be used with --target: the target's model is read from its /stats")
     if args.report is not None:
         return _report_only(args.report)
-    models = args.models or plan_mod.MODELS
     allowed = allowed_cpus()
     try:
         placement, warnings = resolve_placement(args, allowed)
@@ -203,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     registry = procs.ProcessRegistry()
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _run(args, argv, profile, models, allowed, placement, warnings, registry)
+        return _run(args, argv, profile, allowed, placement, warnings, registry, parser)
     except EnvironmentProblem as e:
         print(f"lab: {e}", file=sys.stderr)
         return EXIT_ENVIRONMENT
@@ -216,14 +227,23 @@ def main(argv: list[str] | None = None) -> int:
         registry.stop_all()
 
 
-def _run(args, argv, profile, models, allowed, placement, warnings, registry) -> int:
+def _catalog(args, remote) -> models_mod.Catalog:
+    """The models: listed by the binary the lab will start; with --target, the one /stats names."""
+    if remote is not None:
+        return models_mod.Catalog((models_mod.Model(remote.spec.label),))
+    try:
+        return models_mod.from_binary(args.server_binary.resolve())
+    except models_mod.ModelsError as e:
+        raise EnvironmentProblem(str(e)) from None
+
+
+def _run(args, argv, profile, allowed, placement, warnings, registry, parser) -> int:
     started = time.monotonic()
     wrk = _check_tools(args)
     limits = read_cgroup_limits()
     usable = usable_cpus(allowed, limits)
-    wanted = max(max(profile.io_connections), profile.plaintext_connections,
-                 profile.mixed_io_connections + profile.mixed_cpu_connections_per_cpu * len(placement.all),
-                 profile.overhead_idle_connections if "overhead" in args.scenarios else 0)
+    chosen = [s for s in REGISTRY if s.name in args.scenarios]
+    wanted = max(s.connections_wanted(profile.params(s.name), placement) for s in chosen)
     file_limit = procs.raise_file_limit(wanted + FD_MARGIN)
     remote = None
     if args.target is not None:
@@ -231,10 +251,15 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
             remote = servers.connect_remote(args.target)
         except servers.ServerError as e:
             raise EnvironmentProblem(str(e)) from None
+    catalog = _catalog(args, remote)
+    try:
+        models = choose(args.models, catalog.names, "model") if args.models else catalog.names
+    except ValueError as e:
+        parser.error(f"argument --models: {e}")
 
     iterations = args.pbkdf2_iterations
     calibration = None
-    needs_cpu = {"cpu", "mixed", "imbalance", "overload"} & set(args.scenarios)
+    needs_cpu = any(s.calibrated for s in chosen)
     if needs_cpu and iterations is None and not args.dry_run:
         calibration = _calibrate(args, remote, placement, profile.cpu_work_ms, registry)
         iterations = calibration["iterations"]
@@ -244,7 +269,7 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
         pbkdf2_iterations=iterations or 0, max_connections=file_limit.soft - FD_MARGIN,
         nginx="nginx" in peers, node="node" in peers,
         target=remote.spec if remote else None,
-        target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out)
+        target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out, catalog=catalog)
     plan = plan_mod.build(settings)
     for w in warnings:
         print(f"lab: warning: {w}", file=sys.stderr)
@@ -269,6 +294,9 @@ def _run(args, argv, profile, models, allowed, placement, warnings, registry) ->
         allowed=allowed, limits=limits, usable=usable, file_limit=file_limit, wrk_version=_wrk_version(wrk),
         server_binary=None if remote else args.server_binary.resolve(), target=args.target)
     manifest["calibration"] = calibration
+    manifest["models"] = catalog.to_json()
+    manifest["models_from"] = ("/stats of the target (its one model)" if remote else
+                               f"{args.server_binary.resolve()} --list-models")
     manifest["host"]["background_cpus_at_start"] = round(idle_load, 2)
     manifest["limits"]["notes"] = [f"{s['scenario']}: skipped {s['what']}: {s['reason']}" for s in plan.skipped
                                    if "open-file" in s["reason"]]
@@ -313,7 +341,7 @@ def _peers(args, remote) -> tuple[set[str], tuple[tuple[str, str], ...]]:
     if remote is not None:
         return set(), ()
     found = {"nginx": servers.find_nginx(), "node": servers.find_node()}
-    packages = {"nginx": "nginx-light", "node": "nodejs"}
+    packages = {p.name: p.package for p in peers_mod.PEERS}
     peers, left_out = set(), []
     for name, flag in (("nginx", args.no_nginx), ("node", args.no_node)):
         if flag:
@@ -329,7 +357,8 @@ def _report_only(run_dir: Path) -> int:
     """Rewrites a run's report from its results.json."""
     try:
         doc = results.load(run_dir / "results.json")
-    except (OSError, ValueError) as e:
+        report.catalog_of(doc)
+    except (OSError, ValueError, models_mod.ModelsError) as e:
         print(f"lab: --report: {e}", file=sys.stderr)
         return EXIT_USAGE
     if importlib.util.find_spec("matplotlib") is None:
@@ -377,7 +406,7 @@ def _print_plan(plan, profile, placement, settings, remote) -> None:
         print(f"  target {remote.base_url}: mode {remote.spec.label}, parallelism {remote.parallelism} "
               f"(/stats), {remote.spec.workers} worker(s) in the plan")
     else:
-        print(f"  plaintext, overhead: server on CPU {format_cpu_list(placement.server)}, wrk on CPU "
+        print(f"  {', '.join(s.name for s in REGISTRY if s.apart)}: server on CPU {format_cpu_list(placement.server)}, wrk on CPU "
               f"{format_cpu_list(placement.client)}; other scenarios give the server up to CPU "
               f"{format_cpu_list(placement.all)} and watch wrk")
     if settings.pbkdf2_iterations:

@@ -186,6 +186,7 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
         except OSError as e:
             notes.append(f"the priming request failed: {e}")
     rss_before = procs.group_rss_bytes(pgid) if pgid else None
+    fds_before = procs.group_fd_count(pgid) if pgid else None
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     started = in_flight = 0
@@ -271,6 +272,7 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
             for key, _ in sel.select(left):
                 dropped(key.fileobj)
         rss_after = procs.group_rss_bytes(pgid) if pgid else None
+        fds_after = procs.group_fd_count(pgid) if pgid else None
         held = len(idle)
     finally:
         for key in list(sel.get_map().values()):  # every connection still open, idle or not
@@ -280,11 +282,14 @@ def hold(host: str, port: int, connections: int, *, path: str = "/plaintext", pg
     per = None
     if rss_before is not None and rss_after is not None and held:
         per = (rss_after - rss_before) / held
+    fds_per = (fds_after - fds_before) / held if fds_before is not None and fds_after is not None and held else None
     if held < connections:
         notes.append(f"held {held:,} of {connections:,} connections")
     return {"wanted": connections, "tried": tried, "held": held, "errors": errors,
             "rss_before_bytes": rss_before, "rss_after_bytes": rss_after,
             "rss_per_connection_bytes": None if per is None else round(per, 1),
+            "fds_before": fds_before, "fds_after": fds_after,
+            "fds_per_connection": None if fds_per is None else round(fds_per, 3),
             "open_s": round(open_s, 3), "settle_s": settle_s, "window": window,
             "nofile_soft": limit.soft, "nofile_hard": limit.hard, "notes": notes}
 
@@ -302,6 +307,8 @@ def parse_result(stdout: str) -> dict:
         for key in ("rss_before_bytes", "rss_after_bytes", "rss_per_connection_bytes"):
             if data[key] is not None:
                 data[key] = float(data[key])
+        for key in ("fds_before", "fds_after", "fds_per_connection"):  # absent from an older helper's line
+            data[key] = None if data.get(key) is None else float(data[key])
         data["open_s"] = float(data["open_s"])
         data["notes"] = [str(n) for n in data["notes"]]
     except (KeyError, TypeError, ValueError) as e:

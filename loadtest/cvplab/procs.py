@@ -216,6 +216,24 @@ def group_rss_bytes(pgid: int) -> int:
     return sum(r for r in (rss_bytes(pid) for pid in _group_pids(pgid)) if r is not None)
 
 
+def group_fd_count(pgid: int) -> int | None:
+    """Open descriptors of every live process in process group ``pgid`` (the entries of /proc/<pid>/fd).
+
+    A process that exits meanwhile counts 0; None where a live process's descriptors cannot be
+    listed (another user's process) or the group has no process left.
+    """
+    pids = _group_pids(pgid)
+    total = 0
+    for pid in pids:
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except FileNotFoundError:
+            continue  # exited meanwhile
+        except OSError:
+            return None
+    return total if pids else None
+
+
 def system_busy_s() -> float:
     """CPU seconds every process on the machine has used since boot (all CPUs, /proc/stat).
 

@@ -7,28 +7,23 @@ import json
 import os
 from pathlib import Path
 
-from . import RESULTS_SCHEMA_VERSION
+from . import READABLE_SCHEMA_VERSIONS, RESULTS_SCHEMA_VERSION
+from .cells import Measured
 from .cpus import format_cpu_list
 from .plan import Cell, Load
-from .stats import OVERLOAD_EMPTY, Run, littles_law_bound, summarize, summarize_idle, summarize_overload
+from . import scenarios
+from .stats import Run, littles_law_bound, summarize, summarize_idle
 from .wrk import ERROR_KINDS, PERCENTILES
 
 
 def cell_id(cell: Cell, load: Load) -> str:
     """A stable identifier: scenario/variant/mode/point, e.g. ``io/sleep/single/c1000``."""
-    if cell.scenario == "cpu":
-        point = f"w{cell.workers}"
-    elif cell.idle:
-        point = f"n{load.stream.connections}"
-    elif cell.scenario == "split":
-        point = f"k{cell.params['split']}"
-    else:
-        point = f"c{load.stream.connections}"
+    point = scenarios.get(cell.scenario).point_id(cell, load)
     return "/".join(x for x in (cell.scenario, load.variant, cell.mode, point) if x)
 
 
 def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_info: dict,
-              client_cpus: tuple[int, ...], repeats_planned: int, failures: list[dict]) -> dict:
+              client_cpus: tuple[int, ...], repeats_planned: int, failures: list[dict]) -> Measured:
     """One entry of ``cells``: what was asked, what was measured, and the checks.
 
     ``runs`` are :class:`Run` for wrk cells, and the runner's dicts for idle cells.
@@ -75,9 +70,8 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None, "model": None, "footprint": None,
                     "littles_law_bound_rps": bound, "runs": []})
-    if cell.scenario == "overload":
-        out.update(summarize_overload(runs) if runs else OVERLOAD_EMPTY)
-    return out
+    out.update(scenarios.get(cell.scenario).summarize(cell, load, runs))
+    return Measured.from_json(out)
 
 
 CSV_COLUMNS = (
@@ -96,11 +90,14 @@ CSV_COLUMNS = (
     # added with the pool and threads models, imbalance and io's footprint
     "parallelism", "server_cpus_busy", "footprint_rss_per_connection_bytes",
     "voluntary_switches_per_request", "involuntary_switches_per_request", "threads_alive",
+    # added with descriptors per connection (schema 3)
+    "fds_per_connection", "footprint_fds_per_connection",
 )
 
 
-def csv_row(cell: dict) -> dict:
+def csv_row(measured: Measured) -> dict:
     """A cell flattened into CSV_COLUMNS (empty where not measured)."""
+    cell = measured.to_json()
     lat = cell.get("latency_us") or {}
     errors = cell.get("errors") or {}
     ll = cell.get("littles_law") or {}
@@ -127,6 +124,8 @@ def csv_row(cell: dict) -> dict:
     row["voluntary_switches_per_request"] = fp.get("voluntary_switches_per_request")
     row["involuntary_switches_per_request"] = fp.get("involuntary_switches_per_request")
     row["threads_alive"] = fp.get("threads_alive", (cell.get("model") or {}).get("threads_alive"))
+    row["fds_per_connection"] = cell.get("fds_per_connection")
+    row["footprint_fds_per_connection"] = fp.get("fds_per_connection")
     return {k: "" if v is None else v for k, v in row.items()}
 
 
@@ -136,9 +135,10 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict]) -> None:
+def write(out_dir: Path, manifest: dict, cells: list[Measured], skipped: list[dict]) -> None:
     """Writes results.json and results.csv (each replaced atomically, so a reader never sees half)."""
-    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": manifest, "cells": cells, "skipped": skipped}
+    doc = {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": manifest, "cells": [c.to_json() for c in cells],
+           "skipped": skipped}
     _atomic_write(out_dir / "results.json", json.dumps(doc, indent=1) + "\n")
     tmp = out_dir / "results.csv.tmp"
     with open(tmp, "w", newline="") as f:
@@ -150,9 +150,16 @@ def write(out_dir: Path, manifest: dict, cells: list[dict], skipped: list[dict])
 
 
 def load(path: Path) -> dict:
-    """Reads a results.json, checking its schema version."""
+    """Reads a results.json of any schema version this lab reads (docs/results-format.md).
+
+    ``cells`` come back as :class:`~cvplab.cells.Measured`; the manifest and ``skipped`` as they are.
+    """
     doc = json.loads(Path(path).read_text())
-    if doc.get("schema_version") != RESULTS_SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise ValueError(f"{path}: schema_version {doc.get('schema_version')!r}, "
-                         f"this lab reads {RESULTS_SCHEMA_VERSION}")
+                         f"this lab reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
+    try:
+        doc["cells"] = [Measured.from_json(c) for c in doc["cells"]]
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"{path}: a cell lacks a field or has one this lab does not know how to read: {e}") from None
     return doc

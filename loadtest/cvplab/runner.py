@@ -10,6 +10,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from . import procs, results
+from .cells import Measured
 from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
@@ -69,7 +70,7 @@ class Runner:
 
     def __init__(self, plan: Plan, env: Environment, manifest: dict) -> None:
         self.plan, self.env, self.manifest = plan, env, manifest
-        self.cells: list[dict] = []
+        self.cells: list[Measured] = []
         self.failures: list[str] = []  # one line per problem, for the summary
         self._done_runs = 0
         self._started = time.monotonic()
@@ -310,8 +311,9 @@ class Runner:
 
     @staticmethod
     def _proc_sample(server: Server, stats: dict) -> dict:
-        """The server's RSS and its threads' context switches now, beside a /stats snapshot."""
-        return {"rss_bytes": procs.group_rss_bytes(server.pgid), "switches": procs.task_switches(server.pgid),
+        """The server's RSS, open descriptors and its threads' context switches now, beside a /stats snapshot."""
+        return {"rss_bytes": procs.group_rss_bytes(server.pgid), "fds": procs.group_fd_count(server.pgid),
+                "switches": procs.task_switches(server.pgid),
                 "stats": stats, "at_s": time.monotonic()}
 
     def _measure_idle(self, cell: Cell, server: Server, *, tag: str) -> IdleMeasurement:
@@ -342,7 +344,8 @@ class Runner:
         opened = d["tried"] - d["errors"]["connect"]  # connections the server accepted
         return [{"repeat": repeat + 1, "connections_wanted": d["wanted"], "connections_held": d["held"],
                  "rss_before_bytes": d["rss_before_bytes"], "rss_after_bytes": d["rss_after_bytes"],
-                 "rss_per_connection_bytes": d["rss_per_connection_bytes"], "open_s": d["open_s"],
+                 "rss_per_connection_bytes": d["rss_per_connection_bytes"], "fds_before": d["fds_before"],
+                 "fds_after": d["fds_after"], "fds_per_connection": d["fds_per_connection"], "open_s": d["open_s"],
                  "errors": d["errors"], "server_cpu_s": round(m.server_cpu_s, 4),
                  "server_cpu_us_per_connection": round(m.server_cpu_s * 1e6 / opened, 2) if opened else None,
                  "client_cpu": round(m.idle.client_cpu, 3), "client_cpu_s": round(m.idle.cpu_s, 3),

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import procs
+from . import peers, procs
 from .cpus import format_cpu_list
 
 #: How long a server may take to print its start-up line or open its port.
@@ -36,7 +36,6 @@ START_TIMEOUT_S = 10.0
 #: cvp-server's drain timeout in the lab: stopping should not wait for long sleeps.
 DRAIN_TIMEOUT = "1s"
 #: Servers that are not cvp: they have no /stats.
-PEERS = ("nginx", "node")
 NODE_SERVER = Path(__file__).resolve().parent.parent / "peers" / "node_server.js"
 
 
@@ -162,7 +161,7 @@ class Server:
 
     @property
     def has_stats(self) -> bool:
-        return self.spec.label not in PEERS
+        return self.spec.label not in peers.NAMES
 
     @property
     def parallelism(self) -> int | None:

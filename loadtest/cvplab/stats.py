@@ -129,10 +129,14 @@ def footprint_delta(before: dict, during: dict, connections: int) -> dict:
         vol, invol = vol + v - v0, invol + i - i0
     requests = int(during["stats"]["totals"]["requests"]) - int(before["stats"]["totals"]["requests"])
     rss0, rss1 = before["rss_bytes"], during["rss_bytes"]
+    fds0, fds1 = before.get("fds"), during.get("fds")
     return {
         "connections": connections,
         "rss_before_bytes": rss0, "rss_during_bytes": rss1,
         "rss_per_connection_bytes": round((rss1 - rss0) / connections, 1) if connections else None,
+        "fds_before": fds0, "fds_during": fds1,
+        "fds_per_connection": (round((fds1 - fds0) / connections, 3)
+                               if connections and fds0 is not None and fds1 is not None else None),
         "requests": requests,
         "voluntary_switches": vol, "involuntary_switches": invol,
         "voluntary_switches_per_request": round(vol / requests, 4) if requests > 0 else None,
@@ -143,7 +147,8 @@ def footprint_delta(before: dict, during: dict, connections: int) -> dict:
     }
 
 
-FOOTPRINT_FIGURES = ("rss_per_connection_bytes", "voluntary_switches_per_request", "involuntary_switches_per_request")
+FOOTPRINT_FIGURES = ("rss_per_connection_bytes", "voluntary_switches_per_request", "involuntary_switches_per_request",
+                     "fds_per_connection")
 
 
 def summarize_footprint(runs: list["Run"]) -> dict | None:
@@ -153,7 +158,7 @@ def summarize_footprint(runs: list["Run"]) -> dict | None:
         return None
     out = {"connections": fps[0]["connections"], "repeats": len(fps)}
     for k in FOOTPRINT_FIGURES:
-        mid, lo, hi = spread([f[k] for f in fps])
+        mid, lo, hi = spread([f.get(k) for f in fps])
         out[k], out[k + "_min"], out[k + "_max"] = _round(mid, 4), _round(lo, 4), _round(hi, 4)
     for k in ("rss_before_bytes", "rss_during_bytes", "threads_alive", "threads_seen", "sampled_after_s"):
         out[k] = spread([f[k] for f in fps])[0]
@@ -353,6 +358,7 @@ OVERLOAD_EMPTY = dict.fromkeys(summarize_overload([]))
 def summarize_idle(runs: list[dict]) -> dict:
     """Folds the repeats of an idle cell (overhead): RSS per connection as median with min and max."""
     per, per_min, per_max = spread([r["rss_per_connection_bytes"] for r in runs])
+    fds, fds_min, fds_max = spread([r.get("fds_per_connection") for r in runs])
     before, _, _ = spread([r["rss_before_bytes"] for r in runs])
     after, _, _ = spread([r["rss_after_bytes"] for r in runs])
     cpu_per_conn, _, _ = spread([r["server_cpu_us_per_connection"] for r in runs])
@@ -377,5 +383,7 @@ def summarize_idle(runs: list[dict]) -> dict:
         "rss_per_connection_bytes_min": _round(per_min, 1),
         "rss_per_connection_bytes_max": _round(per_max, 1),
         "rss_before_bytes": before, "rss_after_bytes": after,
+        "fds_per_connection": _round(fds, 3), "fds_per_connection_min": _round(fds_min, 3),
+        "fds_per_connection_max": _round(fds_max, 3),
         "runs": runs,
     }

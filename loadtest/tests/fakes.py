@@ -2,9 +2,10 @@
 the same plan and results code the lab uses.  What each server says of itself (its parallelism, its
 workers' kinds) comes from the stub server, the tests' one stand-in for cvp-server."""
 
+import functools
 from pathlib import Path
 
-from cvplab import manifest, plan, results
+from cvplab import RESULTS_SCHEMA_VERSION, manifest, models, peers, plan, results, scenarios
 from cvplab.cpus import CgroupLimits, Placement
 from cvplab.procs import FileLimit
 from cvplab.profiles import QUICK
@@ -12,13 +13,22 @@ from cvplab.stats import Run, littles_law_bound
 
 from tests import stub_server
 
+STUB = Path(stub_server.__file__)
+
+
+@functools.lru_cache(maxsize=None)
+def catalog() -> models.Catalog:
+    """The models, as the stub server lists them (``--list-models``): the tests keep no copy."""
+    return models.from_binary(STUB)
+
+
 #: --max-connections the lab would pass (the most connections of the plan, and its margin).
 MAX_CONNECTIONS = 2064
 
 
 def server_info(spec) -> dict:
     """A server's start-up line pairs, as the stub (or, for a peer, the lab) would give them."""
-    if spec.label in ("nginx", "node"):
+    if spec.label in peers.NAMES:
         return {"parallelism": str(spec.workers)}
     args = stub_server.parse_args(["--mode", spec.label, *spec.flags, "--max-connections", str(MAX_CONNECTIONS)])
     return {"mode": spec.label, "parallelism": str(stub_server.parallelism_of(args))}
@@ -102,23 +112,31 @@ FOOTPRINT = {"single": (1_500.0, 0.30, 0.01), "reactors": (1_600.0, 0.50, 0.02),
              "pool": (1_650.0, 0.80, 0.03), "threads": (14_000.0, 2.10, 0.20)}
 
 
+#: Open descriptors per connection a healthy (or unhealthy) run might show: threads held 4 before it blocked.
+DESCRIPTORS = {True: {}, False: {"threads": 4.0}}
+
+
 def _idle_runs(cell: plan.Cell, good: bool) -> list[dict]:
     n = cell.loads[0].stream.connections
     per = IDLE_BYTES[good][cell.mode]
+    fds = DESCRIPTORS[good].get(cell.mode, 1.0)
     return [{"repeat": i + 1, "connections_wanted": n, "connections_held": n, "rss_before_bytes": 6_000_000.0,
              "rss_after_bytes": 6_000_000.0 + per * f * n, "rss_per_connection_bytes": per * f, "open_s": 0.4,
              "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}, "server_cpu_s": 0.1,
              "server_cpu_us_per_connection": 50.0, "client_cpu": 0.5, "client_cpu_s": 0.4, "background_cpus": 0.0,
+             "fds_before": 12.0, "fds_after": 12.0 + fds * n, "fds_per_connection": fds,
              "nofile_soft": 20_000, "nofile_hard": 20_000, "notes": [], "raw": []}
             for i, f in enumerate((0.99, 1.0, 1.01))]
 
 
-def _footprint(cell: plan.Cell, f: float, requests: int) -> dict:
+def _footprint(cell: plan.Cell, f: float, requests: int, good: bool) -> dict:
     rss, vol, invol = FOOTPRINT[cell.mode]
+    fds = DESCRIPTORS[good].get(cell.mode, 1.0)
     n = cell.connections
     before = 8_000_000
     return {"connections": n, "rss_before_bytes": before, "rss_during_bytes": before + int(rss * f * n),
             "rss_per_connection_bytes": round(rss * f, 1), "requests": requests,
+            "fds_before": 12, "fds_during": 12 + int(fds * n), "fds_per_connection": fds,
             "voluntary_switches": int(vol * f * requests), "involuntary_switches": int(invol * f * requests),
             "voluntary_switches_per_request": round(vol * f, 4), "involuntary_switches_per_request": round(invol * f, 4),
             "threads_seen": n + 2 if cell.mode == "threads" else 3,
@@ -144,11 +162,17 @@ def _per_worker(cell: plan.Cell, load: plan.Load, info: dict) -> list[dict] | No
     return None
 
 
+def change(cell, **figures) -> None:
+    """Sets figures of a typed cell in place, as a test that bends the data needs."""
+    for name, value in figures.items():
+        setattr(cell, name, value)
+
+
 def synthetic_doc(good: bool = True) -> dict:
     """A results.json document for the quick profile on two CPUs, with nginx and Node."""
-    settings = plan.Settings(profile=QUICK, scenarios=plan.SCENARIOS, models=plan.MODELS,
+    settings = plan.Settings(profile=QUICK, scenarios=scenarios.NAMES, models=catalog().names,
                              placement=Placement((0,), (1,)), pbkdf2_iterations=4700, max_connections=20_000,
-                             nginx=True, node=True)
+                             nginx=True, node=True, catalog=catalog())
     p = plan.build(settings)
     cells = []
     for cell in p.cells:
@@ -174,7 +198,7 @@ def synthetic_doc(good: bool = True) -> dict:
                         client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=busy * cell.duration_s,
                         server_requests=requests, raw=[], per_worker=per_worker, pool=pool,
                         server_wall_s=cell.duration_s, model=model,
-                        footprint=_footprint(cell, f, requests) if cell.footprint else None)
+                        footprint=_footprint(cell, f, requests, good) if cell.footprint else None)
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))
@@ -184,4 +208,5 @@ def synthetic_doc(good: bool = True) -> dict:
                          server_binary=None, target=None)
     manifest.finish(m, status="complete", wall_s=250.0)
     m["calibration"] = {"iterations": 4700, "expected_ms": 5.0}
-    return {"schema_version": 2, "manifest": m, "cells": cells, "skipped": []}
+    m["models"] = catalog().to_json()
+    return {"schema_version": RESULTS_SCHEMA_VERSION, "manifest": m, "cells": cells, "skipped": []}

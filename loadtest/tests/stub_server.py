@@ -18,7 +18,9 @@ lab's wiring, never anything about performance.  The five models differ only whe
   needed and its slot reused by a later connection; /cpu/pbkdf2 and /io/block run on a thread of the
   connection's own; parallelism is --max-connections.
 
-``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.
+``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.  ``--list-models``
+prints its model table as cvp-server does (the contract of docs/architecture.md) and exits 0: the lab
+and its tests take the list of models from there.
 """
 
 import argparse
@@ -41,9 +43,32 @@ def duration_s(text):
     return int(m.group(1)) * {"ms": 0.001, None: 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
 
 
+#: The model table, in the catalog's order, as ``cvp-server --list-models`` prints it.
+MODELS = [
+    {"name": "single", "description": "One event loop on one thread serves every connection and runs all work inline.",
+     "sizing_flags": [], "worker_kinds": ["loop"], "serving_kind": "loop", "work_kind": "loop"},
+    {"name": "reactors",
+     "description": "N event loops, one per thread, each owning the connections it was handed and running their work.",
+     "sizing_flags": ["--threads"], "worker_kinds": ["loop"], "serving_kind": "loop", "work_kind": "loop"},
+    {"name": "offload", "description": "One event loop for I/O hands CPU and blocking work to a pool of threads.",
+     "sizing_flags": ["--pool-threads", "--pool-queue"], "worker_kinds": ["loop", "pool-thread"],
+     "serving_kind": "loop", "work_kind": "pool-thread"},
+    {"name": "pool",
+     "description": "One event loop run by N threads; each connection on a strand, its work inline on whichever "
+                    "thread runs it.",
+     "sizing_flags": ["--threads"], "worker_kinds": ["pool-thread"], "serving_kind": "pool-thread",
+     "work_kind": "pool-thread"},
+    {"name": "threads", "description": "A thread per connection, each with its own event loop, beside one acceptor loop.",
+     "sizing_flags": ["--max-connections", "--thread-stack"], "worker_kinds": ["loop", "connection-thread"],
+     "serving_kind": "connection-thread", "work_kind": "connection-thread"},
+]
+DESCRIPTIONS = {m["name"]: m["description"] for m in MODELS}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--mode", default="reactors", choices=["single", "reactors", "offload", "pool", "threads"])
+    p.add_argument("--mode", default="reactors", choices=[m["name"] for m in MODELS])
+    p.add_argument("--list-models", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pool-threads", type=int, default=2)
     p.add_argument("--pool-queue", type=int, default=256)
@@ -70,15 +95,6 @@ def worker(id_, kind, connections=True):
     zero = 0 if connections else None
     return {"id": id_, "kind": kind, "cpu": None, "requests": 0, "responses": 0, "writes": 0, "tasks": 0,
             "busy_ns": 0, "connections_open": zero, "connections_total": zero, "requests_in_flight": zero}
-
-
-DESCRIPTIONS = {
-    "single": "One event loop on one thread serves every connection and runs all work inline.",
-    "reactors": "N event loops, one per thread, each owning the connections it was handed and running their work.",
-    "offload": "One event loop for I/O hands CPU and blocking work to a pool of threads.",
-    "pool": "One event loop run by N threads; each connection on a strand, its work inline on whichever thread runs it.",
-    "threads": "A thread per connection, each with its own event loop, beside one acceptor loop.",
-}
 
 
 class Stub:
@@ -252,6 +268,9 @@ def pbkdf2(iterations):
 
 async def main():
     args = parse_args()
+    if args.list_models:
+        print(json.dumps({"models": MODELS}))
+        return
     if args.fail_start:
         print("cvp-server: --fail-start: refusing to start, as asked", file=sys.stderr)
         sys.exit(2)

@@ -6,7 +6,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from cvplab import cli
+from cvplab import cli, scenarios
+from tests.fakes import STUB, catalog
 
 
 def parse(*argv):
@@ -29,17 +30,19 @@ class FlagsTest(unittest.TestCase):
     def test_defaults(self):
         a = parse()
         self.assertEqual(a.profile, "quick")
-        self.assertEqual(a.scenarios, cli.plan_mod.SCENARIOS)
+        self.assertEqual(a.scenarios, scenarios.NAMES)
         self.assertIsNone(a.models)
 
     def test_lists_keep_canonical_order(self):
         a = parse("--scenarios", "split,io", "--models", "offload,single")
         self.assertEqual(a.scenarios, ("io", "split"))
-        self.assertEqual(a.models, ("single", "offload"))
+        # --models is checked against the list the server binary prints, in its order
+        self.assertEqual(cli.choose(a.models, catalog().names, "model"), ("single", "offload"))
 
     def test_rejections_name_the_flag(self):
         cases = {
-            ("--models", "fibers"): "--models",
+            ("--server-binary", str(STUB), "--models", "fibers"): "--models",
+            ("--server-binary", str(STUB), "--models", "single,single"): "listed twice",
             ("--scenarios", "io,io"): "listed twice",
             ("--scenarios", ""): "--scenarios",
             ("--repeats", "0"): "--repeats",

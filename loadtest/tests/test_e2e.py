@@ -14,13 +14,15 @@ import time
 import unittest
 from pathlib import Path
 
+from cvplab import models, scenarios
+from tests.fakes import catalog
+
 LOADTEST = Path(__file__).resolve().parents[1]
 LAB = LOADTEST / "lab"
 REPO = LOADTEST.parent
 SERVER = REPO / "build" / "release" / "cvp-server"
 STUB = Path(__file__).resolve().parent / "stub_server.py"
-SCENARIOS = {"plaintext", "overhead", "io", "cpu", "mixed", "imbalance", "split", "accept", "overload"}
-MODELS = {"single", "reactors", "offload", "pool", "threads"}
+SCENARIOS = set(scenarios.NAMES)
 KINDS = {"loop", "pool-thread", "connection-thread"}
 HAVE_NODE = bool(shutil.which("node") or shutil.which("nodejs"))
 REQUIRED = ("scenario", "mode", "connections", "workers", "rps", "latency_us", "errors",
@@ -61,6 +63,7 @@ class LabTestCase(unittest.TestCase):
             if cell["variant"] == "idle":  # overhead's idle connections: memory, not throughput
                 self.assertEqual(cell["idle_connections"], cell["idle_connections_wanted"], cell["id"])
                 self.assertIsNotNone(cell["rss_per_connection_bytes"], cell["id"])
+                self.assertIsNotNone(cell["fds_per_connection"], f"{cell['id']}: /proc/<pid>/fd was counted")
                 continue
             self.assertGreater(cell["rps"], 0, cell["id"])
             if cell["variant"] == "pipeline":  # wrk's latency means nothing with pipelining: none is kept
@@ -69,9 +72,15 @@ class LabTestCase(unittest.TestCase):
             self.assertIsNotNone(cell["latency_us"]["p99"], cell["id"])
         for name in ("report.md", "report.html", "results.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
+        self.assertEqual([m["name"] for m in doc["manifest"]["models"]], list(self.models_listed()),
+                         "the run records the model table the server printed")
         self.assertTrue(list((run_dir / "raw").rglob("*.stdout")))
         self.assertIn(str(run_dir / "report.md"), proc.stdout)
         return doc
+
+    def models_listed(self) -> tuple[str, ...]:
+        """The models the server under test lists (--list-models)."""
+        return catalog().names
 
     def stub_processes(self) -> list[str]:
         out = subprocess.run(["pgrep", "-f", str(self.stub)], capture_output=True, text=True)
@@ -103,6 +112,10 @@ class StubEndToEndTest(LabTestCase):
         for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):
             self.assertEqual({m for v, m in overhead if v == variant}, {"reactors", "pool", "threads"} | peers, variant)
         self.assertIn("RSS per idle keep-alive connection", (run_dir / "report.md").read_text())
+        # The stub holds one socket per connection (asyncio): its idle connections count one descriptor each.
+        for c in doc["cells"]:
+            if c["variant"] == "idle" and c["mode"] in catalog().names:
+                self.assertAlmostEqual(c["fds_per_connection"], 1.0, delta=0.05, msg=c["id"])
         accept = [c for c in doc["cells"] if c["scenario"] == "accept"]
         self.assertEqual({c["variant"] for c in accept}, {"round-robin", "reuseport"})
         self.assertTrue(all(c["per_worker"] and {w["kind"] for w in c["per_worker"]} == {"loop"} for c in accept))
@@ -169,7 +182,9 @@ class StubEndToEndTest(LabTestCase):
 
     def test_failing_server_is_named_with_its_stderr(self):
         fake = Path(self.tmp.name) / "broken-server"
-        fake.write_text("#!/bin/sh\necho 'cvp-server: --max-connections: out of range' >&2\nexit 2\n")
+        # it lists its models as the stub does, and fails to start
+        fake.write_text(f"#!/bin/sh\n[ \"$1\" = --list-models ] && exec {self.stub} --list-models\n"
+                        "echo 'cvp-server: --max-connections: out of range' >&2\nexit 2\n")
         fake.chmod(0o755)
         proc = run_lab("--smoke", "--server-binary", str(fake), "--out", str(self.out), "--no-nginx",
                        "--scenarios", "plaintext", "--models", "single")
@@ -223,12 +238,19 @@ class CvpServerSmokeTest(LabTestCase):
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 self.fail(message)
             self.skipTest(message)
+        try:
+            listed = models.from_binary(SERVER).names
+        except models.ModelsError as e:  # a build from before --list-models
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                self.fail(str(e))
+            self.skipTest(str(e))
+        self.models_listed = lambda: listed
         proc = run_lab("--smoke", "--out", str(self.out))
         doc = self.assert_complete_run(proc, SCENARIOS)
         modes = {c["mode"] for c in doc["cells"]}
-        self.assertTrue(MODELS <= modes)
+        self.assertTrue(set(listed) <= modes)
         for cell in doc["cells"]:
-            if cell["mode"] in MODELS:
+            if cell["mode"] in listed:
                 self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])
                 self.assertGreaterEqual(cell["parallelism"], 1, f"{cell['id']}: the start-up line's parallelism=")
                 if cell.get("model"):  # /stats was read: its model object

@@ -1,14 +1,26 @@
 import unittest
 
-from cvplab import plan
+from cvplab import models, plan, scenarios
 from cvplab.cpus import Placement
-from cvplab.profiles import FULL, QUICK, SMOKE, cpu_worker_counts
+from cvplab.profiles import FULL, QUICK, SMOKE
+from cvplab.scenarios import mixed, overload
+from cvplab.scenarios.cpu import worker_counts
 from cvplab.servers import ServerSpec
+from tests.fakes import catalog
+
+#: The models, as the stub server lists them.
+MODELS = catalog().names
+#: The scenarios about one model's own mechanism: {scenario: (model, why)}.
+ONE_MODEL = {s.name: s.one_model for s in scenarios.REGISTRY if s.one_model}
+
+
+def model_flags(model: str, n: int) -> tuple[str, ...]:
+    return catalog().model(model).worker_flags(n)
 
 
 def settings(profile=QUICK, **kw):
-    base = dict(profile=profile, scenarios=plan.SCENARIOS, models=plan.MODELS, placement=Placement((0,), (1,)),
-                pbkdf2_iterations=5000, max_connections=20_000)
+    base = dict(profile=profile, scenarios=scenarios.NAMES, models=MODELS, placement=Placement((0,), (1,)),
+                pbkdf2_iterations=5000, max_connections=20_000, catalog=catalog())
     base.update(kw)
     return plan.Settings(**base)
 
@@ -24,21 +36,21 @@ class QuickPlanTest(unittest.TestCase):
 
     def test_fits_in_eight_minutes_on_two_cpus_with_five_models_and_both_peers(self):
         p = plan.build(settings(nginx=True, node=True))
-        self.assertEqual(set(plan.MODELS), {"single", "reactors", "offload", "pool", "threads"})
+        self.assertEqual(len(MODELS), 5)
         self.assertLess(p.estimate_s(), 480)
         self.assertEqual(p.repeats, 3)
 
     def test_every_scenario_runs_every_model_but_the_one_model_ones(self):
-        for scenario in plan.SCENARIOS:
+        for scenario in scenarios.NAMES:
             modes = {c.mode for c in self.of(scenario)}
-            if scenario in plan.ONE_MODEL:
-                self.assertEqual(modes, {plan.ONE_MODEL[scenario][0]}, scenario)
-                self.assertIn("other models", plan.ONE_MODEL[scenario][1], "the plan says why")
+            if scenario in ONE_MODEL:
+                self.assertEqual(modes, {ONE_MODEL[scenario][0]}, scenario)
+                self.assertIn("other models", ONE_MODEL[scenario][1], "the plan says why")
             else:
-                self.assertEqual(modes, set(plan.MODELS), scenario)
+                self.assertEqual(modes, set(MODELS), scenario)
 
     def test_every_scenario_is_there(self):
-        self.assertEqual({c.scenario for c in self.cells}, set(plan.SCENARIOS))
+        self.assertEqual({c.scenario for c in self.cells}, set(scenarios.NAMES))
 
     def test_plaintext_is_pinned_apart(self):
         for c in self.of("plaintext"):
@@ -65,7 +77,7 @@ class QuickPlanTest(unittest.TestCase):
     def test_io_at_the_most_connections_reads_the_footprint_on_fresh_servers(self):
         sleep = [c for c in self.of("io") if c.loads[0].variant == "sleep"]
         top = [c for c in sleep if c.connections == 1000]
-        self.assertEqual({c.mode for c in top}, set(plan.MODELS))
+        self.assertEqual({c.mode for c in top}, set(MODELS))
         self.assertTrue(all(c.footprint and c.fresh_server and c.read_stats for c in top),
                         "RSS from /proc: memory an earlier run freed would stay in a shared server's")
         self.assertFalse(any(c.footprint or c.fresh_server for c in sleep if c.connections < 1000))
@@ -86,9 +98,9 @@ class QuickPlanTest(unittest.TestCase):
         self.assertEqual(sorted({c.workers for c in cells}), [1, 2])
         for c in cells:
             self.assertEqual(len(c.server.cpus), c.workers)
-            self.assertEqual(c.server.flags, plan.model_flags(c.mode, c.workers), "flags come from one place")
+            self.assertEqual(c.server.flags, model_flags(c.mode, c.workers), "flags come from one place")
             self.assertEqual(c.server.workers, c.workers, "the n asked for; the parallelism is the server's to say")
-            self.assertEqual(c.duration_s, QUICK.cpu_duration_s)
+            self.assertEqual(c.duration_s, QUICK.params("cpu").duration_s)
         two = [c for c in cells if c.workers == 2]
         self.assertTrue(all(c.notes for c in two), "wrk shares a CPU at 2 workers and says so")
 
@@ -101,7 +113,7 @@ class QuickPlanTest(unittest.TestCase):
         for c in both:
             self.assertEqual([l.variant for l in c.loads], ["io", "cpu"])
             self.assertEqual(c.loads[0].bound_rps, 100 / 0.05)
-            self.assertEqual([l.start_after_s for l in c.loads], [0.0, plan.MIXED_CPU_START_S])
+            self.assertEqual([l.start_after_s for l in c.loads], [0.0, mixed.CPU_START_S])
         self.assertEqual({c.loads[0].variant for c in alone}, {"io-alone"})
 
     def test_split_is_one_connection(self):
@@ -111,7 +123,7 @@ class QuickPlanTest(unittest.TestCase):
 
     def test_imbalance_has_fewer_heavy_connections_than_cpus_beside_many_light_ones(self):
         cells = self.of("imbalance")
-        self.assertEqual([c.mode for c in cells], list(plan.MODELS))
+        self.assertEqual([c.mode for c in cells], list(MODELS))
         for c in cells:
             light, heavy = c.loads
             self.assertEqual((light.variant, heavy.variant), ("light", "heavy"))
@@ -119,7 +131,7 @@ class QuickPlanTest(unittest.TestCase):
             self.assertLess(heavy.stream.connections, len(c.server.cpus), "a free CPU for the light stream")
             self.assertEqual(light.stream.args, ("stream=io", "ms=2", "stagger=16"))
             self.assertEqual(heavy.stream.args, ("stream=cpu", "iterations=5000"))
-            self.assertEqual((light.start_after_s, heavy.start_after_s), (0.0, plan.MIXED_CPU_START_S))
+            self.assertEqual((light.start_after_s, heavy.start_after_s), (0.0, mixed.CPU_START_S))
             self.assertEqual(light.bound_rps, 16 / 0.002)
             self.assertEqual((c.server.cpus, c.workers), ((0, 1), 2))
             self.assertEqual(c.params, {"wait_ms": 2, "iterations": 5000, "light_connections": 16,
@@ -141,7 +153,7 @@ class QuickPlanTest(unittest.TestCase):
                 controls = {c.loads[0].variant for c in point} == {"sleep-lockstep"}  # one loop only
                 pbkdf2 = {c.loads[0].variant for c in point} == {"pbkdf2"}  # reactors and offload only
                 if g.scenario not in ("accept", "overload") and not controls and not pbkdf2:
-                    self.assertEqual([c.mode for c in point], list(plan.MODELS))
+                    self.assertEqual([c.mode for c in point], list(MODELS))
 
 
 class OtherPlansTest(unittest.TestCase):
@@ -212,7 +224,7 @@ class OverheadPlanTest(unittest.TestCase):
     def test_keep_alive_and_pipelined_loads(self):
         for c in self.variant("plaintext") + self.variant("json") + self.variant("pipeline"):
             s = c.loads[0].stream
-            self.assertEqual((s.threads, c.duration_s), (1, QUICK.overhead_duration_s), "wrk -t1 on CPU 1")
+            self.assertEqual((s.threads, c.duration_s), (1, QUICK.params("overhead").duration_s), "wrk -t1 on CPU 1")
         json = self.variant("json")[0].loads[0]
         self.assertEqual((json.stream.script, json.stream.args, json.path), ("overhead.lua", ("path=/json",), "/json"))
         pipe = self.variant("pipeline")[0]
@@ -224,8 +236,8 @@ class OverheadPlanTest(unittest.TestCase):
         cells = self.variant("idle")
         for c in cells:
             self.assertTrue(c.idle and c.fresh_server and not c.read_stats)
-            self.assertEqual(c.loads[0].stream.connections, QUICK.overhead_idle_connections)
-            self.assertEqual(c.params["idle_connections"], QUICK.overhead_idle_connections)
+            self.assertEqual(c.loads[0].stream.connections, QUICK.params("overhead").idle_connections)
+            self.assertEqual(c.params["idle_connections"], QUICK.params("overhead").idle_connections)
         self.assertEqual(self.plan.max_connections, 2000, "servers are started to take every idle connection")
         self.assertFalse(any(c.idle for c in self.variant("plaintext")))
 
@@ -253,7 +265,7 @@ class OverheadPlanTest(unittest.TestCase):
         why = (("nginx", "nginx is not installed (scripts/deps installs Debian's nginx-light)"),
                ("node", "left out with --no-node"))
         p = plan.build(settings(scenarios=("overhead",), peers_left_out=why))
-        self.assertEqual({c.mode for c in p.cells}, set(plan.MODELS))
+        self.assertEqual({c.mode for c in p.cells}, set(MODELS))
         self.assertEqual([(s["what"], s["reason"]) for s in p.skipped], list(why))
 
     def test_models_subset(self):
@@ -282,7 +294,7 @@ class OverloadPlanTest(unittest.TestCase):
         (point,) = group.points
         self.assertEqual([(c.loads[0].variant, c.connections) for c in point],
                          [("saturation", 8), ("flood", 200), ("flood-nopause", 200)])
-        self.assertEqual([c.loads[0].variant for c in point], list(plan.OVERLOAD_VARIANTS))
+        self.assertEqual([c.loads[0].variant for c in point], list(overload.VARIANTS))
         self.assertEqual({c.mode for c in point}, {"offload"})
         self.assertEqual(self.plan.repeats, 3)
 
@@ -303,7 +315,7 @@ class OverloadPlanTest(unittest.TestCase):
         for c in self.plan.cells:
             self.assertEqual((c.loads[0].stream.script, c.loads[0].stream.args), ("cpu.lua", ("iterations=5000",)))
             self.assertEqual(c.loads[0].path, "/cpu/pbkdf2?iterations=5000")
-            self.assertEqual(c.duration_s, QUICK.overload_duration_s)
+            self.assertEqual(c.duration_s, QUICK.params("overload").duration_s)
 
     def test_a_cpu_per_pool_thread_and_wrk_watched_on_the_rest(self):
         for c in self.plan.cells:
@@ -334,13 +346,13 @@ class OverloadPlanTest(unittest.TestCase):
 
 class ModelFlagsTest(unittest.TestCase):
     def test_the_flags_that_start_each_model_with_n_workers(self):
-        self.assertEqual(plan.model_flags("single", 4), ())
-        self.assertEqual(plan.model_flags("reactors", 4), ("--threads", "4"))
-        self.assertEqual(plan.model_flags("offload", 4), ("--pool-threads", "4"))
-        self.assertEqual(plan.model_flags("pool", 4), ("--threads", "4"))
-        self.assertEqual(plan.model_flags("threads", 4), (), "a thread per connection: no size to give")
-        with self.assertRaisesRegex(ValueError, "fibers"):
-            plan.model_flags("fibers", 2)
+        self.assertEqual(model_flags("single", 4), ())
+        self.assertEqual(model_flags("reactors", 4), ("--threads", "4"))
+        self.assertEqual(model_flags("offload", 4), ("--pool-threads", "4"))
+        self.assertEqual(model_flags("pool", 4), ("--threads", "4"))
+        self.assertEqual(model_flags("threads", 4), (), "a thread per connection: no size to give")
+        with self.assertRaisesRegex(models.ModelsError, "fibers"):
+            model_flags("fibers", 2)
 
     def test_every_cvp_server_in_a_plan_is_started_with_them(self):
         p = plan.build(settings(profile=FULL, nginx=True, node=True))
@@ -349,19 +361,19 @@ class ModelFlagsTest(unittest.TestCase):
             if c.mode in ("nginx", "node"):
                 continue
             n = c.server.workers
-            self.assertEqual(c.server.flags[:len(plan.model_flags(c.mode, n))], plan.model_flags(c.mode, n), c.title)
+            self.assertEqual(c.server.flags[:len(model_flags(c.mode, n))], model_flags(c.mode, n), c.title)
             if c.scenario not in extra:
-                self.assertEqual(c.server.flags, plan.model_flags(c.mode, n), c.title)
+                self.assertEqual(c.server.flags, model_flags(c.mode, n), c.title)
 
 
 class WorkerCountsTest(unittest.TestCase):
     def test_counts(self):
-        self.assertEqual(cpu_worker_counts(QUICK, 2), (1, 2))
-        self.assertEqual(cpu_worker_counts(QUICK, 1), (1,))
-        self.assertEqual(cpu_worker_counts(QUICK, 16), (1, 2, 16))
-        self.assertEqual(cpu_worker_counts(FULL, 4), (1, 2, 3, 4))
-        self.assertEqual(cpu_worker_counts(FULL, 12), (1, 2, 4, 8, 12))
-        self.assertEqual(cpu_worker_counts(SMOKE, 8), (1,))
+        self.assertEqual(worker_counts(QUICK.params("cpu"), 2), (1, 2))
+        self.assertEqual(worker_counts(QUICK.params("cpu"), 1), (1,))
+        self.assertEqual(worker_counts(QUICK.params("cpu"), 16), (1, 2, 16))
+        self.assertEqual(worker_counts(FULL.params("cpu"), 4), (1, 2, 3, 4))
+        self.assertEqual(worker_counts(FULL.params("cpu"), 12), (1, 2, 4, 8, 12))
+        self.assertEqual(worker_counts(SMOKE.params("cpu"), 8), (1,))
 
 
 if __name__ == "__main__":

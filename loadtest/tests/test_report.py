@@ -1,33 +1,43 @@
+import dataclasses
 import importlib.util
 import statistics
 import tempfile
 import unittest
 from pathlib import Path
 
-from cvplab import report
-from tests.fakes import synthetic_doc
+from cvplab import query, render, report
+from cvplab.scenarios import accept, cpu, imbalance, io, mixed, overhead, overload, plaintext, split
+from tests.fakes import change, synthetic_doc
 
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 
 
-CHECKS = ["cpu", "cpu pool, threads", "io", "io block threads", "io footprint", "mixed", "imbalance",
-          "overhead /plaintext", "overhead /json", "overhead pipelined c16", "overhead pipelined c64", "overhead idle",
-          "overhead PBKDF2 offload", "overhead PBKDF2 reactors", "overload"]
+#: Every scenario's rows, in the registry's (the report's) order.
+CHECKS = ["overhead /plaintext", "overhead /json", "overhead pipelined c16", "overhead pipelined c64", "overhead idle",
+          "overhead idle descriptors", "overhead PBKDF2 offload", "overhead PBKDF2 reactors",
+          "io", "io block threads", "io footprint", "io descriptors", "cpu", "cpu pool, threads", "mixed", "imbalance",
+          "overload"]
 
 
 class ChecksTest(unittest.TestCase):
     def test_healthy_run_meets_expectations(self):
         checks = report.expected_checks(synthetic_doc()["cells"])
         self.assertEqual([c.name for c in checks], CHECKS)
-        self.assertEqual([c.verdict for c in checks], ["met"] * 15, [c.figure for c in checks])
-        self.assertIn("reactors 1.92×", checks[0].figure)
-        self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", checks[2].figure)
+        self.assertEqual([c.verdict for c in checks], ["met"] * 17, [c.figure for c in checks])
+        by = {c.name: c for c in checks}
+        self.assertIn("reactors 1.92×", by["cpu"].figure)
+        self.assertIn("over whole runs, at 1,000 connections (9,850 of 10,000 req/s)", by["io"].figure)
 
     def test_unhealthy_run_says_why(self):
         checks = report.expected_checks(synthetic_doc(good=False)["cells"])
-        # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not. The footprint is the same.
-        self.assertEqual([c.verdict for c in checks], ["missed"] * 4 + ["met"] + ["missed"] * 7 + ["missed", "met",
-                                                                                                     "missed"])
+        # reactors still beats Node on PBKDF2 in the unhealthy fake; offload does not. The footprint is the same;
+        # threads holds 4 descriptors per connection, as before it blocked in read and write.
+        verdicts = {c.name: c.verdict for c in checks}
+        self.assertEqual({n for n, v in verdicts.items() if v == "met"},
+                         {"overhead PBKDF2 reactors", "io footprint"}, verdicts)
+        self.assertEqual({n for n, v in verdicts.items() if v != "met"}, set(CHECKS) - {"overhead PBKDF2 reactors",
+                                                                                        "io footprint"})
+        self.assertEqual(set(verdicts.values()), {"met", "missed"})
         by = {c.name: c for c in checks}
         cpu, io, mixed = by["cpu"], by["io"], by["mixed"]
         self.assertTrue(any("CPUs busy" in w or "of 2 CPUs" in w for w in cpu.why))
@@ -36,29 +46,39 @@ class ChecksTest(unittest.TestCase):
 
     def test_mixed_miss_names_the_pool_priority(self):
         cells = synthetic_doc(good=False)["cells"]
-        off = report.one(report.select(cells, scenario="mixed", variant="io"), mode="offload")
-        self.assertNotIn("nice", " ".join(report.check_mixed(cells).why), "unknown for older results")
+        off = query.one(query.select(cells, scenario="mixed", variant="io"), mode="offload")
+        self.assertNotIn("nice", " ".join(mixed.check_mixed(cells).why), "unknown for older results")
         for nice, said in (("10", "`--pool-nice 10`, below the loop's priority"), ("0", "at its own priority")):
-            off["server"]["startup"]["pool_nice"] = nice
-            self.assertIn(said, " ".join(report.check_mixed(cells).why))
+            off.server["startup"]["pool_nice"] = nice
+            self.assertIn(said, " ".join(mixed.check_mixed(cells).why))
 
     def test_missing_models_are_not_measured(self):
-        cells = [c for c in synthetic_doc()["cells"] if c["mode"] == "single"]
+        cells = [c for c in synthetic_doc()["cells"] if c.mode == "single"]
         checks = report.expected_checks(cells)
         # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
         verdicts = {c.name: c.verdict for c in checks}
-        self.assertEqual({n for n, v in verdicts.items() if v != "not measured"}, {"io", "overhead idle"})
+        # and the descriptor counts (one model, no peer needed)
+        self.assertEqual({n for n, v in verdicts.items() if v != "not measured"},
+                         {"io", "overhead idle", "overhead idle descriptors", "io descriptors"})
         self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
+
+
+class ChecksOfScenariosNotRunTest(unittest.TestCase):
+    def test_a_scenario_without_cells_has_no_rows(self):
+        cells = [c for c in synthetic_doc()["cells"] if c.scenario == "io"]
+        names = [c.name for c in report.expected_checks(cells)]
+        self.assertEqual(names, ["io", "io block threads", "io footprint", "io descriptors"])
 
 
 class OverheadChecksTest(unittest.TestCase):
     def setUp(self):
         self.cells = synthetic_doc()["cells"]
-        self.rows = {c.name: c for c in report.overhead_checks(self.cells)}
+        self.rows = {c.name: c for c in overhead.overhead_checks(self.cells)}
 
     def test_one_row_per_target(self):
         self.assertEqual(list(self.rows), ["overhead /plaintext", "overhead /json", "overhead pipelined c16",
-                                           "overhead pipelined c64", "overhead idle", "overhead PBKDF2 offload",
+                                           "overhead pipelined c64", "overhead idle", "overhead idle descriptors",
+                                           "overhead PBKDF2 offload",
                                            "overhead PBKDF2 reactors"])
         self.assertEqual(self.rows["overhead pipelined c16"].expectation,
                          "/plaintext pipelined ×16 over 16 connections: cvp's best model ≥ 1.0× nginx")
@@ -79,14 +99,14 @@ class OverheadChecksTest(unittest.TestCase):
                                           "≤ 1 KiB (nginx beside it)")
         self.assertEqual(row.figure, "single 900 B (891 B–909 B); nginx 520 B (515 B–525 B)")
         self.assertEqual(row.verdict, "met")
-        bad = {c.name: c for c in report.overhead_checks(synthetic_doc(good=False)["cells"])}["overhead idle"]
+        bad = {c.name: c for c in overhead.overhead_checks(synthetic_doc(good=False)["cells"])}["overhead idle"]
         self.assertEqual((bad.verdict, bad.figure.split(" (")[0]), ("missed", "single 8.4 KiB"))
 
     def test_misses_say_why(self):
         cells = synthetic_doc(good=False)["cells"]
-        nginx = next(c for c in cells if c["id"] == "overhead/pipeline/nginx/c16")
-        nginx["client_cpu"], nginx["client_saturated"] = 0.97, True
-        rows = {c.name: c for c in report.overhead_checks(cells)}
+        nginx = next(c for c in cells if c.id == "overhead/pipeline/nginx/c16")
+        nginx.client_cpu, nginx.client_saturated = 0.97, True
+        rows = {c.name: c for c in overhead.overhead_checks(cells)}
         row = rows["overhead pipelined c16"]
         self.assertEqual(row.verdict, "missed")
         self.assertIn("wrk was saturated for nginx (up to 97% of its CPU)", " ".join(row.why))
@@ -94,23 +114,23 @@ class OverheadChecksTest(unittest.TestCase):
 
     def test_ranges_that_straddle_one_are_called_noise(self):
         cells = synthetic_doc()["cells"]
-        nginx = next(c for c in cells if c["id"] == "overhead/json/nginx/c64")
-        nginx.update(rps=149_000.0, rps_min=140_000.0, rps_max=155_000.0)
-        row = {c.name: c for c in report.overhead_checks(cells)}["overhead /json"]
+        nginx = next(c for c in cells if c.id == "overhead/json/nginx/c64")
+        change(nginx, rps=149_000.0, rps_min=140_000.0, rps_max=155_000.0)
+        row = {c.name: c for c in overhead.overhead_checks(cells)}["overhead /json"]
         self.assertIn("straddle 1.0×", " ".join(row.why))
 
     def test_short_of_connections_and_missing_peers(self):
-        cells = [c for c in synthetic_doc()["cells"] if c["mode"] not in ("nginx", "node")]
-        single = next(c for c in cells if c["id"] == "overhead/idle/single/n2000")
-        single["idle_connections"] = 1500
-        rows = {c.name: c for c in report.overhead_checks(cells)}
+        cells = [c for c in synthetic_doc()["cells"] if c.mode not in ("nginx", "node")]
+        single = next(c for c in cells if c.id == "overhead/idle/single/n2000")
+        single.idle_connections = 1500
+        rows = {c.name: c for c in overhead.overhead_checks(cells)}
         self.assertEqual(rows["overhead /plaintext"].verdict, "not measured")
         self.assertIn("needs a measured cell for nginx", rows["overhead /plaintext"].why[0])
         self.assertIn("nginx not measured", rows["overhead idle"].figure)
         self.assertIn("single 1,500 of 2,000", " ".join(rows["overhead idle"].why))
 
     def test_sentences(self):
-        text = " ".join(report.overhead_text(self.cells))
+        text = " ".join(overhead.overhead_text(self.cells))
         self.assertIn("/plaintext, 64 conns: cvp's best was single at 150,000 req/s (148,500–151,500), 1.07× nginx "
                       "(140,000) and 3.33× node (45,000).", text)
         self.assertIn("/plaintext pipelined ×16, 16 conns", text)
@@ -134,10 +154,10 @@ class OverloadReportTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def cell(self, variant):
-        return next(c for c in self.cells if c["scenario"] == "overload" and c["variant"] == variant)
+        return next(c for c in self.cells if c.scenario == "overload" and c.variant == variant)
 
     def test_the_row_has_the_ratio_its_range_and_the_control(self):
-        row = report.check_overload(self.cells)
+        row = overload.check_overload(self.cells)
         self.assertEqual(row.expectation, "offload goodput under a 10× flood ≥ 0.8× goodput at saturation")
         self.assertEqual(row.figure, "0.95× (0.93–0.97): flood (200 conns) 380 req/s (376–384) against saturation "
                                      "(8 conns) 400 req/s (396–404); control, `--overload-pause 1ms`: 0.10× "
@@ -150,38 +170,38 @@ class OverloadReportTest(unittest.TestCase):
         self.assertIn("server CPU per successful answer: saturation 1.2 ms, flood 1.3 ms and control 12.5 ms", why)
 
     def test_a_collapsed_flood_is_missed(self):
-        row = report.check_overload(synthetic_doc(good=False)["cells"])
+        row = overload.check_overload(synthetic_doc(good=False)["cells"])
         self.assertEqual((row.verdict, row.figure.split(":")[0]), ("missed", "0.50× (0.49–0.51)"))
 
     def test_the_verdict_and_its_reasons_follow_the_data(self):
         flood = self.cell("flood")
-        flood.update(rps=330.0, rps_min=300.0, rps_max=360.0, client_cpu=0.95, client_saturated=True)
-        row = report.check_overload(self.cells)
+        change(flood, rps=330.0, rps_min=300.0, rps_max=360.0, client_cpu=0.95, client_saturated=True)
+        row = overload.check_overload(self.cells)
         self.assertEqual(row.verdict, "met")
         why = " ".join(row.why)
         self.assertIn("straddles 0.8×", why)
         self.assertIn("wrk was saturated for flood", why)
-        flood["non2xx"] = 0
-        self.assertIn("the flood got no refusal", " ".join(report.check_overload(self.cells).why))
+        flood.non2xx = 0
+        self.assertIn("the flood got no refusal", " ".join(overload.check_overload(self.cells).why))
 
     def test_a_ratio_just_below_the_target_is_not_rounded_onto_it(self):
         flood = self.cell("flood")
-        flood.update(rps=319.2, rps_min=319.2, rps_max=319.2)
-        flood["server"]["startup"]["pool_nice"] = "10"
-        row = report.check_overload(self.cells)
+        change(flood, rps=319.2, rps_min=319.2, rps_max=319.2)
+        flood.server["startup"]["pool_nice"] = "10"
+        row = overload.check_overload(self.cells)
         self.assertEqual((row.verdict, row.figure.split(" (")[0]), ("missed", "0.798×"))
         self.assertIn("the pool threads run `--pool-nice 10` below the loop", " ".join(row.why))
 
     def test_not_measured_without_the_saturation_point(self):
-        cells = [c for c in self.cells if c.get("variant") != "saturation"]
-        row = report.check_overload(cells)
+        cells = [c for c in self.cells if c.variant != "saturation"]
+        row = overload.check_overload(cells)
         self.assertEqual(row.verdict, "not measured")
         self.assertIn("saturation", row.why[0])
-        no_control = [c for c in self.cells if c.get("variant") != "flood-nopause"]
-        self.assertTrue(report.check_overload(no_control).figure.endswith("; control not measured"))
+        no_control = [c for c in self.cells if c.variant != "flood-nopause"]
+        self.assertTrue(overload.check_overload(no_control).figure.endswith("; control not measured"))
 
     def test_sentences_and_table(self):
-        text = " ".join(report.overload_text(self.cells))
+        text = " ".join(overload.overload_text(self.cells))
         self.assertIn("At saturation, over 8 connections, fewer than the 18 requests it admits (2 running, 16 queued), "
                       "offload answered 400 req/s (396–404) and no refusal", text)
         self.assertIn("with the default `--overload-pause`, its goodput was 380 req/s (376–384), 0.95× saturation "
@@ -192,18 +212,18 @@ class OverloadReportTest(unittest.TestCase):
         self.assertIn("wrk (`-t1` on CPU 1) shares a CPU with the server (CPUs 0-1) and used 30% (saturation), 30% "
                       "(flood) and 30% (control) of it.", text)
         self.assertIn("about 2.6% of the flood's count", text)
-        rows = report.overload_rows(self.cells)
+        rows = overload.overload_rows(self.cells)
         self.assertEqual([r[0] for r in rows], ["saturation", "flood, default pause", "flood, pause off"])
         self.assertEqual(rows[1][2:6], ["default", "380 req/s (376–384)", "0.95× (0.93–0.97)", "1,800 (1,800–1,800)"])
         self.assertEqual(rows[2][-1], "30%")
-        self.assertEqual(len(rows[0]), len(report.OVERLOAD_HEADER))
+        self.assertEqual(len(rows[0]), len(overload.OVERLOAD_HEADER))
 
     def test_refusals_are_figures_not_problems_except_at_saturation(self):
         doc = synthetic_doc()
         items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
         self.assertNotIn("overload/flood", items)
-        sat = next(c for c in doc["cells"] if c["id"] == "overload/saturation/offload/c8")
-        sat["errors"] = dict(sat["errors"], status=3, total=3)
+        sat = next(c for c in doc["cells"] if c.id == "overload/saturation/offload/c8")
+        sat.errors = dict(sat.errors, status=3, total=3)
         items = " ".join(b for block in report.problems(doc) for b in (block.items or []))
         self.assertIn("overload/saturation/offload/c8: 3 errors (status 3)", items)
 
@@ -217,13 +237,13 @@ class SentencesTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def test_cpu_sentence_is_computed(self):
-        text = " ".join(report.cpu_text(report.select(self.cells, scenario="cpu")))
+        text = " ".join(cpu.cpu_text(query.select(self.cells, scenario="cpu")))
         self.assertIn("reactors served 1.92× single on cpu with 2 workers", text)
         self.assertIn("Scaling efficiency at 2 workers", text)
 
     def test_io_sentence(self):
-        text = " ".join(report.io_text(report.select(self.cells, scenario="io", variant="sleep"),
-                                       report.select(self.cells, scenario="io", variant="block")))
+        text = " ".join(io.io_text(query.select(self.cells, scenario="io", variant="sleep"),
+                                       query.select(self.cells, scenario="io", variant="block")))
         self.assertIn("single reached 98.0% of the Little's-law bound in steady state (98.5% over whole runs: "
                       "9,850 of 10,000 req/s)", text)
         self.assertIn("bounded by min(connections, parallelism) ÷ wait", text)
@@ -232,35 +252,35 @@ class SentencesTest(unittest.TestCase):
 
     def test_cpu_work_per_request_is_the_measured_one(self):
         doc = synthetic_doc()
-        measured = sorted(c["server_cpu_us_per_request"] for c in report.select(doc["cells"], scenario="cpu"))
+        measured = sorted(c.server_cpu_us_per_request for c in query.select(doc["cells"], scenario="cpu"))
         estimate = doc["manifest"]["calibration"]["expected_ms"]
         self.assertNotAlmostEqual(statistics.median(measured) / 1000, estimate, places=1, msg="the test tells them apart")
-        self.assertEqual(report._work_ms(doc), f"{statistics.median(measured) / 1000:.1f} ms")
-        doc["cells"] = [c for c in doc["cells"] if c["scenario"] != "cpu"]
-        self.assertEqual(report._work_ms(doc), "5.0 ms", "without cpu cells, the calibration's estimate")
+        self.assertEqual(cpu.work_ms(doc), f"{statistics.median(measured) / 1000:.1f} ms")
+        doc["cells"] = [c for c in doc["cells"] if c.scenario != "cpu"]
+        self.assertEqual(cpu.work_ms(doc), "5.0 ms", "without cpu cells, the calibration's estimate")
 
     def test_io_lockstep_control_is_compared_with_varied_waits(self):
-        lockstep = report.select(self.cells, scenario="io", variant="sleep-lockstep")
-        self.assertEqual([c["mode"] for c in lockstep], ["single"])
-        text = " ".join(report.io_text(report.select(self.cells, scenario="io", variant="sleep"), [], lockstep))
+        lockstep = query.select(self.cells, scenario="io", variant="sleep-lockstep")
+        self.assertEqual([c.mode for c in lockstep], ["single"])
+        text = " ".join(io.io_text(query.select(self.cells, scenario="io", variant="sleep"), [], lockstep))
         self.assertIn("With every wait exactly 100 ms instead of 100 ± 5 ms, single at 1,000 connections reached "
                       "94.3% of the bound in steady state instead of 98.0%, with a mean latency +6.0% over the wait "
                       "instead of +2.0%.", text)
         self.assertIn("Identical waits put closed-loop clients in step", text)
 
     def test_io_lockstep_explanation_only_when_the_control_is_clearly_lower(self):
-        sleep = report.select(self.cells, scenario="io", variant="sleep")
-        lockstep = [dict(c) for c in report.select(self.cells, scenario="io", variant="sleep-lockstep")]
-        varied = report.one(sleep, mode="single", connections=1000)
+        sleep = query.select(self.cells, scenario="io", variant="sleep")
+        lockstep = [dataclasses.replace(c) for c in query.select(self.cells, scenario="io", variant="sleep-lockstep")]
+        varied = query.one(sleep, mode="single", connections=1000)
         for c in lockstep:  # the control as good as the varied waits, within noise
-            c["littles_law"] = dict(c["littles_law"], steady_bound_share=varied["littles_law"]["steady_bound_share"])
-        text = " ".join(report.io_text(sleep, [], lockstep))
+            c.littles_law = dict(c.littles_law, steady_bound_share=varied.littles_law["steady_bound_share"])
+        text = " ".join(io.io_text(sleep, [], lockstep))
         self.assertIn("With every wait exactly 100 ms", text)
         self.assertNotIn("in step", text)
         self.assertIn("made no clear difference", text)
         for c in lockstep:  # the control clearly better: noise, not lockstep
-            c["littles_law"]["steady_bound_share"] += 0.05
-        text = " ".join(report.io_text(sleep, [], lockstep))
+            c.littles_law["steady_bound_share"] += 0.05
+        text = " ".join(io.io_text(sleep, [], lockstep))
         self.assertNotIn("made no clear difference", text)
         self.assertIn("did better than varied ones", text)
 
@@ -270,7 +290,7 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("the control with every wait exactly 100 ms reached 94.3%", " ".join(io.why))
 
     def test_accept_sentence_shows_imbalance(self):
-        text = " ".join(report.accept_text(report.select(self.cells, scenario="accept")))
+        text = " ".join(accept.accept_text(query.select(self.cells, scenario="accept")))
         self.assertIn("reuseport: connections per loop 33/63", text)
         self.assertIn("round-robin: connections per loop 48/48 (max ÷ mean 1.00)", text)
 
@@ -287,68 +307,68 @@ class NewModelsTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def cell(self, id_):
-        return next(c for c in self.cells if c["id"] == id_)
+        return next(c for c in self.cells if c.id == id_)
 
     def test_plaintext_sets_them_beside_reactors_and_says_when_it_is_noise(self):
-        text = " ".join(report._new_models_plaintext(report.select(self.cells, scenario="plaintext")))
+        text = " ".join(plaintext.model_sentences(query.select(self.cells, scenario="plaintext")))
         self.assertIn("pool (parallelism 1) served 57,000 req/s (56,430–57,570), 0.98× reactors' (0.96–1.00; the "
                       "ranges overlap: within this run's noise)", text)
         self.assertIn("threads (parallelism 2,064) served 40,000 req/s (39,600–40,400), 0.69× reactors' (0.68–0.70; "
                       "slower); server CPU per request 12.5 µs against 8.6 µs.", text)
-        self.cell("plaintext/pool/c64").update(rps=70_000.0, rps_min=69_000.0, rps_max=71_000.0)
-        text = " ".join(report._new_models_plaintext(report.select(self.cells, scenario="plaintext")))
+        change(self.cell("plaintext/pool/c64"), rps=70_000.0, rps_min=69_000.0, rps_max=71_000.0)
+        text = " ".join(plaintext.model_sentences(query.select(self.cells, scenario="plaintext")))
         self.assertIn("1.21× reactors' (1.18–1.24; faster)", text)
 
     def test_overhead_against_nginx_and_idle_memory(self):
-        text = " ".join(report._new_models_overhead([c for c in self.cells if c["scenario"] == "overhead"]))
+        text = " ".join(overhead.model_sentences([c for c in self.cells if c.scenario == "overhead"]))
         self.assertIn("pool against nginx: /plaintext, 64 conns 1.02×", text)
         self.assertIn("threads against nginx: /plaintext, 64 conns 0.64×", text)
         self.assertIn("RSS per idle connection 12.0 KiB, 13.67× single's (13.40–13.94; more)", text)
 
     def test_io_block_threads_is_not_bounded_by_a_pool_unless_the_data_says_otherwise(self):
-        sleep, block = (report.select(self.cells, scenario="io", variant=v) for v in ("sleep", "block"))
-        text = " ".join(report._new_models_io(sleep, block))
+        sleep, block = (query.select(self.cells, scenario="io", variant=v) for v in ("sleep", "block"))
+        text = " ".join(io.model_sentences(sleep, block))
         self.assertIn("threads answered 9,000 req/s, 90.0% of its bound, 10,000 (connections ÷ wait: its parallelism "
                       "2,064 is above the connections), 450.0× the most a model held to a pool of threads could reach "
                       "here (reactors, 20.0 req/s, threads ÷ wait): a thread per connection is not bounded by a pool "
                       "size.", text)
         self.assertIn("pool (parallelism 2) answered 20.0 req/s, 100.0% of its threads ÷ wait", text)
         self.assertIn("With timer waits at 1,000 connections, threads (parallelism 2,064) reached 98.0%", text)
-        threads = next(c for c in block if c["id"] == "io/block/threads/c1000")
-        threads["rps"] = 25.0
-        text = " ".join(report._new_models_io(sleep, block))
+        threads = next(c for c in block if c.id == "io/block/threads/c1000")
+        threads.rps = 25.0
+        text = " ".join(io.model_sentences(sleep, block))
         self.assertNotIn("not bounded by a pool size", text)
         self.assertIn("here it did not get clearly past a pool's bound", text)
 
     def test_cpu_and_mixed(self):
-        text = " ".join(report._new_models_cpu(report.select(self.cells, scenario="cpu")))
+        text = " ".join(cpu.model_sentences(query.select(self.cells, scenario="cpu")))
         self.assertIn("At 2 workers pool (parallelism 2 on 2 CPUs) served 380 req/s (376–384): 1.90× single's "
                       "(1.86–1.94; more) and 0.99× reactors' (0.97–1.01; the ranges overlap", text)
         self.assertIn("threads (parallelism 2,064 on 2 CPUs)", text)
-        text = " ".join(report._new_models_mixed(report.select(self.cells, scenario="mixed", variant="io")))
+        text = " ".join(mixed.model_sentences(query.select(self.cells, scenario="mixed", variant="io")))
         self.assertIn("pool's I/O p99 beside the CPU stream was 70.0 ms (+40% over the sleep): 1.33× offload's "
                       "(1.33–1.33; higher) and 0.88× reactors' (0.88–0.88; lower).", text)
         self.assertIn("threads' I/O p99", text)
 
     def test_cpu_efficiency_is_against_what_each_model_can_run_at_once(self):
-        cpu = report.select(self.cells, scenario="cpu")
-        single = next(c for c in cpu if c["id"] == "cpu/single/w2")
-        threads = next(c for c in cpu if c["id"] == "cpu/threads/w2")
-        self.assertEqual((report.parallel_cap(single), report.parallel_cap(threads)), (1, 2),
+        cells = query.select(self.cells, scenario="cpu")
+        single = next(c for c in cells if c.id == "cpu/single/w2")
+        threads = next(c for c in cells if c.id == "cpu/threads/w2")
+        self.assertEqual((query.parallel_cap(single), query.parallel_cap(threads)), (1, 2),
                          "min(parallelism, CPUs, connections)")
-        text = " ".join(report.cpu_text(cpu))
+        text = " ".join(cpu.cpu_text(cells))
         self.assertIn("single 100% (ideal ×1)", text)
         self.assertIn("single can run one request at a time (parallelism 1)", text)
         self.assertIn("pool `--threads 2` (parallelism 2) and threads with no flag (parallelism 2,064)", text)
 
     def test_split_says_which_models_spread_a_request_from_the_data(self):
-        sp = report.select(self.cells, scenario="split")
-        text = " ".join(report.split_text(sp))
+        sp = query.select(self.cells, scenario="split")
+        text = " ".join(split.split_text(sp))
         self.assertIn("offload ran one request's chunks on several threads at once", text)
         self.assertIn("single, reactors, pool and threads did not get 1.2× faster", text)
-        pool4 = next(c for c in sp if c["id"] == "split/pool/k4")
-        pool4["latency_us"] = dict(pool4["latency_us"], p50=30_000.0)
-        text = " ".join(report.split_text(sp))
+        pool4 = next(c for c in sp if c.id == "split/pool/k4")
+        pool4.latency_us = dict(pool4.latency_us, p50=30_000.0)
+        text = " ".join(split.split_text(sp))
         self.assertIn("offload and pool ran one request's chunks on several threads", text)
 
 
@@ -357,11 +377,11 @@ class FootprintReportTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def test_table_and_sentences(self):
-        rows = report.footprint_rows(self.cells)
+        rows = io.footprint_rows(self.cells)
         self.assertEqual([r[0] for r in rows], ["single", "reactors", "offload", "pool", "threads"])
-        self.assertEqual(rows[-1][1:], ["1,000", "7.6 MiB → 21.0 MiB", "13.7 KiB (13.5 KiB–13.8 KiB)", "2.100", "0.200",
-                                        "1,002"])
-        text = " ".join(report.footprint_text(self.cells))
+        self.assertEqual(rows[-1][1:], ["1,000", "7.6 MiB → 21.0 MiB", "13.7 KiB (13.5 KiB–13.8 KiB)", "1.00", "2.100",
+                                        "0.200", "1,002"])
+        text = " ".join(io.footprint_text(self.cells))
         self.assertIn("sampled 1.8 s after wrk started, while it still held every connection", text)
         self.assertIn("RSS per connection single 1.5 KiB, reactors 1.6 KiB", text)
         self.assertIn("threads 2.10 + 0.20", text)
@@ -371,25 +391,25 @@ class FootprintReportTest(unittest.TestCase):
         self.assertIn("a thread that exited in between is missed", text)
 
     def test_the_claim_follows_the_data(self):
-        threads = next(c for c in self.cells if c["id"] == "io/sleep/threads/c1000")
-        fp = threads["footprint"]
+        threads = next(c for c in self.cells if c.id == "io/sleep/threads/c1000")
+        fp = threads.footprint
         fp.update(rss_per_connection_bytes=1_500.0, rss_per_connection_bytes_min=1_400.0,
                   rss_per_connection_bytes_max=1_700.0)
-        text = " ".join(report.footprint_text(self.cells))
+        text = " ".join(io.footprint_text(self.cells))
         self.assertNotIn("That is where a thread per connection pays", text)
         self.assertIn("0.94× reactors' (0.87–1.07; the ranges overlap: within this run's noise) RSS", text)
-        check = report.check_footprint(self.cells)
+        check = io.check_footprint(self.cells)
         self.assertEqual(check.verdict, "missed")
         self.assertIn("the RSS ranges overlap", " ".join(check.why))
 
     def test_check(self):
-        check = report.check_footprint(self.cells)
+        check = io.check_footprint(self.cells)
         self.assertEqual(check.verdict, "met")
         self.assertEqual(check.figure, "at 1,000 connections, RSS per connection threads 13.7 KiB against reactors "
                                        "1.6 KiB; context switches per request threads 2.10 + 0.20 against reactors "
                                        "0.50 + 0.02")
-        without = [c for c in self.cells if c["mode"] != "threads"]
-        self.assertEqual(report.check_footprint(without).verdict, "not measured")
+        without = [c for c in self.cells if c.mode != "threads"]
+        self.assertEqual(io.check_footprint(without).verdict, "not measured")
 
 
 class ImbalanceReportTest(unittest.TestCase):
@@ -397,21 +417,22 @@ class ImbalanceReportTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def light(self, mode):
-        return next(c for c in self.cells if c["id"] == f"imbalance/light/{mode}/c16")
+        return next(c for c in self.cells if c.id == f"imbalance/light/{mode}/c16")
 
     def test_table(self):
-        rows = report.imbalance_rows(self.cells)
+        rows = imbalance.imbalance_rows(self.cells)
         self.assertEqual([r[0] for r in rows], ["single", "reactors", "offload", "pool", "threads"])
         self.assertEqual(rows[1], ["reactors", "2.2 ms", "7.2 ms (7.2 ms–7.2 ms)", "7,273", "190", "1.20",
                                    "5.7/0.3 s"])
         self.assertEqual(rows[3][-1], "3.0/3.0 s", "pool's threads shared the heavy work")
-        self.assertEqual(len(rows[0]), len(report.IMBALANCE_HEADER))
+        self.assertEqual(len(rows[0]), len(imbalance.IMBALANCE_HEADER))
 
     def test_sentences(self):
-        text = " ".join(report.imbalance_text(self.cells))
+        text = " ".join(imbalance.imbalance_text(self.cells))
         self.assertIn("reactors 2.2 ms/7.2 ms (p99 5.2 ms over the wait)", text)
-        self.assertIn("Beside reactors' light p99 of 7.2 ms: pool 0.36× reactors' (0.36–0.36; lower), offload 0.33× "
-                      "reactors' (0.33–0.33; lower), threads 0.42× reactors'", text)
+        self.assertIn("Beside reactors' light p99 of 7.2 ms: single 1.06× reactors' (1.06–1.06; higher), offload 0.33× "
+                      "reactors' (0.33–0.33; lower), pool 0.36× reactors' (0.36–0.36; lower) and threads 0.42× "
+                      "reactors'", text)
         self.assertIn("reactors' loops spent 5.7/0.3 s on handler work over the repeats (max ÷ mean 1.90): the heavy "
                       "work sat on some loops", text)
         self.assertIn("CPUs kept busy (server CPU ÷ wall time, both streams) of 2: single 1.20", text)
@@ -419,24 +440,24 @@ class ImbalanceReportTest(unittest.TestCase):
 
     def test_an_even_spread_is_said_as_such(self):
         reactors = self.light("reactors")
-        for w in reactors["per_worker"]:
+        for w in reactors.per_worker:
             w["busy_ns"] = 3_000_000_000
-        text = " ".join(report.imbalance_text(self.cells))
+        text = " ".join(imbalance.imbalance_text(self.cells))
         self.assertIn("the heavy work was spread over the loops", text)
         self.assertNotIn("sat on some loops", text)
 
     def test_check(self):
-        check = report.check_imbalance(self.cells)
+        check = imbalance.check_imbalance(self.cells)
         self.assertEqual(check.expectation, "imbalance: pool's and offload's light-stream p99 below reactors'")
         self.assertEqual(check.figure, "pool 2.6 ms and offload 2.4 ms against reactors 7.2 ms: pool 0.36× "
                                        "(0.36–0.36) and offload 0.33× (0.33–0.33)")
         self.assertEqual(check.verdict, "met")
-        bad = report.check_imbalance(synthetic_doc(good=False)["cells"])
+        bad = imbalance.check_imbalance(synthetic_doc(good=False)["cells"])
         self.assertEqual(bad.verdict, "missed", "pool's p99 above reactors'")
-        without = [c for c in self.cells if c["mode"] not in ("pool", "offload")]
-        self.assertEqual(report.check_imbalance(without).verdict, "not measured")
-        only_pool = [c for c in self.cells if c["mode"] != "offload"]
-        row = report.check_imbalance(only_pool)
+        without = [c for c in self.cells if c.mode not in ("pool", "offload")]
+        self.assertEqual(imbalance.check_imbalance(without).verdict, "not measured")
+        only_pool = [c for c in self.cells if c.mode != "offload"]
+        row = imbalance.check_imbalance(only_pool)
         self.assertEqual(row.verdict, "met")
         self.assertIn("offload not measured", row.why)
 
@@ -446,28 +467,28 @@ class NewChecksTest(unittest.TestCase):
         self.cells = synthetic_doc()["cells"]
 
     def test_threads_block_above_the_pools(self):
-        row = report.check_block_threads(self.cells)
+        row = io.check_block_threads(self.cells)
         self.assertEqual(row.verdict, "met")
         self.assertEqual(row.figure, "threads 9,000 req/s (8,910–9,090) at 1,000 connections, 90.0% of its bound "
                                      "10,000; the pooled models' bound is at most 20.0 req/s (reactors, parallelism 2)")
-        self.assertEqual(report.check_block_threads(synthetic_doc(good=False)["cells"]).verdict, "missed")
+        self.assertEqual(io.check_block_threads(synthetic_doc(good=False)["cells"]).verdict, "missed")
 
     def test_pool_and_threads_scale(self):
-        row = report.check_cpu_new(self.cells)
+        row = cpu.check_cpu_new(self.cells)
         self.assertEqual((row.verdict, row.figure), ("met", "pool 1.90× (1.86–1.94) and threads 1.86× (1.82–1.90)"))
-        bad = report.check_cpu_new(synthetic_doc(good=False)["cells"])
+        bad = cpu.check_cpu_new(synthetic_doc(good=False)["cells"])
         self.assertEqual(bad.verdict, "missed")
         self.assertIn("pool (parallelism 2) kept", " ".join(bad.why))
 
 
 class RenderTest(unittest.TestCase):
     def test_markdown_and_html(self):
-        blocks = [report.h(1, "T"), report.p("a `b` <c>"), report.ul(["x"]), report.table(["h|1", "h2"], [["1", "2"]]),
-                  report.img("x.png", "alt")]
-        md = report.to_markdown(blocks)
+        blocks = [render.h(1, "T"), render.p("a `b` <c>"), render.ul(["x"]), render.table(["h|1", "h2"], [["1", "2"]]),
+                  render.img("x.png", "alt")]
+        md = render.to_markdown(blocks)
         self.assertIn("# T", md)
         self.assertIn("![alt](x.png)", md)
-        html = report.to_html(blocks, "T")
+        html = render.to_html(blocks, "T")
         self.assertIn("<code>b</code> &lt;c&gt;", html)
         self.assertIn('<img src="x.png" alt="alt">', html)
 
@@ -487,7 +508,8 @@ class RenderTest(unittest.TestCase):
             self.assertIn("## overload: goodput under a flood", md)
             self.assertIn("| flood, pause off | 200 | 1ms |", md)
             self.assertIn("## imbalance: a few heavy connections among many light ones", md)
-            self.assertIn("### io: RSS per connection and context switches per request", md)
+            self.assertIn("### io: RSS and descriptors per connection, context switches per request", md)
+            self.assertIn("### overhead: RSS and descriptors per idle connection", md)
             self.assertIn("Only reactors runs this scenario: it compares the two ways reactors hands", md)
             self.assertIn("Only offload runs this scenario: only offload has a pool queue", md)
 
