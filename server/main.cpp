@@ -3,6 +3,7 @@
 
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/models/catalog.hpp"
 #include "server/server.hpp"
 
 #include <boost/system/system_error.hpp>
@@ -19,6 +20,10 @@ int main(int argc, char** argv)
     auto parsed = cvp::parse_config(args, cvp::process_env());
     if (std::holds_alternative<cvp::help_requested>(parsed)) {
         std::cout << cvp::help_text();
+        return 0;
+    }
+    if (std::holds_alternative<cvp::models_requested>(parsed)) {
+        std::cout << cvp::list_models_json() << '\n';
         return 0;
     }
     if (auto const* err = std::get_if<cvp::config_error>(&parsed)) {

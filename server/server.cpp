@@ -5,7 +5,6 @@
 #include "server/session.hpp"
 
 #include <boost/asio/post.hpp>
-#include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
 #include <unistd.h>

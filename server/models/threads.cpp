@@ -6,7 +6,6 @@
 /// connection, not CPU per request: a stack (--thread-stack) and an io_context, whose
 /// epoll, eventfd and timerfd descriptors come on top of the socket's.
 
-#include "server/models/catalog.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
@@ -29,24 +28,18 @@
 
 namespace cvp {
 
-model_card threads_card() noexcept
-{
-    return {"threads", "one thread per connection, each running that connection's own event loop; one loop accepts"};
-}
-
 namespace {
 
 class threads_model final : public execution_model
 {
 public:
-    explicit threads_model(model_services const& services)
-        : services_(services)
-        , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
+    threads_model(model_services const& services, model_card const& card)
+        : execution_model(card)
+        , services_(services)
+        , env_(make_loop_env(services, runner_, sessions_, name()))
         , acceptor_(services, runner_, name(), std::nullopt, true)
     {}
 
-    std::string_view name() const noexcept override { return threads_card().name; }
-    std::string_view description() const noexcept override { return threads_card().description; }
     /// Every connection has a thread that may run its work.
     unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.cfg.max_connections); }
     std::size_t threads_alive() const noexcept override { return 1 + alive_.load(std::memory_order_relaxed); }
@@ -263,9 +256,9 @@ void threads_model::stop() noexcept
 
 } // namespace
 
-std::unique_ptr<execution_model> make_threads(model_services const& services)
+std::unique_ptr<execution_model> make_threads(model_services const& services, model_card const& card)
 {
-    return std::make_unique<threads_model>(services);
+    return std::make_unique<threads_model>(services, card);
 }
 
 } // namespace cvp

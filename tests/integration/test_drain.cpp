@@ -109,7 +109,7 @@ TEST_P(drain, clients_sending_back_to_back_lose_nothing)
     EXPECT_EQ(server_.wait_exit(patience), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test
