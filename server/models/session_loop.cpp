@@ -1,5 +1,7 @@
 #include "server/models/session_loop.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+
 namespace cvp {
 
 loop_env make_loop_env(model_services const& services, work_runner& runner, session_registry& sessions, std::string_view mode)
@@ -10,7 +12,11 @@ loop_env make_loop_env(model_services const& services, work_runner& runner, sess
 session_loop::session_loop(model_services const& services, work_runner& runner, std::string_view mode, int concurrency_hint)
     : env_(make_loop_env(services, runner, sessions_, mode))
     , ctx_(concurrency_hint)
-{}
+{
+    // Make the loop's reactor (its epoll, eventfd and timerfd) now rather than with its
+    // first socket, so that the descriptors it holds count among those open at start-up.
+    asio::steady_timer reactor_now{ctx_};
+}
 
 void session_loop::stop() noexcept
 {

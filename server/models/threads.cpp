@@ -41,7 +41,7 @@ public:
     {}
 
     /// Every connection has a thread that may run its work.
-    unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.cfg.max_connections); }
+    unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.gate.cap()); }
     std::size_t threads_alive() const noexcept override { return 1 + alive_.load(std::memory_order_relaxed); }
     model_layout layout() const override { return model_layout{}; }
     /// The socket, and its io_context's epoll, eventfd and timerfd.
@@ -97,7 +97,7 @@ private:
 bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code& ec)
 {
     // Over the limit: the acceptor's own loop answers 503 and closes, with no thread made.
-    if (!services_.gate.enter(services_.cfg.max_connections)) {
+    if (!services_.gate.enter()) {
         auto socket = acceptor.accept(acceptor_.context().get_executor(), ec);
         if (ec)
             return false;
