@@ -3,6 +3,8 @@
 /// What /stats and /metrics report: one typed snapshot, filled by the server from its
 /// counters and rendered once as JSON and once as Prometheus text.
 
+#include "common/connection_budget.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstddef>
@@ -82,6 +84,8 @@ struct stats_snapshot
 
     struct limits_info
     {
+        /// The connection cap in force: --max-connections, or less where the open-file
+        /// limit allows less.
         std::size_t max_connections = 0;
         std::uint32_t max_header_bytes = 0;
         std::uint64_t max_body_bytes = 0;
@@ -91,6 +95,8 @@ struct stats_snapshot
         std::int64_t drain_timeout_ms = 0;
         std::int64_t drain_grace_ms = 0;
         std::uint64_t thread_stack_bytes = 0;
+        /// Where the cap comes from.
+        connection_budget budget;
     } limits;
 
     std::vector<worker_snapshot> workers;

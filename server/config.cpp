@@ -13,14 +13,7 @@ namespace cvp {
 
 std::string_view to_string(mode m) noexcept
 {
-    switch (m) {
-    case mode::single: return "single";
-    case mode::reactors: return "reactors";
-    case mode::offload: return "offload";
-    case mode::pool: return "pool";
-    case mode::threads: return "threads";
-    }
-    return "unknown";
+    return model_card_of(m).name;
 }
 
 std::string_view to_string(accept_strategy a) noexcept
@@ -107,6 +100,8 @@ struct flag
     std::string_view help;
     /// Applies a value; returns an error message describing the accepted values, or empty.
     std::string (*apply)(config&, std::string_view);
+    /// The accepted values, where a list elsewhere holds them: --help puts them after `help`.
+    std::string (*choices)() = nullptr;
 };
 
 template <class T, std::uint64_t Lo, std::uint64_t Hi, T config::*Member>
@@ -131,12 +126,11 @@ std::string set_duration(config& c, std::string_view v)
 
 std::string set_mode(config& c, std::string_view v)
 {
-    for (auto m : all_modes)
-        if (v == to_string(m)) {
-            c.mode = m;
-            return {};
-        }
-    return "expects single, reactors, offload, pool or threads";
+    auto const m = find_mode(v);
+    if (!m)
+        return "expects " + model_names_text();
+    c.mode = *m;
+    return {};
 }
 
 std::string set_thread_stack(config& c, std::string_view v)
@@ -181,7 +175,7 @@ std::string set_address(config& c, std::string_view v)
 }
 
 constexpr flag flags[] = {
-    {"mode", "MODE", "reactors", "execution model: single, reactors, offload, pool or threads (see below)", &set_mode},
+    {"mode", "MODE", "reactors", "execution model", &set_mode, &model_names_text},
     {"threads", "N", "usable CPUs", "event loops in reactors, threads in pool", &set_number<unsigned, 1, 1024, &config::threads>},
     {"accept", "HOW", "round-robin", "reactors: round-robin (one acceptor) or reuseport (one per loop)", &set_accept},
     {"pin", "on|off", "on in reactors, off in pool", "pin reactor or pool threads to allowed CPUs", &set_pin},
@@ -244,6 +238,8 @@ parse_result parse_config(std::vector<std::string> const& args, env_lookup const
         std::string_view arg = args[i];
         if (arg == "--help" || arg == "-h")
             return help_requested{};
+        if (arg == "--list-models")
+            return models_requested{};
         if (!arg.starts_with("--"))
             return config_error{"unexpected argument '" + std::string{arg} + "' (see --help)"};
         arg.remove_prefix(2);
@@ -282,20 +278,24 @@ std::string help_text()
 {
     std::ostringstream out;
     out << "usage: cvp-server [--flag value]...\n\n"
-           "One HTTP server, five execution models, the same handlers.\n\n"
+           "One HTTP server, the same handlers under each execution model.\n\n"
            "models (--mode):\n";
-    for (auto m : all_modes) {
-        std::string lhs = "  " + std::string{to_string(m)};
+    for (auto const& e : model_catalog()) {
+        std::string lhs = "  " + std::string{e.card.name};
         lhs.resize(std::max<std::size_t>(lhs.size() + 1, 12), ' ');
-        out << lhs << model_card_of(m).description << "\n";
+        out << lhs << e.card.description << "\n";
     }
     out << "\nflags (each may also be set as an environment variable; flags win):\n";
     for (auto const& f : flags) {
         std::string lhs = "  --" + std::string{f.name} + " " + std::string{f.value_hint};
         lhs.resize(std::max<std::size_t>(lhs.size() + 1, 30), ' ');
-        out << lhs << f.help << "\n" << std::string(30, ' ') << "env " << env_name(f.name) << ", default " << f.default_text << "\n";
+        out << lhs << f.help;
+        if (f.choices != nullptr)
+            out << ": " << f.choices() << " (see above)";
+        out << "\n" << std::string(30, ' ') << "env " << env_name(f.name) << ", default " << f.default_text << "\n";
     }
-    out << "\nDurations take ms, s or m; a bare number is milliseconds.\n"
+    out << "\n  --list-models                 print the models above as JSON and exit\n"
+           "\nDurations take ms, s or m; a bare number is milliseconds.\n"
            "Endpoints, headers and /stats are described in docs/API.md.\n";
     return out.str();
 }

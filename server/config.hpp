@@ -12,7 +12,8 @@
 
 namespace cvp {
 
-/// The execution models. The session and the handlers are the same in all of them.
+/// The execution models. The session and the handlers are the same in all of them. Each
+/// has its row in the catalog (server/models/catalog.cpp), which names and describes it.
 enum class mode
 {
     single,   ///< one io_context on one thread: concurrency only
@@ -22,9 +23,6 @@ enum class mode
     threads,  ///< one thread per connection, blocking in its socket's reads and writes
 };
 
-/// Every model, in the order --help and the lab list them.
-inline constexpr mode all_modes[] = {mode::single, mode::reactors, mode::offload, mode::pool, mode::threads};
-
 /// How `reactors` spreads connections over its loops.
 enum class accept_strategy
 {
@@ -32,6 +30,7 @@ enum class accept_strategy
     reuseport,   ///< one SO_REUSEPORT acceptor per loop; the kernel hashes connections
 };
 
+/// The model's name, from its catalog row.
 std::string_view to_string(mode m) noexcept;
 std::string_view to_string(accept_strategy a) noexcept;
 
@@ -77,11 +76,15 @@ struct config
 struct help_requested
 {
 };
+/// `--list-models`: print the catalog as JSON and exit.
+struct models_requested
+{
+};
 struct config_error
 {
     std::string message;
 };
-using parse_result = std::variant<config, help_requested, config_error>;
+using parse_result = std::variant<config, help_requested, models_requested, config_error>;
 
 /// Looks up an environment variable; empty when unset.
 using env_lookup = std::function<std::optional<std::string>(std::string const&)>;

@@ -2,9 +2,9 @@
 
 namespace cvp {
 
-bool drain_gate::enter(std::size_t limit) noexcept
+bool drain_gate::enter() noexcept
 {
-    if (open_.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    if (open_.fetch_add(1, std::memory_order_relaxed) >= cap()) {
         open_.fetch_sub(1, std::memory_order_relaxed);
         return false;
     }

@@ -1,6 +1,7 @@
 #pragma once
 
-/// Counts the open connections, admits new ones under --max-connections, and signals once
+/// Counts the open connections, admits new ones under the connection cap (--max-connections,
+/// or less where the open-file limit allows less), and signals once
 /// when a drain has begun and the last connection has closed: the drain waits on this,
 /// not on a poll (as Seastar's gate lets http_server::stop() wait for its connections).
 
@@ -17,11 +18,15 @@ class drain_gate
 public:
     using clock = std::chrono::steady_clock;
 
-    /// Admits one more connection unless `limit` are open.
-    bool enter(std::size_t limit) noexcept;
+    /// Sets the connection cap; done once, before any connection is accepted.
+    void set_cap(std::size_t cap) noexcept { cap_.store(cap, std::memory_order_relaxed); }
+    /// The connection cap in force.
+    std::size_t cap() const noexcept { return cap_.load(std::memory_order_relaxed); }
+    /// Admits one more connection unless the cap is open.
+    bool enter() noexcept;
     /// A connection closed; the last one to close once when_empty() is set runs it.
     void leave();
-    /// A connection was refused because the limit was reached.
+    /// A connection was refused because the cap was reached.
     void count_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
     std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
 
@@ -38,6 +43,7 @@ public:
 private:
     void fire();
 
+    std::atomic<std::size_t> cap_{SIZE_MAX};
     std::atomic<std::size_t> open_{0};
     std::atomic<std::uint64_t> rejected_{0};
     std::atomic<bool> closed_{false};

@@ -3,6 +3,7 @@
 
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/models/catalog.hpp"
 #include "server/server.hpp"
 #include "server/stop_signals.hpp"
 
@@ -25,6 +26,10 @@ int main(int argc, char** argv)
         std::cout << cvp::help_text();
         return 0;
     }
+    if (std::holds_alternative<cvp::models_requested>(parsed)) {
+        std::cout << cvp::list_models_json() << '\n';
+        return 0;
+    }
     if (auto const* err = std::get_if<cvp::config_error>(&parsed)) {
         std::cerr << "cvp-server: " << err->message << '\n';
         return 2;
@@ -33,12 +38,21 @@ int main(int argc, char** argv)
 
     try {
         cvp::server server{cfg, cvp::detect_cpu_limits()};
-        // Thousands of connections need thousands of descriptors (four each in threads).
+        // Thousands of connections need thousands of descriptors.
         auto const files = cvp::raise_open_file_limit();
-        if (files < server.descriptors_needed())
-            std::cerr << "cvp-server: warning: open-file limit " << files << " is below the " << server.descriptors_needed()
-                      << " that --max-connections " << cfg.max_connections << " needs; accepts beyond it will fail\n";
         server.listen();
+        // The cap: what the open files leave once the process's own are kept, at most
+        // --max-connections. Past it connections get 503, as past the flag.
+        auto const budget = server.budget_connections(files);
+        if (budget.cap == 0) {
+            std::cerr << "cvp-server: the open-file limit " << files << " leaves no room for a connection (" << budget.reserved
+                      << " kept for the process)\n";
+            return 1;
+        }
+        if (budget.bound_by_open_files())
+            std::cerr << "cvp-server: the open-file limit " << files << " holds " << budget.cap << " connections of "
+                      << budget.per_connection << " descriptor(s) each, " << budget.reserved
+                      << " kept for the process: the cap is " << budget.cap << ", not --max-connections " << cfg.max_connections << '\n';
         std::cout << server.startup_line() << std::endl;
         return server.run();
     } catch (boost::system::system_error const& e) {

@@ -5,13 +5,13 @@
 #include "server/session.hpp"
 
 #include <boost/asio/post.hpp>
-#include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 namespace cvp {
@@ -69,7 +69,11 @@ server::server(config cfg, cpu_limits limits)
     , limits_(std::move(limits))
     , started_ns_(monotonic_ns())
     , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_}))
-{}
+{
+    // --max-connections until budget_connections() has counted the descriptors.
+    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), std::numeric_limits<std::uint64_t>::max(), 0);
+    gate_.set_cap(budget_.cap);
+}
 
 server::~server()
 {
@@ -91,6 +95,18 @@ void server::listen()
         endpoint = acceptor->local_endpoint();
         acceptors_.push_back(std::move(acceptor));
     }
+
+    // Signals are caught from here on (one before run() waits for it there), and the
+    // signal set's pipe is open before budget_connections() counts what is open.
+    signals_.emplace(model_->acceptor_executor(0), SIGINT, SIGTERM);
+}
+
+connection_budget server::budget_connections(std::uint64_t open_files)
+{
+    // What is open now (the loops, the acceptors, what the process inherited) stays open.
+    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files, open_descriptors());
+    gate_.set_cap(budget_.cap);
+    return budget_;
 }
 
 tcp::endpoint server::local_endpoint() const
@@ -111,7 +127,8 @@ std::string server::startup_line() const
         out << *limits_.quota_cpus;
     else
         out << "none";
-    out << " usable=" << limits_.usable << " parallelism=" << model_->parallelism() << " listening=";
+    out << " usable=" << limits_.usable << " parallelism=" << model_->parallelism() << " max_connections=" << gate_.cap()
+        << " cap_from=" << (budget_.bound_by_open_files() ? "open-files" : "flag") << " listening=";
     if (ep.address().is_v6())
         out << '[' << ep.address().to_string() << ']';
     else
@@ -252,9 +269,10 @@ stats_snapshot server::stats() const
     ::getrusage(RUSAGE_SELF, &usage);
     s.process = {::getpid(), seconds(usage.ru_utime), seconds(usage.ru_stime), resident_bytes()};
 
-    s.limits = {cfg_.max_connections,        cfg_.max_header_bytes,     cfg_.max_body_bytes,
+    s.limits = {gate_.cap(),                cfg_.max_header_bytes,     cfg_.max_body_bytes,
                 cfg_.header_timeout.count(), cfg_.idle_timeout.count(), cfg_.write_timeout.count(),
-                cfg_.drain_timeout.count(),  cfg_.drain_grace.count(),  cfg_.thread_stack_bytes};
+                cfg_.drain_timeout.count(),  cfg_.drain_grace.count(),  cfg_.thread_stack_bytes,
+                budget_};
 
     // Workers, summed into totals as they are read.
     auto& t = s.totals;

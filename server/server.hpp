@@ -8,6 +8,7 @@
 #include "server/asio.hpp"
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/descriptor_budget.hpp"
 #include "server/drain_gate.hpp"
 #include "server/models/model.hpp"
 #include "server/stats.hpp"
@@ -30,18 +31,20 @@ public:
     server(server const&) = delete;
     server& operator=(server const&) = delete;
 
-    /// Opens the listening socket(s). Throws boost::system::system_error on failure.
+    /// Opens the listening socket(s) and starts catching SIGTERM/SIGINT. Throws
+    /// boost::system::system_error on failure.
     void listen();
 
     /// The address actually bound (the real port when --port 0 was given).
     tcp::endpoint local_endpoint() const;
 
-    /// The start-up line: mode, threads, pinned CPUs, cgroup quota, parallelism, address
-    /// and port.
+    /// The start-up line: mode, threads, pinned CPUs, cgroup quota, parallelism, the
+    /// connection cap, address and port.
     std::string startup_line() const;
 
-    /// Open files --max-connections needs in this model, with room for the rest.
-    std::uint64_t descriptors_needed() const noexcept { return cfg_.max_connections * model_->descriptors_per_connection() + 64; }
+    /// Sets the connection cap from --max-connections and the descriptors that
+    /// `open_files` leaves once those open now are kept: called once, after listen().
+    connection_budget budget_connections(std::uint64_t open_files);
 
     /// Serves until a drain completes; returns the process exit code.
     int run();
@@ -74,6 +77,7 @@ private:
     /// Acceptors that have not yet stopped accepting, in a drain.
     std::atomic<std::size_t> acceptors_open_{0};
     drain_gate gate_;
+    connection_budget budget_;
     stats_registry stats_;
     std::unique_ptr<execution_model> model_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;

@@ -164,7 +164,7 @@ asio::awaitable<void> refuse(connection::socket_type socket, loop_env& env, std:
 {
     auto conn = std::make_shared<connection>(std::move(socket), std::move(strand), env.cfg.write_timeout);
     auto r = error_reply(http::status::service_unavailable,
-                         "too many connections: the limit of " + std::to_string(env.cfg.max_connections) + " is reached");
+                         "too many connections: the limit of " + std::to_string(env.gate.cap()) + " is reached");
     r.headers.emplace_back(http::field::retry_after, "1");
     answer_and_close(conn->output(), r, env);
     input_buffer in{read_slack};
@@ -191,7 +191,7 @@ void start_session(connection::socket_type socket, loop_env& env, std::optional<
 void admit_session(connection::socket_type socket, loop_env& env, std::optional<connection::strand_type> strand)
 {
     // Over the limit: answer 503 and close, rather than queueing without bound.
-    if (!env.gate.enter(env.cfg.max_connections)) {
+    if (!env.gate.enter()) {
         env.gate.count_rejected();
         refuse_connection(std::move(socket), env, std::move(strand));
         return;

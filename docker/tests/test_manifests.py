@@ -15,7 +15,9 @@ they are asked to accept the files too, and kubectl's rendering must equal this 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -34,7 +36,21 @@ COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 API = REPO / "docs" / "API.md"
 
-MODES = ("single", "reactors", "offload", "pool", "threads")
+#: The server binary whose --list-models names the models (scripts/test builds it first).
+SERVER_BINARY = Path(os.environ.get("CVP_SERVER_BINARY", REPO / "build" / "release" / "cvp-server"))
+
+
+def list_models() -> list[dict]:
+    """The models as the server binary lists them: the files here keep no list of their own."""
+    if not SERVER_BINARY.is_file():
+        raise RuntimeError(f"{SERVER_BINARY} is not built: build it first, or set CVP_SERVER_BINARY")
+    out = subprocess.run([str(SERVER_BINARY), "--list-models"], check=True, capture_output=True, text=True, timeout=30)
+    return json.loads(out.stdout)["models"]
+
+
+MODELS = {m["name"]: m for m in list_models()}
+#: In the binary's order.
+MODES = tuple(MODELS)
 #: Models whose threads are pinned to CPUs unless CVP_PIN says otherwise.
 PINNING_MODES = ("reactors", "pool")
 #: What building cvp-server needs (the README's list, less tests, benchmarks and the lab).
@@ -176,13 +192,15 @@ def env_of(container: dict) -> dict[str, str]:
 
 
 def threads_running_work(mode: str, env: dict) -> int | None:
-    """Threads that run CPU work in a model, from its configuration; None for `threads`,
-    whose threads follow the connections, not the CPUs."""
-    if mode == "single":
-        return 1
-    if mode == "threads":
+    """Threads that run CPU work in a model, from its configuration and its entry in
+    --list-models: None where a thread per connection runs it (they follow the connections,
+    not the CPUs), 1 where no flag sizes the model, else the value of its first sizing flag."""
+    model = MODELS[mode]
+    if model["work_kind"] == "connection-thread":
         return None
-    var = {"reactors": "CVP_THREADS", "offload": "CVP_POOL_THREADS", "pool": "CVP_THREADS"}[mode]
+    if not model["sizing_flags"]:
+        return 1
+    var = "CVP_" + model["sizing_flags"][0].removeprefix("--").replace("-", "_").upper()
     if var not in env:
         raise AssertionError(f"{mode}: {var} is not set, so the thread count is not stated")
     return int(env[var])
@@ -442,7 +460,7 @@ class KubernetesManifests(unittest.TestCase):
         self.assertEqual(load_kustomization(K8S)["resources"], [f"overlays/{m}" for m in MODES])
         self.assertEqual(load_kustomization(LAB)["resources"], ["job.yaml"])
 
-    def test_top_level_renders_the_five_and_no_job(self):
+    def test_top_level_renders_every_model_and_no_job(self):
         ids = sorted(by_id(self.docs))
         expected = sorted([("Deployment", f"cvp-{m}") for m in MODES] + [("Service", f"cvp-{m}") for m in MODES])
         self.assertEqual(ids, expected)

@@ -20,22 +20,20 @@ event_loop::event_loop(model_services const& services, work_runner& runner, std:
     : worker_(services.stats.add(worker_kind::loop, cpu, true))
     , counters_(services.stats.counters(worker_))
     , planned_cpu_(cpu)
-    , env_{services.cfg, services.routes, services.server, runner, sessions_, services.gate, mode}
-    , ctx_(one_thread_hint(private_io))
+    , loop_(services, runner, mode, one_thread_hint(private_io))
 {}
 
 void event_loop::start(std::string name)
 {
     thread_ = std::thread([this, name = std::move(name)] {
         enter_worker_thread(worker_, counters_, name, planned_cpu_);
-        ctx_.run();
+        loop_.context().run();
     });
 }
 
 void event_loop::stop() noexcept
 {
-    guard_.reset();
-    ctx_.stop();
+    loop_.stop();
 }
 
 void event_loop::join()

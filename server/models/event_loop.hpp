@@ -4,9 +4,7 @@
 /// `single`, `reactors` and `offload` are made of these, and `threads` accepts on one.
 
 #include "server/models/model.hpp"
-#include "server/session.hpp"
-
-#include <boost/asio/executor_work_guard.hpp>
+#include "server/models/session_loop.hpp"
 
 #include <boost/asio/detail/concurrency_hint.hpp>
 
@@ -35,20 +33,15 @@ public:
 
     int worker() const noexcept { return worker_; }
     std::optional<int> planned_cpu() const noexcept { return planned_cpu_; }
-    asio::io_context& context() noexcept { return ctx_; }
-    loop_env& env() noexcept { return env_; }
-    session_registry& sessions() noexcept { return sessions_; }
+    asio::io_context& context() noexcept { return loop_.context(); }
+    loop_env& env() noexcept { return loop_.env(); }
+    session_registry& sessions() noexcept { return loop_.sessions(); }
 
 private:
     int worker_;
     worker_counters& counters_;
     std::optional<int> planned_cpu_;
-    // Destroying the io_context destroys the coroutine frames still in it, which use the
-    // registry and the env: those are declared first, so they go last.
-    session_registry sessions_;
-    loop_env env_;
-    asio::io_context ctx_;
-    asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
+    session_loop loop_;
     std::thread thread_;
 };
 

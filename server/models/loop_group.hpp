@@ -30,8 +30,9 @@ public:
     void close_all() override;
 
 protected:
-    explicit loop_group(bool reuseport)
-        : reuseport_(reuseport)
+    loop_group(model_card const& card, bool reuseport)
+        : execution_model(card)
+        , reuseport_(reuseport)
     {}
 
     /// Adds `loops` loops whose handlers run work on `runner` (inline on the loop when

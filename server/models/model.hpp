@@ -12,6 +12,7 @@
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
 #include "server/drain_gate.hpp"
+#include "server/models/catalog.hpp"
 #include "server/stats.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -57,9 +58,11 @@ public:
     execution_model(execution_model const&) = delete;
     execution_model& operator=(execution_model const&) = delete;
 
+    /// The model's row in the catalog: its name, description and kinds of worker.
+    model_card const& card() const noexcept { return card_; }
     /// The name --mode takes, and one sentence on what the model is.
-    virtual std::string_view name() const noexcept = 0;
-    virtual std::string_view description() const noexcept = 0;
+    std::string_view name() const noexcept { return card_.name; }
+    std::string_view description() const noexcept { return card_.description; }
     /// How many threads can run handler work at once.
     virtual unsigned parallelism() const noexcept = 0;
     /// Threads the model runs now.
@@ -94,7 +97,12 @@ public:
     virtual void close_all() = 0;
 
 protected:
-    execution_model() = default;
+    explicit execution_model(model_card const& card)
+        : card_(card)
+    {}
+
+private:
+    model_card const& card_;
 };
 
 /// A thread count asked for, where 0 means the usable CPUs.

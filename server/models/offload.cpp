@@ -1,23 +1,17 @@
 /// `offload`: one event loop for I/O plus a bounded CPU pool, as Node.js with libuv's
 /// pool. CPU and blocking work go to the pool; past its queue they get 503.
 
-#include "server/models/catalog.hpp"
 #include "server/models/loop_group.hpp"
 
 namespace cvp {
-
-model_card offload_card() noexcept
-{
-    return {"offload", "one event loop for I/O, CPU and blocking work handed to a bounded pool of threads"};
-}
 
 namespace {
 
 class offload_model final : public loop_group
 {
 public:
-    explicit offload_model(model_services const& services)
-        : loop_group(false)
+    offload_model(model_services const& services, model_card const& card)
+        : loop_group(card, false)
         , pool_(std::make_unique<offload_pool>(threads_or_usable(services.cfg.pool_threads, services.limits), services.cfg.pool_queue,
                                                services.cfg.pool_nice))
         , pool_nice_(services.cfg.pool_nice)
@@ -27,8 +21,6 @@ public:
         pool_->add_workers(services.stats);
     }
 
-    std::string_view name() const noexcept override { return offload_card().name; }
-    std::string_view description() const noexcept override { return offload_card().description; }
     unsigned parallelism() const noexcept override { return pool_->threads(); }
     std::size_t threads_alive() const noexcept override { return loop_group::threads_alive() + pool_->threads(); }
     std::optional<pool_snapshot> pool() const override { return pool_->read(); }
@@ -57,9 +49,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<execution_model> make_offload(model_services const& services)
+std::unique_ptr<execution_model> make_offload(model_services const& services, model_card const& card)
 {
-    return std::make_unique<offload_model>(services);
+    return std::make_unique<offload_model>(services, card);
 }
 
 } // namespace cvp

@@ -5,11 +5,9 @@
 /// where reactors cannot, at the price of shared state on the hot path: the scheduler's
 /// lock, and cache lines that move between cores.
 
-#include "server/models/catalog.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
 
 #include <thread>
@@ -17,21 +15,16 @@
 
 namespace cvp {
 
-model_card pool_card() noexcept
-{
-    return {"pool", "one event loop run by a pool of threads, each connection on a strand, work inline on any thread"};
-}
-
 namespace {
 
 class pool_model final : public execution_model
 {
 public:
-    explicit pool_model(model_services const& services)
-        : thread_count_(threads_or_usable(services.cfg.threads, services.limits))
-        , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
-        , ctx_(static_cast<int>(thread_count_))
-        , acceptor_strand_(asio::make_strand(ctx_))
+    pool_model(model_services const& services, model_card const& card)
+        : execution_model(card)
+        , thread_count_(threads_or_usable(services.cfg.threads, services.limits))
+        , loop_(services, runner_, name(), static_cast<int>(thread_count_))
+        , acceptor_strand_(asio::make_strand(loop_.context()))
     {
         // Workers are the pool's threads; the connections belong to the loop they share.
         bool const pin = services.cfg.pin.value_or(false);
@@ -42,8 +35,6 @@ public:
         }
     }
 
-    std::string_view name() const noexcept override { return pool_card().name; }
-    std::string_view description() const noexcept override { return pool_card().description; }
     unsigned parallelism() const noexcept override { return thread_count_; }
     std::size_t threads_alive() const noexcept override { return threads_.size(); }
 
@@ -62,10 +53,10 @@ public:
 
     bool accept_one(tcp::acceptor& acceptor, std::size_t, error_code& ec) override
     {
-        auto socket = acceptor.accept(ctx_.get_executor(), ec);
+        auto socket = acceptor.accept(loop_.context().get_executor(), ec);
         if (ec)
             return false;
-        admit_session(std::move(socket), env_, asio::make_strand(ctx_));
+        admit_session(std::move(socket), loop_.env(), asio::make_strand(loop_.context()));
         return true;
     }
 
@@ -75,20 +66,16 @@ public:
         for (auto& t : threads_)
             t.thread = std::thread([this, &t] {
                 enter_worker_thread(t.id, *t.counters, "cvp-pool-" + std::to_string(t.id), t.cpu);
-                ctx_.run();
+                loop_.context().run();
             });
         for (auto& t : threads_)
             t.thread.join();
     }
 
-    void stop() noexcept override
-    {
-        guard_.reset();
-        ctx_.stop();
-    }
+    void stop() noexcept override { loop_.stop(); }
 
-    void begin_drain(std::chrono::steady_clock::time_point grace_deadline) override { sessions_.begin_drain(grace_deadline); }
-    void close_all() override { sessions_.close_all(); }
+    void begin_drain(std::chrono::steady_clock::time_point grace_deadline) override { loop_.sessions().begin_drain(grace_deadline); }
+    void close_all() override { loop_.sessions().close_all(); }
 
 private:
     struct planned_thread
@@ -101,21 +88,16 @@ private:
 
     unsigned thread_count_;
     inline_runner runner_;
-    session_registry sessions_;
     std::vector<planned_thread> threads_;
-    // Destroying the io_context destroys the frames still in it, which use the registry
-    // and the env: those are declared before it, so they go after it.
-    loop_env env_;
-    asio::io_context ctx_;
+    session_loop loop_;
     asio::strand<asio::io_context::executor_type> acceptor_strand_;
-    asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
 };
 
 } // namespace
 
-std::unique_ptr<execution_model> make_pool(model_services const& services)
+std::unique_ptr<execution_model> make_pool(model_services const& services, model_card const& card)
 {
-    return std::make_unique<pool_model>(services);
+    return std::make_unique<pool_model>(services, card);
 }
 
 } // namespace cvp

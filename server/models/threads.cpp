@@ -9,7 +9,6 @@
 /// of them share.
 
 #include "server/blocking_session.hpp"
-#include "server/models/catalog.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
@@ -29,26 +28,20 @@
 
 namespace cvp {
 
-model_card threads_card() noexcept
-{
-    return {"threads", "one thread per connection, blocking in its socket's reads and writes; one loop accepts"};
-}
-
 namespace {
 
 class threads_model final : public execution_model
 {
 public:
-    explicit threads_model(model_services const& services)
-        : services_(services)
-        , env_{services.cfg, services.routes, services.server, runner_, sessions_, services.gate, name()}
+    threads_model(model_services const& services, model_card const& card)
+        : execution_model(card)
+        , services_(services)
+        , env_(make_loop_env(services, runner_, sessions_, name()))
         , acceptor_(services, runner_, name(), std::nullopt, true)
     {}
 
-    std::string_view name() const noexcept override { return threads_card().name; }
-    std::string_view description() const noexcept override { return threads_card().description; }
     /// Every connection has a thread that may run its work.
-    unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.cfg.max_connections); }
+    unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.gate.cap()); }
     std::size_t threads_alive() const noexcept override { return 1 + alive_.load(std::memory_order_relaxed); }
     model_layout layout() const override { return model_layout{}; }
 
@@ -101,7 +94,7 @@ private:
 bool threads_model::accept_one(tcp::acceptor& acceptor, std::size_t, error_code& ec)
 {
     // Over the limit: the acceptor's own loop answers 503 and closes, with no thread made.
-    if (!services_.gate.enter(services_.cfg.max_connections)) {
+    if (!services_.gate.enter()) {
         auto socket = acceptor.accept(acceptor_.context().get_executor(), ec);
         if (ec)
             return false;
@@ -223,9 +216,9 @@ void threads_model::stop() noexcept
 
 } // namespace
 
-std::unique_ptr<execution_model> make_threads(model_services const& services)
+std::unique_ptr<execution_model> make_threads(model_services const& services, model_card const& card)
 {
-    return std::make_unique<threads_model>(services);
+    return std::make_unique<threads_model>(services, card);
 }
 
 } // namespace cvp

@@ -38,22 +38,26 @@ std::int64_t now_ns()
 }
 
 // ---------------------------------------------------------------------------------------
-// server_process
+// the server binary
 
-server_process::server_process(std::vector<std::string> args)
+namespace {
+
+/// The binary under test. CVP_TEST_SERVER runs the suite against another build, e.g. to
+/// see a test fail on the code before a fix.
+std::string server_binary()
 {
-    // argv: the binary, a free loopback port, then the test's flags (which may override).
-    // CVP_TEST_SERVER runs the suite against another build, e.g. to see a test fail
-    // on the code before a fix.
     char const* binary = std::getenv("CVP_TEST_SERVER");
-    std::vector<std::string> argv_strings{binary != nullptr ? binary : CVP_SERVER_BINARY, "--address", "127.0.0.1", "--port", "0"};
-    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    return binary != nullptr ? binary : CVP_SERVER_BINARY;
+}
+
+/// Starts `argv_strings` with stdout on a pipe (stderr stays the test's, so its log shows
+/// on failure); returns the pipe's reading end.
+int spawn_reading_stdout(std::vector<std::string> argv_strings, pid_t& pid)
+{
     std::vector<char*> argv;
     for (auto& a : argv_strings)
         argv.push_back(a.data());
     argv.push_back(nullptr);
-
-    // Start it with stdout on a pipe; stderr stays the test's, so its log shows on failure.
     int out[2];
     if (::pipe(out) != 0)
         throw std::runtime_error("pipe failed");
@@ -61,28 +65,104 @@ server_process::server_process(std::vector<std::string> args)
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, out[0]);
-    int const rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    int const rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     if (rc != 0) {
         ::close(out[0]);
         throw std::runtime_error("cannot start " + argv_strings[0]);
     }
+    return out[0];
+}
+
+} // namespace
+
+std::string list_models_output()
+{
+    // Everything it prints, then its exit status.
+    pid_t pid = -1;
+    int const out = spawn_reading_stdout({server_binary(), "--list-models"}, pid);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out, buf, sizeof buf)) > 0;)
+        text.append(buf, static_cast<std::size_t>(n));
+    ::close(out);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error(server_binary() + " --list-models failed");
+    return text;
+}
+
+namespace {
+
+/// The models as the binary lists them, in its order.
+std::vector<model_info> read_models()
+{
+    auto const doc = nlohmann::json::parse(list_models_output());
+    std::vector<model_info> models;
+    for (auto const& m : doc.at("models"))
+        models.push_back(model_info{m.at("name"), m.at("description"), m.at("sizing_flags"), m.at("worker_kinds"), m.at("serving_kind"),
+                                    m.at("work_kind")});
+    if (models.empty())
+        throw std::runtime_error(server_binary() + " --list-models lists no model");
+    return models;
+}
+
+} // namespace
+
+std::vector<model_info> const& models()
+{
+    static std::vector<model_info> const list = read_models();
+    return list;
+}
+
+std::vector<std::string> const& all_modes()
+{
+    static std::vector<std::string> const names = [] {
+        std::vector<std::string> n;
+        for (auto const& m : models())
+            n.push_back(m.name);
+        return n;
+    }();
+    return names;
+}
+
+model_info const& model(std::string const& mode)
+{
+    for (auto const& m : models())
+        if (m.name == mode)
+            return m;
+    throw std::runtime_error("no model named " + mode);
+}
+
+// ---------------------------------------------------------------------------------------
+// server_process
+
+server_process::server_process(std::vector<std::string> args, std::vector<std::string> launcher)
+{
+    // argv: the launcher if any, the binary, a free loopback port, then the test's flags
+    // (which may override).
+    std::vector<std::string> argv_strings = std::move(launcher);
+    for (std::string a : {server_binary(), std::string{"--address"}, std::string{"127.0.0.1"}, std::string{"--port"}, std::string{"0"}})
+        argv_strings.push_back(std::move(a));
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    int const out = spawn_reading_stdout(argv_strings, pid_);
 
     // Read the start-up line and the port it names.
     auto const deadline = std::chrono::steady_clock::now() + patience;
     while (startup_line_.find('\n') == std::string::npos) {
         auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        pollfd pfd{out[0], POLLIN, 0};
+        pollfd pfd{out, POLLIN, 0};
         if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
             break;
         char buf[512];
-        auto const n = ::read(out[0], buf, sizeof buf);
+        auto const n = ::read(out, buf, sizeof buf);
         if (n <= 0)
             break;
         startup_line_.append(buf, static_cast<std::size_t>(n));
     }
-    ::close(out[0]);
+    ::close(out);
     auto const at = startup_line_.find("listening=");
     auto const colon = startup_line_.rfind(':');
     if (at == std::string::npos || colon == std::string::npos || colon < at) {

@@ -22,23 +22,41 @@
 
 namespace cvp::test {
 
-/// The execution models, for parameterised tests.
-inline std::vector<std::string> const all_modes{"single", "reactors", "offload", "pool", "threads"};
+/// One execution model, as `cvp-server --list-models` describes it.
+struct model_info
+{
+    std::string name;
+    std::string description;
+    std::vector<std::string> sizing_flags;
+    /// The `kind` values of its workers in /stats.
+    std::vector<std::string> worker_kinds;
+    /// The kind of thread that serves its connections (and its timer waits).
+    std::string serving_kind;
+    /// The kind of thread it runs CPU and blocking work on.
+    std::string work_kind;
+};
 
-/// The kind of thread that serves a model's connections (and its timer waits).
+/// What the server binary prints for `--list-models` (it must exit 0).
+std::string list_models_output();
+
+/// The models, read once from the binary under test, in its order: the tests keep no
+/// list of their own.
+std::vector<model_info> const& models();
+
+/// Their names, for parameterised tests.
+std::vector<std::string> const& all_modes();
+
+/// The model named `mode`.
+model_info const& model(std::string const& mode);
+
 inline std::string serving_kind(std::string const& mode)
 {
-    if (mode == "pool")
-        return "pool-thread";
-    if (mode == "threads")
-        return "connection-thread";
-    return "loop";
+    return model(mode).serving_kind;
 }
 
-/// The kind of thread a model runs CPU and blocking work on.
 inline std::string work_kind(std::string const& mode)
 {
-    return mode == "offload" ? "pool-thread" : serving_kind(mode);
+    return model(mode).work_kind;
 }
 
 /// A bound on every wait in the tests: generous, because sanitizer builds on a busy
@@ -53,8 +71,9 @@ class server_process
 {
 public:
     /// Starts the server with `--address 127.0.0.1 --port 0` plus `args`, and waits for
-    /// its start-up line.
-    explicit server_process(std::vector<std::string> args);
+    /// its start-up line. A `launcher` (such as `prlimit --nofile=256`) goes in front and
+    /// must exec the server in its own process.
+    explicit server_process(std::vector<std::string> args, std::vector<std::string> launcher = {});
     ~server_process();
     server_process(server_process const&) = delete;
     server_process& operator=(server_process const&) = delete;

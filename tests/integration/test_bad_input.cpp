@@ -188,7 +188,7 @@ TEST_P(bad_input, connection_limit_answers_503_and_closes)
     EXPECT_EQ(a.get("/stats").json()["totals"]["connections_rejected"], 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, bad_input, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, bad_input, ::testing::ValuesIn(all_modes()));
 
 TEST(offload_pool, full_queue_answers_503_with_retry_after)
 {

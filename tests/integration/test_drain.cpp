@@ -110,7 +110,7 @@ TEST_P(drain, clients_sending_back_to_back_lose_nothing)
     EXPECT_EQ(server_.wait_exit(patience), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes()));
 
 /// Signals that keep coming after a drain has begun: each round starts its own server.
 class late_signals : public ::testing::TestWithParam<std::string>

@@ -248,7 +248,7 @@ TEST_P(endpoints, head_has_the_headers_of_get_and_no_body)
     EXPECT_EQ(client.get("/plaintext").body, "Hello, World!");
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, endpoints, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, endpoints, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test

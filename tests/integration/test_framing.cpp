@@ -215,7 +215,7 @@ TEST_P(framing, no_connection_can_make_the_server_hold_more_than_its_limits)
     EXPECT_EQ(client.get("/plaintext").status, 200u);
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, framing, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, framing, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test

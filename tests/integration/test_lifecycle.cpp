@@ -129,7 +129,7 @@ TEST_P(lifecycle, an_idle_server_exits_zero_on_sigterm)
     EXPECT_EQ(server.wait_exit(patience), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, lifecycle, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, lifecycle, ::testing::ValuesIn(all_modes()));
 
 TEST(configuration, environment_variables_set_flags_and_flags_win)
 {

@@ -101,7 +101,7 @@ TEST_P(pipelining, a_client_that_does_not_read_is_not_answered_without_bound)
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, pipelining, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, pipelining, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test

@@ -18,7 +18,7 @@ inline stats_snapshot api_stats()
     s.uptime_s = 12.5;
     s.cpu = {{0, 1}, {}, "v1", std::nullopt, 2};
     s.process = {4242, 1.25, 0.5, 7340032};
-    s.limits = {10000, 8192, 65536, 10000, 60000, 30000, 10000, 1000, 262144};
+    s.limits = {10000, 8192, 65536, 10000, 60000, 30000, 10000, 1000, 262144, {10000, 10000, 20000, 26, 1}};
     worker_snapshot loop;
     loop.id = 0;
     loop.kind = "loop";

@@ -1,0 +1,44 @@
+#pragma once
+
+/// An io_context with what the sessions on it share (their registry and their env), made
+/// and destroyed in the one order that is safe: destroying the io_context destroys the
+/// coroutine frames still in it, and those use the registry and the env, so these outlive
+/// it. `event_loop` and `pool` hold one; nothing else has to keep the order in mind.
+
+#include "server/models/model.hpp"
+#include "server/session.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <string_view>
+
+namespace cvp {
+
+/// What the sessions served with `runner` and enlisted in `sessions` share: the one place
+/// a loop_env is made.
+loop_env make_loop_env(model_services const& services, work_runner& runner, session_registry& sessions, std::string_view mode);
+
+class session_loop
+{
+public:
+    /// An io_context made with `concurrency_hint`, kept running until stop().
+    session_loop(model_services const& services, work_runner& runner, std::string_view mode, int concurrency_hint);
+    session_loop(session_loop const&) = delete;
+    session_loop& operator=(session_loop const&) = delete;
+
+    asio::io_context& context() noexcept { return ctx_; }
+    loop_env& env() noexcept { return env_; }
+    session_registry& sessions() noexcept { return sessions_; }
+
+    /// Stops the loop now. Safe from any thread.
+    void stop() noexcept;
+
+private:
+    // Members go in reverse order: the io_context and its guard first, the registry last.
+    session_registry sessions_;
+    loop_env env_;
+    asio::io_context ctx_;
+    asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
+};
+
+} // namespace cvp
