@@ -96,9 +96,9 @@ void server::listen()
         acceptors_.push_back(std::move(acceptor));
     }
 
-    // Signals are caught from here on (one before run() waits for it there), and the
-    // signal set's pipe is open before budget_connections() counts what is open.
-    signals_.emplace(model_->acceptor_executor(0), SIGINT, SIGTERM);
+    // Signals are read from here on (one that comes before run() waits there, blocked),
+    // and their signalfd is open before budget_connections() counts what is open.
+    signals_.emplace(model_->acceptor_executor(0));
 }
 
 connection_budget server::budget_connections(std::uint64_t open_files)

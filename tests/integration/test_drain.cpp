@@ -146,7 +146,7 @@ TEST_P(late_signals, a_clean_drain_exits_0_whatever_signals_arrive_until_the_pro
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, late_signals, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, late_signals, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test

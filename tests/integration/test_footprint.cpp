@@ -51,7 +51,7 @@ TEST_P(footprint, an_idle_connection_holds_one_descriptor)
     EXPECT_EQ(server_descriptors() - before, static_cast<std::size_t>(batch));
 }
 
-INSTANTIATE_TEST_SUITE_P(all_models, footprint, ::testing::ValuesIn(all_modes));
+INSTANTIATE_TEST_SUITE_P(all_models, footprint, ::testing::ValuesIn(all_modes()));
 
 } // namespace
 } // namespace cvp::test
