@@ -124,7 +124,8 @@ asio::awaitable<std::optional<reply>> discard_body(Transport& conn, input_buffer
             case chunked_decoder::status::done: co_return std::nullopt;
             case chunked_decoder::status::need_more: break;
             case chunked_decoder::status::malformed:
-                co_return error_reply(http::status::bad_request, "malformed request: bad chunked encoding");
+                co_return error_reply(http::status::bad_request,
+                                      "malformed request: bad chunked encoding: " + std::string{chunked_decoder::describe(chunks.why())});
             case chunked_decoder::status::body_too_large:
                 co_return error_reply(http::status::payload_too_large,
                                       "request body exceeds " + std::to_string(env.cfg.max_body_bytes) + " bytes");

@@ -134,6 +134,22 @@ TEST_P(framing, chunk_extensions_are_allowed_and_bad_chunks_are_400)
                                   "chunked");
 }
 
+TEST_P(framing, a_chunk_extension_without_a_name_is_400_and_closes_while_a_valid_one_is_served)
+{
+    std::string const head = "GET /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    // chunk-ext-name is a token (RFC 9112 §7.1.1): `5;=x` has none. Nothing after it is read.
+    expect_refused_and_closed(head + "5;=x\r\nhello\r\n0\r\n\r\n" + smuggled, 400, "chunk extension without a name");
+    // Whitespace inside a token value is no extension either.
+    expect_refused_and_closed(head + "5;a=b c\r\nhello\r\n0\r\n\r\n" + smuggled, 400, "bad chunked encoding");
+    // The full grammar is served: BWS, a quoted-string with a quoted-pair, an empty one.
+    http_client client{server_.port()};
+    client.send_raw(head + "5 ; a = \"q\\\"x\";b=\"\";c\t\r\nhello\r\n0\r\n\r\n");
+    auto r = client.read_reply();
+    EXPECT_EQ(r.status, 200u) << r.body;
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(client.get("/plaintext").body, "Hello, World!");
+}
+
 TEST_P(framing, http_1_0_is_answered_as_http_1_1_and_one_leading_empty_line_is_ignored)
 {
     http_client client{server_.port()};
