@@ -89,7 +89,8 @@ std::string prometheus_text(stats_snapshot const& stats)
     out << "cvp_connections_open_total{mode=\"" << mode << "\"} " << totals.connections_open << '\n';
     family(out, "cvp_connections_rejected_total", "counter", "Connections refused with 503 because --max-connections was reached.");
     out << "cvp_connections_rejected_total{mode=\"" << mode << "\"} " << totals.connections_rejected << '\n';
-    family(out, "cvp_max_connections", "gauge", "The connection cap in force: --max-connections, or less where the open-file limit allows less.");
+    family(out, "cvp_max_connections", "gauge",
+           "The connection cap in force: --max-connections, or less where the open-file limit allows less.");
     out << "cvp_max_connections{mode=\"" << mode << "\"} " << stats.limits.max_connections << '\n';
     family(out, "cvp_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT.");
     out << "cvp_draining{mode=\"" << mode << "\"} " << (stats.draining ? 1 : 0) << '\n';

@@ -29,7 +29,8 @@ error_code last_error()
 
 } // namespace
 
-blocking_connection::blocking_connection(int fd, drain_signals const& signals, drain_gate const& gate, std::chrono::milliseconds write_timeout)
+blocking_connection::blocking_connection(int fd, drain_signals const& signals, drain_gate const& gate,
+                                         std::chrono::milliseconds write_timeout)
     : fd_(fd)
     , signals_(signals)
     , gate_(gate)

@@ -51,8 +51,8 @@ int main(int argc, char** argv)
         }
         if (budget.bound_by_open_files())
             std::cerr << "cvp-server: the open-file limit " << files << " holds " << budget.cap << " connections of "
-                      << budget.per_connection << " descriptor(s) each, " << budget.reserved
-                      << " kept for the process: the cap is " << budget.cap << ", not --max-connections " << cfg.max_connections << '\n';
+                      << budget.per_connection << " descriptor(s) each, " << budget.reserved << " kept for the process: the cap is "
+                      << budget.cap << ", not --max-connections " << cfg.max_connections << '\n';
         std::cout << server.startup_line() << std::endl;
         return server.run();
     } catch (boost::system::system_error const& e) {

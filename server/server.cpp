@@ -71,7 +71,8 @@ server::server(config cfg, cpu_limits limits)
     , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_}))
 {
     // --max-connections until budget_connections() has counted the descriptors.
-    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), std::numeric_limits<std::uint64_t>::max(), 0);
+    budget_ =
+        plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), std::numeric_limits<std::uint64_t>::max(), 0);
     gate_.set_cap(budget_.cap);
 }
 
@@ -269,9 +270,15 @@ stats_snapshot server::stats() const
     ::getrusage(RUSAGE_SELF, &usage);
     s.process = {::getpid(), seconds(usage.ru_utime), seconds(usage.ru_stime), resident_bytes()};
 
-    s.limits = {gate_.cap(),                cfg_.max_header_bytes,     cfg_.max_body_bytes,
-                cfg_.header_timeout.count(), cfg_.idle_timeout.count(), cfg_.write_timeout.count(),
-                cfg_.drain_timeout.count(),  cfg_.drain_grace.count(),  cfg_.thread_stack_bytes,
+    s.limits = {gate_.cap(),
+                cfg_.max_header_bytes,
+                cfg_.max_body_bytes,
+                cfg_.header_timeout.count(),
+                cfg_.idle_timeout.count(),
+                cfg_.write_timeout.count(),
+                cfg_.drain_timeout.count(),
+                cfg_.drain_grace.count(),
+                cfg_.thread_stack_bytes,
                 budget_};
 
     // Workers, summed into totals as they are read.

@@ -23,11 +23,14 @@ using enum worker_kind;
 std::vector<catalog_entry> const& entries()
 {
     static std::vector<catalog_entry> const list{
-        {mode::single,
-         {"single", "one event loop on one thread: concurrency without parallelism", {}, {loop}, loop, loop},
-         &make_single},
+        {mode::single, {"single", "one event loop on one thread: concurrency without parallelism", {}, {loop}, loop, loop}, &make_single},
         {mode::reactors,
-         {"reactors", "one event loop per CPU, each on its own pinned thread, connections sharded over them", {"--threads"}, {loop}, loop, loop},
+         {"reactors",
+          "one event loop per CPU, each on its own pinned thread, connections sharded over them",
+          {"--threads"},
+          {loop},
+          loop,
+          loop},
          &make_reactors},
         {mode::offload,
          {"offload",

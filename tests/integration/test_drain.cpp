@@ -114,7 +114,8 @@ INSTANTIATE_TEST_SUITE_P(all_models, drain, ::testing::ValuesIn(all_modes()));
 
 /// Signals that keep coming after a drain has begun: each round starts its own server.
 class late_signals : public ::testing::TestWithParam<std::string>
-{};
+{
+};
 
 TEST_P(late_signals, a_clean_drain_exits_0_whatever_signals_arrive_until_the_process_is_gone)
 {

@@ -193,7 +193,8 @@ TEST_P(framing, responses_carry_a_date)
 TEST_P(framing, a_chunk_size_line_over_its_limit_is_malformed_400_not_413)
 {
     // 4,097 bytes of chunk-size line: one past the limit, and no CRLF yet.
-    expect_refused_and_closed(std::string{"GET /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e="} + std::string(4093, 'e'),
+    expect_refused_and_closed(std::string{"GET /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e="} +
+                                  std::string(4093, 'e'),
                               400, "chunk-size line exceeds 4096 bytes");
 }
 

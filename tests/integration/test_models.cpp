@@ -125,7 +125,8 @@ private:
             auto const line = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
             if (auto colon = line.find(':'); colon != std::string::npos) {
                 auto name = line.substr(0, colon);
-                std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+                std::transform(name.begin(), name.end(), name.begin(),
+                               [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
                 r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
             }
             at = next;

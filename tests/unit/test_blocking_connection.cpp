@@ -59,10 +59,7 @@ protected:
     ~blocking_transport() override { ::close(client_); }
 
     /// Reads on the server side, blocking, until it ends.
-    std::tuple<error_code, std::size_t> read()
-    {
-        return run_on_own_loop(conn_->read_when_ready(std::span<char>{buffer_}));
-    }
+    std::tuple<error_code, std::size_t> read() { return run_on_own_loop(conn_->read_when_ready(std::span<char>{buffer_})); }
 
     drain_signals signals_;
     drain_gate gate_;

@@ -51,14 +51,15 @@ constexpr std::string_view rest = "hello\r\n0\r\n\r\n";
 
 struct line_case
 {
-    char const* name;  ///< the test's name
-    std::string line;  ///< the chunk-size line with its terminator
-    fault expected;    ///< fault::none: valid
+    char const* name;   ///< the test's name
+    std::string line;   ///< the chunk-size line with its terminator
+    fault expected;     ///< fault::none: valid
     std::size_t bad_at; ///< for an invalid line, the index of the byte that is refused
 };
 
 class chunk_line : public ::testing::TestWithParam<line_case>
-{};
+{
+};
 
 TEST_P(chunk_line, is_judged_the_same_whole_and_byte_by_byte)
 {
@@ -98,7 +99,8 @@ INSTANTIATE_TEST_SUITE_P(
         line_case{"quoted_value_with_space_tab_and_obs_text", "5;a=\"x y\t\x80\\\x90\"\r\n", fault::none, 0},
         line_case{"name_then_bws_then_next_extension", "5;a ;b\r\n", fault::none, 0},
         // Invalid extensions.
-        line_case{"no_name", "5;=x\r\n", fault::extension_name, 2}, line_case{"nothing_after_semicolon", "5;\r\n", fault::extension_name, 2},
+        line_case{"no_name", "5;=x\r\n", fault::extension_name, 2},
+        line_case{"nothing_after_semicolon", "5;\r\n", fault::extension_name, 2},
         line_case{"no_value", "5;a=\r\n", fault::extension_value, 4},
         line_case{"unterminated_quote", "5;a=\"open\r\n", fault::extension_value, 9},
         line_case{"text_after_closing_quote", "5;a=\"x\"y\r\n", fault::separator, 7},
