@@ -1,6 +1,7 @@
 #include "handlers/metrics.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <sstream>
@@ -15,23 +16,41 @@ void family(std::ostringstream& out, char const* name, char const* type, char co
     out << "# HELP " << name << ' ' << help << '\n' << "# TYPE " << name << ' ' << type << '\n';
 }
 
-/// A double in its shortest round-trip form, so large counters keep every digit.
+/// A figure as Prometheus text: a whole number as an integer (exact up to 2^53), any other
+/// in its shortest round-trip form.
 std::string number(double v)
 {
     char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    auto const whole = std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9007199254740992.0;
+    auto [end, ec] = whole ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v))
+                           : std::to_chars(buf, buf + sizeof buf, v);
     return ec == std::errc{} ? std::string(buf, end) : "NaN";
 }
 
-/// One worker figure: a counter, or a gauge the worker may not own.
-using worker_field = std::optional<double> (*)(worker_snapshot const&);
+/// One family of the exposition: its name, type, help, and how to read its figure.
+template <typename Reader>
+struct metric
+{
+    char const* name;
+    char const* type;
+    char const* help;
+    Reader read;
+};
 
+/// A worker's figure, or nothing where the worker does not own it.
+using worker_reader = std::optional<double> (*)(worker_snapshot const&);
+
+/// A process-wide figure, or nothing where the model has no such part.
+using process_reader = std::optional<double> (*)(stats_snapshot const&);
+
+/// A worker counter.
 template <std::uint64_t worker_snapshot::*Member>
-std::optional<double> field(worker_snapshot const& w)
+std::optional<double> counter(worker_snapshot const& w)
 {
     return static_cast<double>(w.*Member);
 }
 
+/// A gauge of the connections a worker owns; absent where it owns none (`pool`).
 template <std::uint64_t worker_snapshot::connection_gauges::*Member>
 std::optional<double> gauge(worker_snapshot const& w)
 {
@@ -40,10 +59,64 @@ std::optional<double> gauge(worker_snapshot const& w)
     return static_cast<double>((*w.connections).*Member);
 }
 
-std::optional<double> busy_seconds(worker_snapshot const& w)
+/// A figure of offload's CPU pool; absent in the other models.
+template <auto pool_snapshot::*Member>
+std::optional<double> pool_figure(stats_snapshot const& s)
 {
-    return static_cast<double>(w.busy_ns) * 1e-9;
+    if (!s.pool)
+        return std::nullopt;
+    return static_cast<double>((*s.pool).*Member);
 }
+
+/// Per-worker figures, labelled by mode, worker index and kind. Gauges of connections that
+/// belong to no one thread (`pool`) are left out per worker; the totals have them.
+constexpr metric<worker_reader> worker_metrics[] = {
+    {"cvp_requests_total", "counter", "Requests served, by the thread that served them.", &counter<&worker_snapshot::requests>},
+    {"cvp_requests_in_flight", "gauge", "Requests read and not yet answered, by the worker that owns the connection.",
+     &gauge<&worker_snapshot::connection_gauges::requests_in_flight>},
+    {"cvp_connections_open", "gauge", "Connections open, by the worker that owns them.", &gauge<&worker_snapshot::connection_gauges::open>},
+    {"cvp_connections_total", "counter", "Connections accepted, by the worker that owns them.",
+     &gauge<&worker_snapshot::connection_gauges::total>},
+    {"cvp_work_tasks_total", "counter", "Pieces of CPU or blocking work run, by the thread that ran them.", &counter<&worker_snapshot::tasks>},
+    {"cvp_work_busy_seconds_total", "counter", "Wall time spent running handler work, by thread.",
+     [](worker_snapshot const& w) -> std::optional<double> { return static_cast<double>(w.busy_ns) * 1e-9; }},
+};
+
+/// Process-wide figures of the model, labelled by mode.
+constexpr metric<process_reader> model_metrics[] = {
+    {"cvp_connections_open_total", "gauge", "Connections open in the whole process.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.totals.connections_open); }},
+    {"cvp_connections_rejected_total", "counter",
+     "Connections refused with 503 because the connection cap (--max-connections, or less where the open-file limit allows less) was reached.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.totals.connections_rejected); }},
+    {"cvp_max_connections", "gauge", "The connection cap in force: --max-connections, or less where the open-file limit allows less.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.limits.max_connections); }},
+    {"cvp_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT.",
+     [](stats_snapshot const& s) -> std::optional<double> { return s.draining ? 1.0 : 0.0; }},
+    {"cvp_parallelism", "gauge", "Threads of the model that can run handler work at once.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.parallelism); }},
+    {"cvp_threads_alive", "gauge", "Threads the model runs now (in threads, one per open connection, plus the acceptor).",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.threads_alive); }},
+    {"cvp_usable_cpus", "gauge", "CPUs the process may use: affinity combined with the cgroup quota.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.cpu.usable); }},
+};
+
+/// Figures of the process and of offload's pool, without labels (the pool's only where
+/// there is one).
+constexpr metric<process_reader> unlabelled_metrics[] = {
+    {"process_cpu_seconds_total", "counter", "User and system CPU time of the process.",
+     [](stats_snapshot const& s) -> std::optional<double> { return s.process.cpu_user_s + s.process.cpu_system_s; }},
+    {"process_resident_memory_bytes", "gauge", "Resident set size.",
+     [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.process.rss_bytes); }},
+    {"cvp_pool_threads", "gauge", "Threads in the CPU pool.", &pool_figure<&pool_snapshot::threads>},
+    {"cvp_pool_queue_capacity", "gauge", "Tasks that may wait for a pool thread.", &pool_figure<&pool_snapshot::queue_capacity>},
+    {"cvp_pool_queue_depth", "gauge", "Tasks waiting for a pool thread.", &pool_figure<&pool_snapshot::queue_depth>},
+    {"cvp_pool_running", "gauge", "Tasks running on the pool.", &pool_figure<&pool_snapshot::running>},
+    {"cvp_pool_completed_total", "counter", "Tasks the pool completed.", &pool_figure<&pool_snapshot::completed>},
+    {"cvp_pool_rejected_total", "counter", "Tasks refused with 503 because the queue was full.", &pool_figure<&pool_snapshot::rejected>},
+    {"cvp_pool_nice_below_loop", "gauge", "Nice levels every pool thread runs below the I/O loop.",
+     &pool_figure<&pool_snapshot::nice_below_loop>},
+};
 
 } // namespace
 
@@ -52,75 +125,29 @@ std::string prometheus_text(stats_snapshot const& stats)
     std::ostringstream out;
     auto const mode = stats.mode;
 
-    // Per-worker figures, labelled by worker index and kind. Gauges of connections that
-    // belong to no one thread (`pool`) are left out per worker; the totals below have them.
-    struct per_worker
-    {
-        char const* name;
-        worker_field read;
-        char const* type;
-        char const* help;
-    };
-    static constexpr per_worker worker_metrics[] = {
-        {"cvp_requests_total", &field<&worker_snapshot::requests>, "counter", "Requests served, by the thread that served them."},
-        {"cvp_requests_in_flight", &gauge<&worker_snapshot::connection_gauges::requests_in_flight>, "gauge",
-         "Requests read and not yet answered, by the worker that owns the connection."},
-        {"cvp_connections_open", &gauge<&worker_snapshot::connection_gauges::open>, "gauge",
-         "Connections open, by the worker that owns them."},
-        {"cvp_connections_total", &gauge<&worker_snapshot::connection_gauges::total>, "counter",
-         "Connections accepted, by the worker that owns them."},
-        {"cvp_work_tasks_total", &field<&worker_snapshot::tasks>, "counter",
-         "Pieces of CPU or blocking work run, by the thread that ran them."},
-        {"cvp_work_busy_seconds_total", &busy_seconds, "counter", "Wall time spent running handler work, by thread."},
-    };
+    // One sample per worker that owns the figure.
     for (auto const& m : worker_metrics) {
         family(out, m.name, m.type, m.help);
         for (auto const& w : stats.workers) {
-            auto const v = m.read(w);
-            if (!v)
-                continue;
-            out << m.name << "{mode=\"" << mode << "\",worker=\"" << w.id << "\",kind=\"" << w.kind << "\"} " << number(*v) << '\n';
+            if (auto const v = m.read(w))
+                out << m.name << "{mode=\"" << mode << "\",worker=\"" << w.id << "\",kind=\"" << w.kind << "\"} " << number(*v) << '\n';
         }
     }
 
-    // Process-wide figures.
-    auto const& totals = stats.totals;
-    family(out, "cvp_connections_open_total", "gauge", "Connections open in the whole process.");
-    out << "cvp_connections_open_total{mode=\"" << mode << "\"} " << totals.connections_open << '\n';
-    family(out, "cvp_connections_rejected_total", "counter", "Connections refused with 503 because --max-connections was reached.");
-    out << "cvp_connections_rejected_total{mode=\"" << mode << "\"} " << totals.connections_rejected << '\n';
-    family(out, "cvp_max_connections", "gauge",
-           "The connection cap in force: --max-connections, or less where the open-file limit allows less.");
-    out << "cvp_max_connections{mode=\"" << mode << "\"} " << stats.limits.max_connections << '\n';
-    family(out, "cvp_draining", "gauge", "1 while the server drains after SIGTERM/SIGINT.");
-    out << "cvp_draining{mode=\"" << mode << "\"} " << (stats.draining ? 1 : 0) << '\n';
-    family(out, "cvp_parallelism", "gauge", "Threads of the model that can run handler work at once.");
-    out << "cvp_parallelism{mode=\"" << mode << "\"} " << stats.parallelism << '\n';
-    family(out, "cvp_threads_alive", "gauge", "Threads the model runs now (in threads, one per open connection, plus the acceptor).");
-    out << "cvp_threads_alive{mode=\"" << mode << "\"} " << stats.threads_alive << '\n';
-    family(out, "cvp_usable_cpus", "gauge", "CPUs the process may use: affinity combined with the cgroup quota.");
-    out << "cvp_usable_cpus{mode=\"" << mode << "\"} " << stats.cpu.usable << '\n';
-    family(out, "process_cpu_seconds_total", "counter", "User and system CPU time of the process.");
-    out << "process_cpu_seconds_total " << number(stats.process.cpu_user_s + stats.process.cpu_system_s) << '\n';
-    family(out, "process_resident_memory_bytes", "gauge", "Resident set size.");
-    out << "process_resident_memory_bytes " << stats.process.rss_bytes << '\n';
+    // One sample per model-wide figure.
+    for (auto const& m : model_metrics) {
+        if (auto const v = m.read(stats)) {
+            family(out, m.name, m.type, m.help);
+            out << m.name << "{mode=\"" << mode << "\"} " << number(*v) << '\n';
+        }
+    }
 
-    // The pool, in offload only.
-    if (auto const& pool = stats.pool) {
-        family(out, "cvp_pool_threads", "gauge", "Threads in the CPU pool.");
-        out << "cvp_pool_threads " << pool->threads << '\n';
-        family(out, "cvp_pool_queue_capacity", "gauge", "Tasks that may wait for a pool thread.");
-        out << "cvp_pool_queue_capacity " << pool->queue_capacity << '\n';
-        family(out, "cvp_pool_queue_depth", "gauge", "Tasks waiting for a pool thread.");
-        out << "cvp_pool_queue_depth " << pool->queue_depth << '\n';
-        family(out, "cvp_pool_running", "gauge", "Tasks running on the pool.");
-        out << "cvp_pool_running " << pool->running << '\n';
-        family(out, "cvp_pool_completed_total", "counter", "Tasks the pool completed.");
-        out << "cvp_pool_completed_total " << pool->completed << '\n';
-        family(out, "cvp_pool_rejected_total", "counter", "Tasks refused with 503 because the queue was full.");
-        out << "cvp_pool_rejected_total " << pool->rejected << '\n';
-        family(out, "cvp_pool_nice_below_loop", "gauge", "Nice levels every pool thread runs below the I/O loop.");
-        out << "cvp_pool_nice_below_loop " << pool->nice_below_loop << '\n';
+    // The process's figures, then the pool's where the model has one.
+    for (auto const& m : unlabelled_metrics) {
+        if (auto const v = m.read(stats)) {
+            family(out, m.name, m.type, m.help);
+            out << m.name << ' ' << number(*v) << '\n';
+        }
     }
     return out.str();
 }

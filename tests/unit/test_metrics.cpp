@@ -505,4 +505,17 @@ TEST(PrometheusText, SecondsKeepTheirPrecision)
     EXPECT_NEAR(value_of(e, "process_cpu_seconds_total").value_or(-1), 12345.679, 1e-6);
 }
 
+// Counters are whole numbers: they print as integers, every digit kept, not as 1e+07
+// (what the shortest form of a double gives).
+TEST(PrometheusText, WholeNumbersPrintAsIntegers)
+{
+    auto stats = reactors_stats();
+    stats.workers[0].requests = 10'000'000;
+    stats.totals.connections_rejected = 123'456'789'012;
+    auto const text = prometheus_text(stats);
+    EXPECT_NE(text.find("cvp_requests_total{mode=\"reactors\",worker=\"0\",kind=\"loop\"} 10000000\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("cvp_connections_rejected_total{mode=\"reactors\"} 123456789012\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("e+"), std::string::npos) << text;
+}
+
 } // namespace
