@@ -51,8 +51,8 @@ def list_models() -> list[dict]:
 MODELS = {m["name"]: m for m in list_models()}
 #: In the binary's order.
 MODES = tuple(MODELS)
-#: Models whose threads are pinned to CPUs unless CVP_PIN says otherwise.
-PINNING_MODES = ("reactors", "pool")
+#: Models that honour CVP_PIN (`pin` is "on" or "off", their default, in the binary's list).
+PINNING_MODES = tuple(name for name, m in MODELS.items() if m.get("pin") is not None)
 #: What building cvp-server needs (the README's list, less tests, benchmarks and the lab).
 SERVER_BUILD_PACKAGES = {"g++", "cmake", "ninja-build", "libboost1.81-dev", "libboost-url1.81-dev",
                          "nlohmann-json3-dev", "libssl-dev"}

@@ -59,15 +59,10 @@ class Hold:
     script: str = "cvplab/idle.py"
 
 
-class IdleError(Exception):
+class IdleError(procs.ProcessError):
     """The helper failed or held no connection.  Carries its name and stderr."""
 
-    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
-        self.name, self.problem, self.stderr = name, problem, stderr
-        text = f"idle helper ({name}): {problem}"
-        if stderr.strip():
-            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
-        super().__init__(text)
+    label = "idle helper ({name})"
 
 
 class _Conn:

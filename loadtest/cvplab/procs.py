@@ -77,6 +77,21 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
+class ProcessError(Exception):
+    """A process the lab ran failed, died or gave no result.  Carries its name, the problem and
+    its stderr; the message ends with stderr's last 20 lines."""
+
+    #: How the message names the process; ``{name}`` is its name.
+    label = "{name}"
+
+    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
+        self.name, self.problem, self.stderr = name, problem, stderr
+        text = f"{self.label.format(name=name)}: {problem}"
+        if stderr.strip():
+            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
+        super().__init__(text)
+
+
 @dataclass(frozen=True)
 class Exit:
     """How a waited-for child ended, and the CPU it used."""

@@ -39,15 +39,10 @@ DRAIN_TIMEOUT = "1s"
 NODE_SERVER = Path(__file__).resolve().parent.parent / "peers" / "node_server.js"
 
 
-class ServerError(Exception):
+class ServerError(procs.ProcessError):
     """A server failed to start, died, or did not answer.  Carries its name and stderr."""
 
-    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
-        self.name, self.problem, self.stderr = name, problem, stderr
-        text = f"{name}: {problem}"
-        if stderr.strip():
-            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
-        super().__init__(text)
+    label = "{name}"
 
 
 @dataclass(frozen=True)

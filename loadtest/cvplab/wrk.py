@@ -25,15 +25,10 @@ ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 PERCENTILES = ("p50", "p90", "p99", "p999")
 
 
-class WrkError(Exception):
+class WrkError(procs.ProcessError):
     """wrk failed or printed no result.  Carries the run's name and wrk's stderr."""
 
-    def __init__(self, name: str, problem: str, stderr: str = "") -> None:
-        self.name, self.problem, self.stderr = name, problem, stderr
-        text = f"wrk ({name}): {problem}"
-        if stderr.strip():
-            text += "\n  stderr:\n" + "\n".join("    " + l for l in stderr.strip().splitlines()[-20:])
-        super().__init__(text)
+    label = "wrk ({name})"
 
 
 @dataclass(frozen=True)

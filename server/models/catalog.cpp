@@ -30,7 +30,8 @@ std::vector<catalog_entry> const& entries()
           {"--threads"},
           {loop},
           loop,
-          loop},
+          loop,
+          true},
          &make_reactors},
         {mode::offload,
          {"offload",
@@ -46,7 +47,8 @@ std::vector<catalog_entry> const& entries()
           {"--threads"},
           {pool_thread},
           pool_thread,
-          pool_thread},
+          pool_thread,
+          false},
          &make_pool},
         {mode::threads,
          {"threads",
@@ -127,7 +129,8 @@ std::string list_models_json()
                           {"sizing_flags", flags},
                           {"worker_kinds", kinds},
                           {"serving_kind", to_string(c.serving_kind)},
-                          {"work_kind", to_string(c.work_kind)}});
+                          {"work_kind", to_string(c.work_kind)},
+                          {"pin", c.pin_by_default ? json(*c.pin_by_default ? "on" : "off") : json(nullptr)}});
     }
     return json{{"models", models}}.dump();
 }

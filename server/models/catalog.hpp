@@ -35,6 +35,9 @@ struct model_card
     worker_kind serving_kind;
     /// The kind that runs CPU and blocking work.
     worker_kind work_kind;
+    /// Whether `--pin` applies and what it is when not given: absent where the model pins
+    /// nothing.
+    std::optional<bool> pin_by_default = std::nullopt;
 };
 
 /// Makes a model from what the server lends it and its own card.
@@ -65,7 +68,7 @@ std::optional<mode> find_mode(std::string_view name);
 std::string model_names_text();
 
 /// The catalog as JSON: {"models": [{name, description, sizing_flags, worker_kinds,
-/// serving_kind, work_kind}, ...]}, as `cvp-server --list-models` prints it.
+/// serving_kind, work_kind, pin}, ...]} (pin: "on", "off" or null), as `cvp-server --list-models` prints it.
 std::string list_models_json();
 
 } // namespace cvp

@@ -27,7 +27,7 @@ public:
         , acceptor_strand_(asio::make_strand(loop_.context()))
     {
         // Workers are the pool's threads; the connections belong to the loop they share.
-        bool const pin = services.cfg.pin.value_or(false);
+        bool const pin = services.cfg.pin.value_or(card.pin_by_default.value_or(false));
         for (unsigned i = 0; i < thread_count_; ++i) {
             auto const cpu = planned_cpu(pin, services.limits, i);
             auto const id = services.stats.add(worker_kind::pool_thread, cpu, false);

@@ -62,6 +62,10 @@ TEST(Catalog, ListModelsJsonIsTheTableInItsOrder)
             EXPECT_EQ(m["worker_kinds"][k], cvp::to_string(card.worker_kinds[k])) << card.name;
         EXPECT_EQ(m.at("serving_kind"), cvp::to_string(card.serving_kind)) << card.name;
         EXPECT_EQ(m.at("work_kind"), cvp::to_string(card.work_kind)) << card.name;
+        if (card.pin_by_default)
+            EXPECT_EQ(m.at("pin"), *card.pin_by_default ? "on" : "off") << card.name;
+        else
+            EXPECT_TRUE(m.at("pin").is_null()) << card.name;
     }
 }
 
