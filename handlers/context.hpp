@@ -2,6 +2,7 @@
 
 /// What a handler receives and what it returns.
 
+#include "handlers/downstream.hpp"
 #include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
 
@@ -55,6 +56,8 @@ struct request_context
     int loop_worker = 0;
     work_runner& runner;
     server_view const& server;
+    /// The downstream HTTP service, as the model calls it; null without --upstream.
+    downstream_client* downstream = nullptr;
 };
 
 /// A handler's answer. The session turns it into an HTTP response and adds the
@@ -69,6 +72,8 @@ struct reply
     std::vector<std::pair<boost::beast::http::field, std::string>> headers;
     /// Where the handler's work ran, when it had CPU or blocking work.
     std::optional<work_record> work;
+    /// How long a downstream call took, for Server-Timing's `upstream` (nanoseconds).
+    std::optional<std::int64_t> upstream_ns;
     /// Close the connection after this reply (malformed input, connection limit).
     bool close = false;
     /// The model refused the work because it is overloaded (503): the session then

@@ -2,6 +2,7 @@
 /// handed to the work_runner, which the execution model supplies.
 
 #include "common/clock.hpp"
+#include "handlers/downstream_reply.hpp"
 #include "handlers/kernels.hpp"
 #include "handlers/metrics.hpp"
 #include "handlers/router.hpp"
@@ -165,6 +166,41 @@ asio::awaitable<reply> io_sleep(request_context& ctx, target const& t)
     co_return json_reply(json{{"mode", ctx.mode}, {"worker", ctx.loop_worker}, {"ms", ms}, {"start_ns", w.start_ns}, {"end_ns", w.end_ns}});
 }
 
+asio::awaitable<reply> io_http(request_context& ctx, target const& t)
+{
+    param_reader p{t.params};
+    auto const ms = p.number("ms", 0, max_sleep_ms);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+    if (ctx.downstream == nullptr)
+        co_return error_reply(http::status::service_unavailable, "no downstream: start the server with --upstream http://HOST:PORT");
+
+    // Ask the downstream to wait as long: a second cvp-server serves /io/sleep.
+    auto a = co_await ctx.downstream->get("/io/sleep?ms=" + std::to_string(ms));
+    if (a.fault)
+        co_return downstream_failure(ctx.downstream->origin(), a);
+    if (a.status / 100 != 2)
+        co_return downstream_status_failure(ctx.downstream->origin(), a);
+
+    // What came back, and when the call had its connection and its answer.
+    auto answer = json::parse(a.body, nullptr, false);
+    if (answer.is_discarded())
+        answer = a.body;
+    auto r = json_reply(json{{"mode", ctx.mode},
+                             {"worker", ctx.loop_worker},
+                             {"ms", ms},
+                             {"downstream", ctx.downstream->origin()},
+                             {"status", a.status},
+                             {"reused", a.reused},
+                             {"attempts", a.attempts},
+                             {"queued_ns", a.sent_ns - a.asked_ns},
+                             {"start_ns", a.sent_ns},
+                             {"end_ns", a.done_ns},
+                             {"answer", std::move(answer)}});
+    r.upstream_ns = a.done_ns - a.sent_ns;
+    co_return r;
+}
+
 asio::awaitable<reply> io_block(request_context& ctx, target const& t)
 {
     param_reader p{t.params};
@@ -255,6 +291,7 @@ router make_router()
     r.get("/cpu/primes", &primes, route_speed::may_wait);
     r.get("/io/sleep", &io_sleep, route_speed::may_wait);
     r.get("/io/block", &io_block, route_speed::may_wait);
+    r.get("/io/http", &io_http, route_speed::may_wait);
     r.get("/mixed", &mixed, route_speed::may_wait);
     r.get("/healthz", &healthz);
     r.get("/readyz", &readyz);

@@ -118,6 +118,29 @@ constexpr metric<process_reader> unlabelled_metrics[] = {
      &pool_figure<&pool_snapshot::nice_below_loop>},
 };
 
+/// A figure of one downstream pool.
+using downstream_reader = double (*)(downstream_pool_snapshot const&);
+
+/// Figures of each downstream pool, labelled by mode and pool ("loop 0", "shared").
+constexpr metric<downstream_reader> downstream_metrics[] = {
+    {"cvp_downstream_connections_open", "gauge", "Connections open to the downstream: idle and in calls.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.open); }},
+    {"cvp_downstream_connections_in_use", "gauge", "Connections to the downstream in calls (or being opened).",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.in_use); }},
+    {"cvp_downstream_connections_capacity", "gauge", "The most connections the pool opens (--upstream-connections).",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.capacity); }},
+    {"cvp_downstream_connections_created_total", "counter", "Connections to the downstream opened.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.created); }},
+    {"cvp_downstream_connections_reused_total", "counter", "Calls that took an idle connection.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.reused); }},
+    {"cvp_downstream_waiting", "gauge", "Calls waiting for a connection.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.waiting); }},
+    {"cvp_downstream_waited_total", "counter", "Calls that waited for a connection.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.waited); }},
+    {"cvp_downstream_retried_total", "counter", "Calls tried again after the downstream closed an idle connection.",
+     [](downstream_pool_snapshot const& d) { return static_cast<double>(d.retried); }},
+};
+
 } // namespace
 
 std::string prometheus_text(stats_snapshot const& stats)
@@ -148,6 +171,21 @@ std::string prometheus_text(stats_snapshot const& stats)
             family(out, m.name, m.type, m.help);
             out << m.name << ' ' << number(*v) << '\n';
         }
+    }
+    // Each downstream pool's figures, then its failed calls by fault.
+    for (auto const& m : downstream_metrics) {
+        if (stats.downstream_pools.empty())
+            break;
+        family(out, m.name, m.type, m.help);
+        for (auto const& d : stats.downstream_pools)
+            out << m.name << "{mode=\"" << mode << "\",pool=\"" << d.name << "\"} " << number(m.read(d)) << '\n';
+    }
+    if (!stats.downstream_pools.empty()) {
+        family(out, "cvp_downstream_failures_total", "counter", "Downstream calls that failed, by fault.");
+        for (auto const& d : stats.downstream_pools)
+            for (auto const& [fault, count] : d.faults)
+                out << "cvp_downstream_failures_total{mode=\"" << mode << "\",pool=\"" << d.name << "\",fault=\"" << fault << "\"} "
+                    << count << '\n';
     }
     return out.str();
 }

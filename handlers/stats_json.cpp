@@ -54,6 +54,30 @@ json to_json(stats_snapshot const& s)
                     {"rejected", s.pool->rejected},
                     {"nice_below_loop", s.pool->nice_below_loop}};
 
+    // The downstream's pools, null without --upstream.
+    json downstream = nullptr;
+    if (!s.upstream.empty()) {
+        json pools = json::array();
+        for (auto const& d : s.downstream_pools) {
+            json faults = json::object();
+            for (auto const& [name, count] : d.faults)
+                faults[std::string{name}] = count;
+            pools.push_back(json{{"name", d.name},
+                                 {"capacity", d.capacity},
+                                 {"queue_capacity", d.queue_capacity},
+                                 {"open", d.open},
+                                 {"idle", d.idle},
+                                 {"in_use", d.in_use},
+                                 {"waiting", d.waiting},
+                                 {"created", d.created},
+                                 {"reused", d.reused},
+                                 {"waited", d.waited},
+                                 {"retried", d.retried},
+                                 {"faults", std::move(faults)}});
+        }
+        downstream = json{{"origin", s.upstream}, {"pools", std::move(pools)}};
+    }
+
     return json{
         {"mode", s.mode},
         {"model", {{"name", s.mode}, {"description", s.description}, {"parallelism", s.parallelism}, {"threads_alive", s.threads_alive}}},
@@ -87,6 +111,7 @@ json to_json(stats_snapshot const& s)
           {"descriptors_reserved", s.limits.budget.reserved}}},
         {"workers", std::move(workers)},
         {"pool", std::move(pool)},
+        {"downstream", std::move(downstream)},
         {"totals",
          {{"requests", s.totals.requests},
           {"requests_in_flight", s.totals.requests_in_flight},

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cvp {
@@ -50,6 +51,28 @@ struct pool_snapshot
     std::uint64_t rejected = 0;
     /// Nice levels every pool thread really runs below the loop (0 until they start).
     unsigned nice_below_loop = 0;
+};
+
+/// One pool of connections to the downstream HTTP service (`--upstream`).
+struct downstream_pool_snapshot
+{
+    /// "loop 0", "loop 1", ... where each loop has its own pool; "shared" where one serves all.
+    std::string name;
+    std::size_t capacity = 0;
+    std::size_t queue_capacity = 0;
+    /// Connections open now: idle ones plus those in calls (or being opened).
+    std::size_t open = 0;
+    std::size_t idle = 0;
+    std::size_t in_use = 0;
+    /// Calls waiting for a connection now.
+    std::size_t waiting = 0;
+    /// Connections opened, idle ones taken again, calls that waited, calls tried again.
+    std::uint64_t created = 0;
+    std::uint64_t reused = 0;
+    std::uint64_t waited = 0;
+    std::uint64_t retried = 0;
+    /// Failed calls by fault ("refused", "timeout", ...), every fault listed.
+    std::vector<std::pair<std::string_view, std::uint64_t>> faults;
 };
 
 struct stats_snapshot
@@ -101,6 +124,9 @@ struct stats_snapshot
 
     std::vector<worker_snapshot> workers;
     std::optional<pool_snapshot> pool;
+    /// The downstream's origin ("http://HOST:PORT") and its pools; empty without --upstream.
+    std::string upstream;
+    std::vector<downstream_pool_snapshot> downstream_pools;
 
     /// Sums over the workers, and what only the process counts.
     struct totals_info

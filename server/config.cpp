@@ -174,6 +174,31 @@ std::string set_address(config& c, std::string_view v)
     return {};
 }
 
+std::string set_upstream(config& c, std::string_view v)
+{
+    // http://HOST:PORT, with an optional trailing slash: an IPv4 address, a name, or [IPv6].
+    constexpr std::string_view error = "expects http://HOST:PORT, such as http://127.0.0.1:8081";
+    if (!v.starts_with("http://"))
+        return std::string{error};
+    v.remove_prefix(7);
+    if (v.ends_with('/'))
+        v.remove_suffix(1);
+    auto const colon = v.rfind(':');
+    if (colon == std::string_view::npos || colon == 0)
+        return std::string{error};
+    auto host = v.substr(0, colon);
+    if (host.starts_with('[') != host.ends_with(']'))
+        return std::string{error};
+    if (host.find_first_of("/?#@ ") != std::string_view::npos)
+        return std::string{error};
+    auto const port = parse_bounded<std::uint16_t>(v.substr(colon + 1), 1, 65535);
+    if (!port)
+        return std::string{error};
+    c.upstream_host = std::string{host};
+    c.upstream_port = *port;
+    return {};
+}
+
 constexpr flag flags[] = {
     {"mode", "MODE", "reactors", "execution model", &set_mode, &model_names_text},
     {"threads", "N", "usable CPUs", "event loops in reactors, threads in pool", &set_number<unsigned, 1, 1024, &config::threads>},
@@ -201,6 +226,17 @@ constexpr flag flags[] = {
     {"drain-timeout", "DUR", "10s", "on SIGTERM/SIGINT, how long in-flight requests may take", &set_duration<&config::drain_timeout>},
     {"drain-grace", "DUR", "1s", "on SIGTERM/SIGINT, how long an idle connection may still send one request",
      &set_duration<&config::drain_grace>},
+    {"upstream", "URL", "none", "the downstream HTTP service /io/http calls: http://HOST:PORT", &set_upstream},
+    {"upstream-connections", "N", "64", "connections each downstream pool may open (per loop, or one shared pool)",
+     &set_number<std::size_t, 1, 100'000, &config::upstream_connections>},
+    {"upstream-queue", "N", "1024", "calls that may wait for a downstream connection, per pool; beyond it 503",
+     &set_number<std::size_t, 0, 1'000'000, &config::upstream_queue>},
+    {"upstream-connect-timeout", "DUR", "1s", "time to open a downstream connection (504 beyond it)",
+     &set_duration<&config::upstream_connect_timeout>},
+    {"upstream-timeout", "DUR", "30s", "time to wait for a downstream connection, then for the whole answer (504)",
+     &set_duration<&config::upstream_timeout>},
+    {"upstream-max-body", "N", "1048576", "largest downstream answer body (502 beyond it)",
+     &set_number<std::uint64_t, 0, 1 << 30, &config::upstream_max_body>},
 };
 
 /// "pool-threads" -> "CVP_POOL_THREADS".

@@ -69,6 +69,18 @@ struct config
     std::chrono::milliseconds overload_pause{100};
     /// In a drain, how long a connection waiting for a request may still deliver one.
     std::chrono::milliseconds drain_grace{1'000};
+
+    /// The downstream HTTP service /io/http calls (`--upstream http://HOST:PORT`); an empty
+    /// host means none.
+    std::string upstream_host;
+    std::uint16_t upstream_port = 0;
+    /// Connections each downstream pool may open, and calls that may wait for one.
+    std::size_t upstream_connections = 64;
+    std::size_t upstream_queue = 1024;
+    std::chrono::milliseconds upstream_connect_timeout{1'000};
+    /// From the moment a call has a connection (or starts waiting for one) to the whole answer.
+    std::chrono::milliseconds upstream_timeout{30'000};
+    std::uint64_t upstream_max_body = 1 << 20;
 };
 
 /// What parsing the command line produced: a config to run, a request for help,

@@ -4,6 +4,7 @@
 /// shares: the config, the routes, the server, the work_runner, the drain.
 
 #include "handlers/context.hpp"
+#include "handlers/downstream.hpp"
 #include "handlers/router.hpp"
 #include "server/config.hpp"
 #include "server/drain_gate.hpp"
@@ -26,6 +27,8 @@ struct loop_env
     /// Open connections in the whole process, and the drain.
     drain_gate& gate;
     std::string_view mode;
+    /// The loop's client of the downstream service; null without --upstream.
+    downstream_client* downstream = nullptr;
 };
 
 } // namespace cvp

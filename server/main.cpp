@@ -10,6 +10,7 @@
 #include <boost/system/system_error.hpp>
 
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -57,6 +58,10 @@ int main(int argc, char** argv)
         return server.run();
     } catch (boost::system::system_error const& e) {
         std::cerr << "cvp-server: cannot listen on " << cfg.address << ':' << cfg.port << ": " << e.code().message() << '\n';
+        return 1;
+    } catch (std::runtime_error const& e) {
+        // A flag whose value the world does not match, such as an --upstream that does not resolve.
+        std::cerr << "cvp-server: " << e.what() << '\n';
         return 1;
     }
 }

@@ -82,6 +82,10 @@ void append_response(std::string& out, reply const& r, response_meta const& meta
     out.append(format_millis(queue_ns, buf));
     out.append(", work;dur=");
     out.append(format_millis(work_ns, buf));
+    if (r.upstream_ns) {
+        out.append(", upstream;dur=");
+        out.append(format_millis(*r.upstream_ns, buf));
+    }
     out.append(", total;dur=");
     out.append(format_millis(monotonic_ns() - meta.parsed_ns, buf));
     out.append("\r\n");

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 namespace cvp {
 
@@ -64,11 +65,26 @@ std::uint64_t raise_open_file_limit()
     return lim.rlim_cur;
 }
 
+namespace {
+
+/// --upstream, resolved; throws when its host does not resolve.
+std::optional<downstream_target> resolve_or_throw(config const& cfg)
+{
+    std::string error;
+    auto target = resolve_downstream(cfg, error);
+    if (!error.empty())
+        throw std::runtime_error(error);
+    return target;
+}
+
+} // namespace
+
 server::server(config cfg, cpu_limits limits)
     : cfg_(std::move(cfg))
     , limits_(std::move(limits))
     , started_ns_(monotonic_ns())
-    , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_}))
+    , upstream_(resolve_or_throw(cfg_))
+    , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_, upstream_ ? &*upstream_ : nullptr}))
 {
     // --max-connections until budget_connections() has counted the descriptors.
     budget_ =
@@ -105,7 +121,10 @@ void server::listen()
 connection_budget server::budget_connections(std::uint64_t open_files)
 {
     // What is open now (the loops, the acceptors, what the process inherited) stays open.
-    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files, open_descriptors());
+    // The downstream pools' connections are the process's own too, each pool at its cap.
+    auto const downstream = model_->downstream_pools().size() * (upstream_ ? cfg_.upstream_connections : 0);
+    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files,
+                                     open_descriptors() + downstream);
     gate_.set_cap(budget_.cap);
     return budget_;
 }
@@ -312,6 +331,10 @@ stats_snapshot server::stats() const
     }
     t.connections_rejected = gate_.rejected();
     s.pool = model_->pool();
+    if (upstream_) {
+        s.upstream = upstream_->origin;
+        s.downstream_pools = model_->downstream_pools();
+    }
     return s;
 }
 

@@ -79,6 +79,8 @@ private:
     drain_gate gate_;
     connection_budget budget_;
     stats_registry stats_;
+    /// The downstream HTTP service, resolved once; empty without --upstream.
+    std::optional<downstream_target> upstream_;
     std::unique_ptr<execution_model> model_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     std::optional<stop_signals> signals_;

@@ -16,11 +16,13 @@ void enter_worker_thread(int id, worker_counters& counters, std::string const& n
         std::cerr << "cvp-server: could not pin " << name << " to CPU " << *cpu << '\n';
 }
 
-event_loop::event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io)
+event_loop::event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io,
+                       bool calls_downstream)
     : worker_(services.stats.add(worker_kind::loop, cpu, true))
     , counters_(services.stats.counters(worker_))
     , planned_cpu_(cpu)
-    , loop_(services, runner, mode, one_thread_hint(private_io))
+    , loop_(services, runner, mode, one_thread_hint(private_io),
+            calls_downstream ? std::optional<std::string>{"loop " + std::to_string(worker_)} : std::nullopt)
 {}
 
 void event_loop::start(std::string name)

@@ -21,7 +21,10 @@ public:
     /// `private_io`: no other thread ever starts I/O on the loop's sockets, not even to
     /// accept onto it, so Asio may skip the per-socket lock (about 0.8% of the CPU under
     /// /plaintext was that lock and its unlock).
-    event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io);
+    /// `calls_downstream`: its sessions call the downstream, through a pool of the loop's
+    /// own ("loop N"); not so for `threads`' acceptor, whose connections have their own.
+    event_loop(model_services const& services, work_runner& runner, std::string_view mode, std::optional<int> cpu, bool private_io,
+               bool calls_downstream = true);
     event_loop(event_loop const&) = delete;
     event_loop& operator=(event_loop const&) = delete;
 
@@ -36,6 +39,7 @@ public:
     asio::io_context& context() noexcept { return loop_.context(); }
     loop_env& env() noexcept { return loop_.env(); }
     session_registry& sessions() noexcept { return loop_.sessions(); }
+    async_downstream const* downstream() const noexcept { return loop_.downstream(); }
 
 private:
     int worker_;

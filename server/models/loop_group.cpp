@@ -63,4 +63,14 @@ void loop_group::close_all()
         loop->sessions().close_all();
 }
 
+std::vector<downstream_pool_snapshot> loop_group::downstream_pools() const
+{
+    // One pool per loop.
+    std::vector<downstream_pool_snapshot> pools;
+    for (auto const& loop : loops_)
+        if (auto const* d = loop->downstream())
+            pools.push_back(d->snapshot());
+    return pools;
+}
+
 } // namespace cvp

@@ -10,6 +10,7 @@
 #include "handlers/stats_snapshot.hpp"
 #include "server/asio.hpp"
 #include "server/config.hpp"
+#include "server/downstream_http.hpp"
 #include "server/cpu_limits.hpp"
 #include "server/drain_gate.hpp"
 #include "server/models/catalog.hpp"
@@ -37,6 +38,8 @@ struct model_services
     drain_gate& gate;
     /// The workers: each model adds its own.
     stats_registry& stats;
+    /// The downstream HTTP service and the bounds of a call to it; null without --upstream.
+    downstream_target const* upstream = nullptr;
 };
 
 /// The figures of the start-up line that depend on the model.
@@ -72,6 +75,9 @@ public:
     virtual std::size_t descriptors_per_connection() const noexcept { return 1; }
     /// offload's CPU pool, where the model has one.
     virtual std::optional<pool_snapshot> pool() const { return std::nullopt; }
+    /// The pools of downstream connections: one per loop, or one shared; none without
+    /// --upstream.
+    virtual std::vector<downstream_pool_snapshot> downstream_pools() const { return {}; }
 
     /// How many acceptors the model wants (one per loop with reuseport), and the
     /// executor acceptor `i` lives on. Acceptor 0 also takes signals and the drain timer.

@@ -23,7 +23,7 @@ public:
     pool_model(model_services const& services, model_card const& card)
         : execution_model(card)
         , thread_count_(threads_or_usable(services.cfg.threads, services.limits))
-        , loop_(services, runner_, name(), static_cast<int>(thread_count_))
+        , loop_(services, runner_, name(), static_cast<int>(thread_count_), "shared")
         , acceptor_strand_(asio::make_strand(loop_.context()))
     {
         // Workers are the pool's threads; the connections belong to the loop they share.
@@ -37,6 +37,14 @@ public:
 
     unsigned parallelism() const noexcept override { return thread_count_; }
     std::size_t threads_alive() const noexcept override { return threads_.size(); }
+
+    /// One downstream pool, shared by every thread as the loop is.
+    std::vector<downstream_pool_snapshot> downstream_pools() const override
+    {
+        if (auto const* d = loop_.downstream())
+            return {d->snapshot()};
+        return {};
+    }
 
     model_layout layout() const override
     {

@@ -9,6 +9,7 @@
 /// of them share.
 
 #include "server/blocking_session.hpp"
+#include "server/downstream_blocking.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
 
@@ -37,13 +38,26 @@ public:
         : execution_model(card)
         , services_(services)
         , env_(make_loop_env(services, runner_, sessions_, name()))
-        , acceptor_(services, runner_, name(), std::nullopt, true)
-    {}
+        , acceptor_(services, runner_, name(), std::nullopt, true, false)
+    {
+        // One pool of blocking downstream connections, shared by every connection thread.
+        if (services.upstream) {
+            downstream_ = std::make_unique<blocking_downstream>(*services.upstream, blocking_transport{*services.upstream}, "shared");
+            env_.downstream = downstream_.get();
+        }
+    }
 
     /// Every connection has a thread that may run its work.
     unsigned parallelism() const noexcept override { return static_cast<unsigned>(services_.gate.cap()); }
     std::size_t threads_alive() const noexcept override { return 1 + alive_.load(std::memory_order_relaxed); }
     model_layout layout() const override { return model_layout{}; }
+
+    std::vector<downstream_pool_snapshot> downstream_pools() const override
+    {
+        if (downstream_)
+            return {downstream_->snapshot()};
+        return {};
+    }
 
     asio::any_io_executor acceptor_executor(std::size_t) override { return acceptor_.context().get_executor(); }
 
@@ -75,6 +89,8 @@ private:
     model_services services_;
     drain_signals signals_;
     thread_runner runner_{signals_};
+    /// Connection threads call the downstream through it; it outlives them (stop() joins them).
+    std::unique_ptr<blocking_downstream> downstream_;
     /// Only the acceptor's refusals are asynchronous; connection threads enlist nowhere.
     session_registry sessions_;
     // Every connection's thread shares one env: it holds nothing per thread.

@@ -1,0 +1,63 @@
+#pragma once
+
+/// The blocking transport of pooled_downstream, for `threads`: each downstream connection
+/// is one non-blocking socket that the calling connection thread waits on in poll(), with
+/// no io_context behind it (an io_context's reactor would cost each thread an epoll, an
+/// eventfd and a timerfd). One pool serves every connection thread; a call that waits for
+/// a connection blocks its thread on a condition variable.
+
+#include "server/downstream_http.hpp"
+#include "server/downstream_pool.hpp"
+#include "server/pooled_downstream.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace cvp {
+
+class blocking_transport
+{
+public:
+    /// A connection: its descriptor, closed with it, and what was read past an answer.
+    struct connection
+    {
+        connection() = default;
+        connection(connection const&) = delete;
+        connection& operator=(connection const&) = delete;
+        ~connection();
+        int fd = -1;
+        beast::flat_buffer buffer;
+    };
+
+    /// A call in the queue: its thread sleeps on a condition variable until woken.
+    struct waiter final : pool_waiter<connection>
+    {
+        void wake() override;
+        std::mutex mutex;
+        std::condition_variable woken_cv;
+        bool woken = false;
+    };
+
+    explicit blocking_transport(downstream_target const& target)
+        : target_(target)
+    {}
+
+    asio::awaitable<std::shared_ptr<waiter>> make_waiter();
+    asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline);
+    asio::awaitable<error_code> open(std::unique_ptr<connection>& conn);
+    asio::awaitable<error_code> exchange(connection& conn, std::string const& request, downstream_parser& parser,
+                                         std::chrono::steady_clock::time_point deadline);
+
+private:
+    downstream_target const& target_;
+};
+
+/// The client `threads` uses.
+using blocking_downstream = pooled_downstream<blocking_transport>;
+
+} // namespace cvp
