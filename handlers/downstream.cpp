@@ -64,8 +64,8 @@ reply downstream_failure(std::string_view origin, downstream_answer const& a)
     std::string message{meaning(fault)};
     if (!a.detail.empty())
         message += " (" + a.detail + ")";
-    auto r = json_reply(json{{"error", message}, {"status", static_cast<unsigned>(status)}, {"downstream", origin}, {"fault", to_string(fault)}},
-                        status);
+    auto r = json_reply(
+        json{{"error", message}, {"status", static_cast<unsigned>(status)}, {"downstream", origin}, {"fault", to_string(fault)}}, status);
     // Refused unsent: the connection is paced as any other overload answer.
     if (fault == downstream_fault::exhausted) {
         r.headers.emplace_back(http::field::retry_after, "1");

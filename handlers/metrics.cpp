@@ -22,8 +22,7 @@ std::string number(double v)
 {
     char buf[64];
     auto const whole = std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < 9007199254740992.0;
-    auto [end, ec] = whole ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v))
-                           : std::to_chars(buf, buf + sizeof buf, v);
+    auto [end, ec] = whole ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v)) : std::to_chars(buf, buf + sizeof buf, v);
     return ec == std::errc{} ? std::string(buf, end) : "NaN";
 }
 
@@ -77,7 +76,8 @@ constexpr metric<worker_reader> worker_metrics[] = {
     {"cvp_connections_open", "gauge", "Connections open, by the worker that owns them.", &gauge<&worker_snapshot::connection_gauges::open>},
     {"cvp_connections_total", "counter", "Connections accepted, by the worker that owns them.",
      &gauge<&worker_snapshot::connection_gauges::total>},
-    {"cvp_work_tasks_total", "counter", "Pieces of CPU or blocking work run, by the thread that ran them.", &counter<&worker_snapshot::tasks>},
+    {"cvp_work_tasks_total", "counter", "Pieces of CPU or blocking work run, by the thread that ran them.",
+     &counter<&worker_snapshot::tasks>},
     {"cvp_work_busy_seconds_total", "counter", "Wall time spent running handler work, by thread.",
      [](worker_snapshot const& w) -> std::optional<double> { return static_cast<double>(w.busy_ns) * 1e-9; }},
 };
@@ -87,7 +87,8 @@ constexpr metric<process_reader> model_metrics[] = {
     {"cvp_connections_open_total", "gauge", "Connections open in the whole process.",
      [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.totals.connections_open); }},
     {"cvp_connections_rejected_total", "counter",
-     "Connections refused with 503 because the connection cap (--max-connections, or less where the open-file limit allows less) was reached.",
+     "Connections refused with 503 because the connection cap (--max-connections, or less where the open-file limit allows less) was "
+     "reached.",
      [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.totals.connections_rejected); }},
     {"cvp_max_connections", "gauge", "The connection cap in force: --max-connections, or less where the open-file limit allows less.",
      [](stats_snapshot const& s) -> std::optional<double> { return static_cast<double>(s.limits.max_connections); }},

@@ -18,8 +18,8 @@
 ///   awaitable<error_code> open(unique_ptr<connection>&)      connect, within the connect timeout
 ///   awaitable<error_code> exchange(connection&, request, parser, deadline)
 
-#include "handlers/downstream.hpp"
 #include "common/clock.hpp"
+#include "handlers/downstream.hpp"
 #include "server/downstream_http.hpp"
 #include "server/downstream_pool.hpp"
 
@@ -120,12 +120,9 @@ private:
             conn = std::move(g.conn);
             reused = true;
             co_return std::nullopt;
-        case kind::open:
-            co_return std::nullopt;
-        case kind::full:
-            co_return downstream_fault::exhausted;
-        case kind::queued:
-            break;
+        case kind::open: co_return std::nullopt;
+        case kind::full: co_return downstream_fault::exhausted;
+        case kind::queued: break;
         }
         // In line until a connection is handed over or the deadline passes.
         co_await transport_.wait(*w, deadline);

@@ -123,8 +123,8 @@ connection_budget server::budget_connections(std::uint64_t open_files)
     // What is open now (the loops, the acceptors, what the process inherited) stays open.
     // The downstream pools' connections are the process's own too, each pool at its cap.
     auto const downstream = model_->downstream_pools().size() * (upstream_ ? cfg_.upstream_connections : 0);
-    budget_ = plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files,
-                                     open_descriptors() + downstream);
+    budget_ =
+        plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files, open_descriptors() + downstream);
     gate_.set_cap(budget_.cap);
     return budget_;
 }

@@ -14,7 +14,8 @@ public:
     reactors_model(model_services const& services, model_card const& card)
         : loop_group(card, services.cfg.accept == accept_strategy::reuseport)
     {
-        add_loops(services, threads_or_usable(services.cfg.threads, services.limits), services.cfg.pin.value_or(card.pin_by_default.value_or(false)), nullptr);
+        add_loops(services, threads_or_usable(services.cfg.threads, services.limits),
+                  services.cfg.pin.value_or(card.pin_by_default.value_or(false)), nullptr);
     }
 
     unsigned parallelism() const noexcept override { return static_cast<unsigned>(loop_count()); }

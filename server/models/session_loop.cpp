@@ -26,7 +26,6 @@ session_loop::session_loop(model_services const& services, work_runner& runner, 
     }
 }
 
-
 void session_loop::stop() noexcept
 {
     guard_.reset();

@@ -5,8 +5,8 @@
 /// coroutine frames still in it, and those use the registry and the env, so these outlive
 /// it. `event_loop` and `pool` hold one; nothing else has to keep the order in mind.
 
-#include "server/models/model.hpp"
 #include "server/downstream_async.hpp"
+#include "server/models/model.hpp"
 #include "server/session.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
