@@ -1,28 +1,18 @@
 #include "server/downstream_async.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 
 namespace cvp {
 
-void async_transport::waiter::wake()
-{
-    // The timer belongs to the caller's executor: cancel it there, never from this thread.
-    asio::post(timer.get_executor(), [self = shared_from_this()] { self->timer.cancel(); });
-}
-
 asio::awaitable<std::shared_ptr<async_transport::waiter>> async_transport::make_waiter()
 {
-    co_return std::make_shared<waiter>(co_await asio::this_coro::executor);
+    return make_async_waiter<connection>();
 }
 
 asio::awaitable<void> async_transport::wait(waiter& w, std::chrono::steady_clock::time_point deadline)
 {
-    // Woken by the cancel wake() posts, or by the deadline: the pool says which (settle).
-    w.timer.expires_at(deadline);
-    [[maybe_unused]] auto [ec] = co_await w.timer.async_wait(use_tuple);
+    return wait_async(w, deadline);
 }
 
 asio::awaitable<error_code> async_transport::open(std::unique_ptr<connection>& conn)

@@ -7,6 +7,7 @@
 #include "server/asio.hpp"
 #include "server/downstream_http.hpp"
 #include "server/downstream_pool.hpp"
+#include "server/pool_waiters.hpp"
 #include "server/pooled_downstream.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -32,16 +33,8 @@ public:
         beast::flat_buffer buffer;
     };
 
-    /// A call in the queue: a timer on the caller's executor, cancelled when it is handed
-    /// a connection.
-    struct waiter final : pool_waiter<connection>, std::enable_shared_from_this<waiter>
-    {
-        explicit waiter(asio::any_io_executor ex)
-            : timer(std::move(ex))
-        {}
-        void wake() override;
-        asio::steady_timer timer;
-    };
+    /// A call in the queue waits on a timer of its executor.
+    using waiter = async_pool_waiter<connection>;
 
     /// Sockets are made on `io`, the loop's own executor (not a connection's strand: a
     /// connection may serve calls of many).

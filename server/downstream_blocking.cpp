@@ -44,15 +44,6 @@ blocking_transport::connection::~connection()
         ::close(fd);
 }
 
-void blocking_transport::waiter::wake()
-{
-    {
-        std::lock_guard lock{mutex};
-        woken = true;
-    }
-    woken_cv.notify_one();
-}
-
 asio::awaitable<std::shared_ptr<blocking_transport::waiter>> blocking_transport::make_waiter()
 {
     co_return std::make_shared<waiter>();
@@ -61,8 +52,7 @@ asio::awaitable<std::shared_ptr<blocking_transport::waiter>> blocking_transport:
 asio::awaitable<void> blocking_transport::wait(waiter& w, std::chrono::steady_clock::time_point deadline)
 {
     // The connection's thread sleeps here: it has nothing else to run meanwhile.
-    std::unique_lock lock{w.mutex};
-    w.woken_cv.wait_until(lock, deadline, [&] { return w.woken; });
+    w.wait(deadline);
     co_return;
 }
 

@@ -8,14 +8,13 @@
 
 #include "server/downstream_http.hpp"
 #include "server/downstream_pool.hpp"
+#include "server/pool_waiters.hpp"
 #include "server/pooled_downstream.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 
 namespace cvp {
@@ -35,13 +34,7 @@ public:
     };
 
     /// A call in the queue: its thread sleeps on a condition variable until woken.
-    struct waiter final : pool_waiter<connection>
-    {
-        void wake() override;
-        std::mutex mutex;
-        std::condition_variable woken_cv;
-        bool woken = false;
-    };
+    using waiter = blocking_pool_waiter<connection>;
 
     explicit blocking_transport(downstream_target const& target)
         : target_(target)

@@ -1,0 +1,78 @@
+#pragma once
+
+/// The two ways a call waits in a connection pool's queue (downstream_pool.hpp), for any
+/// kind of connection: on a timer of the caller's executor, holding no thread, or on a
+/// condition variable, blocking the caller's thread (`threads`, and blocking work).
+
+#include "server/asio.hpp"
+#include "server/downstream_pool.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace cvp {
+
+/// A queued call of a coroutine: a timer on its executor, cancelled when it is handed a
+/// connection.
+template <typename Conn>
+struct async_pool_waiter final : pool_waiter<Conn>, std::enable_shared_from_this<async_pool_waiter<Conn>>
+{
+    explicit async_pool_waiter(asio::any_io_executor ex)
+        : timer(std::move(ex))
+    {}
+
+    void wake() override
+    {
+        // The timer belongs to the caller's executor: cancel it there, never from this thread.
+        asio::post(timer.get_executor(), [self = this->shared_from_this()] { self->timer.cancel(); });
+    }
+
+    asio::steady_timer timer;
+};
+
+/// A waiter for the calling coroutine.
+template <typename Conn>
+asio::awaitable<std::shared_ptr<async_pool_waiter<Conn>>> make_async_waiter()
+{
+    co_return std::make_shared<async_pool_waiter<Conn>>(co_await asio::this_coro::executor);
+}
+
+/// Until woken (a posted cancel) or the deadline; the pool's settle() says which.
+template <typename Conn>
+asio::awaitable<void> wait_async(async_pool_waiter<Conn>& w, std::chrono::steady_clock::time_point deadline)
+{
+    w.timer.expires_at(deadline);
+    [[maybe_unused]] auto [ec] = co_await w.timer.async_wait(use_tuple);
+}
+
+/// A queued call of a thread that blocks.
+template <typename Conn>
+struct blocking_pool_waiter final : pool_waiter<Conn>
+{
+    void wake() override
+    {
+        {
+            std::lock_guard lock{mutex};
+            woken = true;
+        }
+        woken_cv.notify_one();
+    }
+
+    /// Until woken or the deadline; the pool's settle() says which.
+    void wait(std::chrono::steady_clock::time_point deadline)
+    {
+        std::unique_lock lock{mutex};
+        woken_cv.wait_until(lock, deadline, [&] { return woken; });
+    }
+
+    std::mutex mutex;
+    std::condition_variable woken_cv;
+    bool woken = false;
+};
+
+} // namespace cvp
