@@ -2,6 +2,7 @@
 
 /// What a handler receives and what it returns.
 
+#include "handlers/database.hpp"
 #include "handlers/downstream.hpp"
 #include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
@@ -58,6 +59,8 @@ struct request_context
     server_view const& server;
     /// The downstream HTTP service, as the model calls it; null without --upstream.
     downstream_client* downstream = nullptr;
+    /// The database, as the model reaches it; null without --db.
+    database_client* database = nullptr;
 };
 
 /// A handler's answer. The session turns it into an HTTP response and adds the

@@ -19,6 +19,7 @@ std::string_view to_string(downstream_fault f) noexcept
     case downstream_fault::too_large: return "too_large";
     case downstream_fault::exhausted: return "exhausted";
     case downstream_fault::queue_timeout: return "queue_timeout";
+    case downstream_fault::query_failed: return "query_failed";
     }
     return "unknown";
 }
@@ -51,6 +52,7 @@ std::string_view meaning(downstream_fault f) noexcept
     case downstream_fault::too_large: return "the downstream's answer is over --upstream-max-body";
     case downstream_fault::exhausted: return "every downstream connection is busy and the queue is full; retry later";
     case downstream_fault::queue_timeout: return "no downstream connection came free in time (--upstream-timeout)";
+    case downstream_fault::query_failed: return "the downstream refused the query";
     }
     return "the downstream call failed";
 }
@@ -83,6 +85,41 @@ reply downstream_status_failure(std::string_view origin, downstream_answer const
                            {"fault", "status"},
                            {"downstream_status", a.status}},
                       status);
+}
+
+reply database_failure(db_answer const& a)
+{
+    // Down or restarting (no connection, or one lost): 503, and the pool reconnects; slow: 504.
+    auto const fault = a.fault.value_or(downstream_fault::reset);
+    http::status status = http::status::service_unavailable;
+    std::string message = "the database is unavailable";
+    switch (fault) {
+    case downstream_fault::connect_timeout:
+    case downstream_fault::timeout:
+        status = http::status::gateway_timeout;
+        message = "the database did not answer in time (--db-timeout, --db-connect-timeout)";
+        break;
+    case downstream_fault::queue_timeout:
+        status = http::status::gateway_timeout;
+        message = "no database connection came free in time (--db-timeout)";
+        break;
+    case downstream_fault::exhausted: message = "every database connection is busy and the queue is full; retry later"; break;
+    case downstream_fault::query_failed:
+        status = http::status::bad_gateway;
+        message = "the database refused the query";
+        break;
+    case downstream_fault::reset: message = "the database closed the connection"; break;
+    default: break;
+    }
+    if (!a.detail.empty())
+        message += " (" + a.detail + ")";
+    auto r = json_reply(json{{"error", message}, {"status", static_cast<unsigned>(status)}, {"downstream", "postgres"}, {"fault", to_string(fault)}},
+                        status);
+    if (status == http::status::service_unavailable) {
+        r.headers.emplace_back(http::field::retry_after, "1");
+        r.overloaded = fault == downstream_fault::exhausted;
+    }
+    return r;
 }
 
 } // namespace cvp

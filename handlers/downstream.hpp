@@ -26,6 +26,7 @@ enum class downstream_fault
     too_large,       ///< the response's body is over --upstream-max-body (502)
     exhausted,       ///< every connection busy and the queue full: not sent (503)
     queue_timeout,   ///< no connection came free within --upstream-timeout (504)
+    query_failed,    ///< the database refused the query (502)
 };
 
 /// Every fault, in the order /stats and /metrics list them.
@@ -33,6 +34,7 @@ inline constexpr downstream_fault all_downstream_faults[] = {
     downstream_fault::refused,   downstream_fault::connect_failed, downstream_fault::connect_timeout,
     downstream_fault::timeout,   downstream_fault::reset,          downstream_fault::bad_response,
     downstream_fault::too_large, downstream_fault::exhausted,      downstream_fault::queue_timeout,
+    downstream_fault::query_failed,
 };
 
 /// "refused", "connect_timeout", ...: the name /stats, /metrics and error bodies use.

@@ -4,6 +4,7 @@
 /// name the downstream and the fault (docs/API.md, "Downstream calls").
 
 #include "handlers/context.hpp"
+#include "handlers/database.hpp"
 #include "handlers/downstream.hpp"
 
 #include <string_view>
@@ -15,5 +16,9 @@ reply downstream_failure(std::string_view origin, downstream_answer const& a);
 
 /// 502 for a call the downstream answered with a status other than 2xx.
 reply downstream_status_failure(std::string_view origin, downstream_answer const& a);
+
+/// 503 (the database is down, or every connection busy), 504 (too slow) or 502 (it
+/// refused the query) for a database call that ended in a fault.
+reply database_failure(db_answer const& a);
 
 } // namespace cvp

@@ -26,6 +26,9 @@ constexpr std::uint64_t max_primes_limit = 100'000'000;
 constexpr std::uint64_t max_split = 64;
 constexpr std::uint64_t max_sleep_ms = 60'000;
 constexpr std::uint64_t max_block_ms = 10'000;
+constexpr std::uint64_t max_queries = 500;
+/// Rows of `world` (scripts/postgres fills ids 1..10,000).
+constexpr std::int32_t world_rows = 10'000;
 
 /// The body fields that say where and when work ran.
 json work_json(std::string_view mode, work_record const& w)
@@ -201,6 +204,99 @@ asio::awaitable<reply> io_http(request_context& ctx, target const& t)
     co_return r;
 }
 
+/// A random id of `world`, 1..10,000, from a generator of the calling thread's own.
+std::int32_t random_world_id()
+{
+    thread_local std::uint64_t state = 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(monotonic_ns());
+    // xorshift64*: fast, and good enough to spread reads over the table.
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return static_cast<std::int32_t>((state * 0x2545f4914f6cdd1dULL) >> 33) % world_rows + 1;
+}
+
+/// A row as TechEmpower's tests want it.
+json world_json(world_row const& row)
+{
+    return json{{"id", row.id}, {"randomNumber", row.random_number}};
+}
+
+/// 503 for /db/* when the server has no database.
+reply no_database()
+{
+    return error_reply(http::status::service_unavailable, "no database: start the server with --db CONNINFO");
+}
+
+/// Reads `n` random rows on the non-blocking path.
+asio::awaitable<std::optional<reply>> read_worlds(request_context& ctx, std::size_t n, db_answer& a)
+{
+    std::vector<std::int32_t> ids(n);
+    for (auto& id : ids)
+        id = random_world_id();
+    a = co_await ctx.database->worlds(std::move(ids));
+    if (a.fault)
+        co_return database_failure(a);
+    co_return std::nullopt;
+}
+
+asio::awaitable<reply> db_query(request_context& ctx, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    if (ctx.database == nullptr)
+        co_return no_database();
+    db_answer a;
+    if (auto failed = co_await read_worlds(ctx, 1, a))
+        co_return std::move(*failed);
+    auto r = json_reply(world_json(a.rows.at(0)));
+    r.upstream_ns = a.done_ns - a.sent_ns;
+    co_return r;
+}
+
+asio::awaitable<reply> db_queries(request_context& ctx, target const& t)
+{
+    param_reader p{t.params};
+    auto const n = p.number("n", 1, max_queries);
+    if (auto err = p.finish())
+        co_return bad_parameter(*err);
+    if (ctx.database == nullptr)
+        co_return no_database();
+    db_answer a;
+    if (auto failed = co_await read_worlds(ctx, static_cast<std::size_t>(n), a))
+        co_return std::move(*failed);
+    json rows = json::array();
+    for (auto const& row : a.rows)
+        rows.push_back(world_json(row));
+    auto r = json_reply(rows);
+    r.upstream_ns = a.done_ns - a.sent_ns;
+    co_return r;
+}
+
+asio::awaitable<reply> db_query_blocking(request_context& ctx, target const& t)
+{
+    if (auto err = no_parameters(t))
+        co_return bad_parameter(*err);
+    if (ctx.database == nullptr)
+        co_return no_database();
+
+    // Synchronous libpq, wherever the model runs blocking work: the lesson is which thread waits.
+    db_answer a;
+    work_fn job = [&a, db = ctx.database, id = random_world_id()] { a = db->world_blocking(id); };
+    auto op = ctx.runner.run(work_kind::blocking, std::move(job));
+    auto work = co_await std::move(op);
+    if (!work)
+        co_return overloaded();
+    if (a.fault) {
+        auto r = database_failure(a);
+        r.work = work;
+        co_return r;
+    }
+    auto r = json_reply(world_json(a.rows.at(0)));
+    r.work = work;
+    r.upstream_ns = a.done_ns - a.sent_ns;
+    co_return r;
+}
+
 asio::awaitable<reply> io_block(request_context& ctx, target const& t)
 {
     param_reader p{t.params};
@@ -292,6 +388,9 @@ router make_router()
     r.get("/io/sleep", &io_sleep, route_speed::may_wait);
     r.get("/io/block", &io_block, route_speed::may_wait);
     r.get("/io/http", &io_http, route_speed::may_wait);
+    r.get("/db/query", &db_query, route_speed::may_wait);
+    r.get("/db/queries", &db_queries, route_speed::may_wait);
+    r.get("/db/query-blocking", &db_query_blocking, route_speed::may_wait);
     r.get("/mixed", &mixed, route_speed::may_wait);
     r.get("/healthz", &healthz);
     r.get("/readyz", &readyz);

@@ -128,7 +128,7 @@ constexpr metric<downstream_reader> downstream_metrics[] = {
      [](downstream_pool_snapshot const& d) { return static_cast<double>(d.open); }},
     {"cvp_downstream_connections_in_use", "gauge", "Connections to the downstream in calls (or being opened).",
      [](downstream_pool_snapshot const& d) { return static_cast<double>(d.in_use); }},
-    {"cvp_downstream_connections_capacity", "gauge", "The most connections the pool opens (--upstream-connections).",
+    {"cvp_downstream_connections_capacity", "gauge", "The most connections the pool opens (--upstream-connections, --db-connections).",
      [](downstream_pool_snapshot const& d) { return static_cast<double>(d.capacity); }},
     {"cvp_downstream_connections_created_total", "counter", "Connections to the downstream opened.",
      [](downstream_pool_snapshot const& d) { return static_cast<double>(d.created); }},
@@ -173,20 +173,26 @@ std::string prometheus_text(stats_snapshot const& stats)
             out << m.name << ' ' << number(*v) << '\n';
         }
     }
-    // Each downstream pool's figures, then its failed calls by fault.
+    // Each pool of downstream connections (HTTP, then the database), then its failed calls by fault.
+    std::pair<char const*, std::vector<downstream_pool_snapshot> const*> const services[] = {{"http", &stats.downstream_pools},
+                                                                                             {"postgres", &stats.database_pools}};
+    auto const any = !stats.downstream_pools.empty() || !stats.database_pools.empty();
     for (auto const& m : downstream_metrics) {
-        if (stats.downstream_pools.empty())
+        if (!any)
             break;
         family(out, m.name, m.type, m.help);
-        for (auto const& d : stats.downstream_pools)
-            out << m.name << "{mode=\"" << mode << "\",pool=\"" << d.name << "\"} " << number(m.read(d)) << '\n';
+        for (auto const& [service, pools] : services)
+            for (auto const& d : *pools)
+                out << m.name << "{mode=\"" << mode << "\",service=\"" << service << "\",pool=\"" << d.name << "\"} " << number(m.read(d))
+                    << '\n';
     }
-    if (!stats.downstream_pools.empty()) {
+    if (any) {
         family(out, "cvp_downstream_failures_total", "counter", "Downstream calls that failed, by fault.");
-        for (auto const& d : stats.downstream_pools)
-            for (auto const& [fault, count] : d.faults)
-                out << "cvp_downstream_failures_total{mode=\"" << mode << "\",pool=\"" << d.name << "\",fault=\"" << fault << "\"} "
-                    << count << '\n';
+        for (auto const& [service, pools] : services)
+            for (auto const& d : *pools)
+                for (auto const& [fault, count] : d.faults)
+                    out << "cvp_downstream_failures_total{mode=\"" << mode << "\",service=\"" << service << "\",pool=\"" << d.name
+                        << "\",fault=\"" << fault << "\"} " << count << '\n';
     }
     return out.str();
 }

@@ -36,6 +36,30 @@ json worker_json(worker_snapshot const& w)
     return out;
 }
 
+/// Pools of downstream or database connections.
+json pools_json(std::vector<downstream_pool_snapshot> const& list)
+{
+    json pools = json::array();
+    for (auto const& d : list) {
+        json faults = json::object();
+        for (auto const& [name, count] : d.faults)
+            faults[std::string{name}] = count;
+        pools.push_back(json{{"name", d.name},
+                             {"capacity", d.capacity},
+                             {"queue_capacity", d.queue_capacity},
+                             {"open", d.open},
+                             {"idle", d.idle},
+                             {"in_use", d.in_use},
+                             {"waiting", d.waiting},
+                             {"created", d.created},
+                             {"reused", d.reused},
+                             {"waited", d.waited},
+                             {"retried", d.retried},
+                             {"faults", std::move(faults)}});
+    }
+    return pools;
+}
+
 } // namespace
 
 json to_json(stats_snapshot const& s)
@@ -54,29 +78,13 @@ json to_json(stats_snapshot const& s)
                     {"rejected", s.pool->rejected},
                     {"nice_below_loop", s.pool->nice_below_loop}};
 
-    // The downstream's pools, null without --upstream.
+    // The downstream's pools, null without --upstream; the database's, null without --db.
     json downstream = nullptr;
-    if (!s.upstream.empty()) {
-        json pools = json::array();
-        for (auto const& d : s.downstream_pools) {
-            json faults = json::object();
-            for (auto const& [name, count] : d.faults)
-                faults[std::string{name}] = count;
-            pools.push_back(json{{"name", d.name},
-                                 {"capacity", d.capacity},
-                                 {"queue_capacity", d.queue_capacity},
-                                 {"open", d.open},
-                                 {"idle", d.idle},
-                                 {"in_use", d.in_use},
-                                 {"waiting", d.waiting},
-                                 {"created", d.created},
-                                 {"reused", d.reused},
-                                 {"waited", d.waited},
-                                 {"retried", d.retried},
-                                 {"faults", std::move(faults)}});
-        }
-        downstream = json{{"origin", s.upstream}, {"pools", std::move(pools)}};
-    }
+    if (!s.upstream.empty())
+        downstream = json{{"origin", s.upstream}, {"pools", pools_json(s.downstream_pools)}};
+    json database = nullptr;
+    if (!s.database_pools.empty())
+        database = json{{"pools", pools_json(s.database_pools)}};
 
     return json{
         {"mode", s.mode},
@@ -112,6 +120,7 @@ json to_json(stats_snapshot const& s)
         {"workers", std::move(workers)},
         {"pool", std::move(pool)},
         {"downstream", std::move(downstream)},
+        {"database", std::move(database)},
         {"totals",
          {{"requests", s.totals.requests},
           {"requests_in_flight", s.totals.requests_in_flight},

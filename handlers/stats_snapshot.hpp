@@ -127,6 +127,8 @@ struct stats_snapshot
     /// The downstream's origin ("http://HOST:PORT") and its pools; empty without --upstream.
     std::string upstream;
     std::vector<downstream_pool_snapshot> downstream_pools;
+    /// The database's pools (the synchronous path's "blocking" last); empty without --db.
+    std::vector<downstream_pool_snapshot> database_pools;
 
     /// Sums over the workers, and what only the process counts.
     struct totals_info

@@ -2,6 +2,8 @@
 
 #include "server/models/catalog.hpp"
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -199,6 +201,25 @@ std::string set_upstream(config& c, std::string_view v)
     return {};
 }
 
+std::string set_db(config& c, std::string_view v)
+{
+    // libpq's own parser says whether the string is well formed (not whether the database is there).
+    std::string text{v};
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
+    if (options == nullptr || text.find_first_not_of(" \t") == std::string::npos) {
+        std::string why = error != nullptr ? std::string{error} : "it is empty";
+        PQfreemem(error);
+        PQconninfoFree(options);
+        while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+            why.pop_back();
+        return "expects a libpq connection string, such as 'host=127.0.0.1 port=5432 dbname=cvp user=cvp' (" + why + ")";
+    }
+    PQconninfoFree(options);
+    c.db = std::move(text);
+    return {};
+}
+
 constexpr flag flags[] = {
     {"mode", "MODE", "reactors", "execution model", &set_mode, &model_names_text},
     {"threads", "N", "usable CPUs", "event loops in reactors, threads in pool", &set_number<unsigned, 1, 1024, &config::threads>},
@@ -237,6 +258,16 @@ constexpr flag flags[] = {
      &set_duration<&config::upstream_timeout>},
     {"upstream-max-body", "N", "1048576", "largest downstream answer body (502 beyond it)",
      &set_number<std::uint64_t, 0, 1 << 30, &config::upstream_max_body>},
+    {"db", "CONNINFO", "none", "PostgreSQL for /db/*: a libpq connection string, such as 'host=127.0.0.1 port=5432 dbname=cvp user=cvp'",
+     &set_db},
+    {"db-connections", "N", "16", "connections each database pool may open (per loop, or one shared pool)",
+     &set_number<std::size_t, 1, 10'000, &config::db_connections>},
+    {"db-queue", "N", "1024", "calls that may wait for a database connection, per pool; beyond it 503",
+     &set_number<std::size_t, 0, 1'000'000, &config::db_queue>},
+    {"db-connect-timeout", "DUR", "2s", "time to open a database connection (503 when it fails, 504 when it takes longer)",
+     &set_duration<&config::db_connect_timeout>},
+    {"db-timeout", "DUR", "5s", "time a database call may wait for a connection, then for its rows (504)",
+     &set_duration<&config::db_timeout>},
 };
 
 /// "pool-threads" -> "CVP_POOL_THREADS".

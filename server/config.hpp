@@ -81,6 +81,15 @@ struct config
     /// From the moment a call has a connection (or starts waiting for one) to the whole answer.
     std::chrono::milliseconds upstream_timeout{30'000};
     std::uint64_t upstream_max_body = 1 << 20;
+
+    /// PostgreSQL for /db/* (`--db`, a libpq connection string); empty means none.
+    std::string db;
+    /// Connections each database pool may open, and calls that may wait for one.
+    std::size_t db_connections = 16;
+    std::size_t db_queue = 1024;
+    /// Time to open a database connection; from a call's start to its rows.
+    std::chrono::milliseconds db_connect_timeout{2'000};
+    std::chrono::milliseconds db_timeout{5'000};
 };
 
 /// What parsing the command line produced: a config to run, a request for help,

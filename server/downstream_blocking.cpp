@@ -1,5 +1,7 @@
 #include "server/downstream_blocking.hpp"
 
+#include "server/poll_ready.hpp"
+
 #include <boost/beast/core/error.hpp>
 
 #include <netinet/in.h>
@@ -11,32 +13,6 @@
 #include <cerrno>
 
 namespace cvp {
-
-namespace {
-
-/// The errno of the last call, as an error_code.
-error_code last_error()
-{
-    return {errno, boost::system::system_category()};
-}
-
-/// Waits until `fd` is ready for `events` or the deadline passes (beast's timeout then).
-error_code ready(int fd, short events, std::chrono::steady_clock::time_point deadline)
-{
-    for (;;) {
-        auto const left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            return beast::error::timeout;
-        pollfd p{fd, events, 0};
-        int const n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count() + 1, 1 << 30)));
-        if (n > 0)
-            return {};
-        if (n < 0 && errno != EINTR)
-            return last_error();
-    }
-}
-
-} // namespace
 
 blocking_transport::connection::~connection()
 {
@@ -62,14 +38,14 @@ asio::awaitable<error_code> blocking_transport::open(std::unique_ptr<connection>
     auto const* addr = target_.endpoint.data();
     conn->fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (conn->fd < 0)
-        co_return last_error();
+        co_return last_errno();
 
     // Connect without blocking, then wait for it within the connect timeout.
     auto const deadline = std::chrono::steady_clock::now() + target_.connect_timeout;
     if (::connect(conn->fd, addr, static_cast<socklen_t>(target_.endpoint.size())) < 0) {
         if (errno != EINPROGRESS)
-            co_return last_error();
-        if (auto ec = ready(conn->fd, POLLOUT, deadline))
+            co_return last_errno();
+        if (auto ec = poll_ready(conn->fd, POLLOUT, deadline))
             co_return ec;
         int err = 0;
         socklen_t len = sizeof err;
@@ -94,8 +70,8 @@ asio::awaitable<error_code> blocking_transport::exchange(connection& conn, std::
             continue;
         }
         if (errno != EAGAIN && errno != EINTR)
-            co_return last_error();
-        if (auto ec = ready(conn.fd, POLLOUT, deadline))
+            co_return last_errno();
+        if (auto ec = poll_ready(conn.fd, POLLOUT, deadline))
             co_return ec;
     }
 
@@ -112,14 +88,14 @@ asio::awaitable<error_code> blocking_transport::exchange(connection& conn, std::
             if (used > 0 && !ec)
                 continue;
         }
-        if (auto ec = ready(conn.fd, POLLIN, deadline))
+        if (auto ec = poll_ready(conn.fd, POLLIN, deadline))
             co_return ec;
         auto space = conn.buffer.prepare(16 * 1024);
         auto const n = ::recv(conn.fd, space.data(), space.size(), 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
-            co_return last_error();
+            co_return last_errno();
         }
         if (n == 0) {
             // The downstream closed: before any byte, as Beast's reads say it; else the

@@ -250,7 +250,7 @@ asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_b
     if (route.error) {
         r = std::move(*route.error);
     } else {
-        request_context ctx{req, env.mode, taken_by, env.runner, env.server, env.downstream};
+        request_context ctx{req, env.mode, taken_by, env.runner, env.server, env.downstream, env.database};
         try {
             r = co_await route.fn(ctx, *route.where);
         } catch (std::exception const& e) {

@@ -4,6 +4,7 @@
 /// shares: the config, the routes, the server, the work_runner, the drain.
 
 #include "handlers/context.hpp"
+#include "handlers/database.hpp"
 #include "handlers/downstream.hpp"
 #include "handlers/router.hpp"
 #include "server/config.hpp"
@@ -29,6 +30,8 @@ struct loop_env
     std::string_view mode;
     /// The loop's client of the downstream service; null without --upstream.
     downstream_client* downstream = nullptr;
+    /// The loop's client of the database; null without --db.
+    database_client* database = nullptr;
 };
 
 } // namespace cvp

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace cvp {
 
@@ -74,5 +75,36 @@ struct blocking_pool_waiter final : pool_waiter<Conn>
     std::condition_variable woken_cv;
     bool woken = false;
 };
+
+/// Takes a connection from `pool` into `conn` for a call of `transport` (empty: a permit to
+/// open one), waiting in the pool's queue until `deadline` when it must; `reused` says an
+/// idle one was taken. Returns the fault when there is none to be had.
+template <typename Transport, typename Conn>
+asio::awaitable<std::optional<downstream_fault>> take_connection(connection_pool<Conn>& pool, Transport& transport,
+                                                                 std::unique_ptr<Conn>& conn, bool& reused,
+                                                                 std::chrono::steady_clock::time_point deadline)
+{
+    auto w = co_await transport.make_waiter();
+    auto g = pool.acquire(w);
+    using kind = typename connection_pool<Conn>::grant::kind;
+    switch (g.what) {
+    case kind::idle:
+        conn = std::move(g.conn);
+        reused = true;
+        co_return std::nullopt;
+    case kind::open: co_return std::nullopt;
+    case kind::full: co_return downstream_fault::exhausted;
+    case kind::queued: break;
+    }
+    // In line until a connection is handed over or the deadline passes.
+    co_await transport.wait(*w, deadline);
+    if (!pool.settle(*w)) {
+        pool.count(downstream_fault::queue_timeout);
+        co_return downstream_fault::queue_timeout;
+    }
+    conn = std::move(w->conn);
+    reused = conn != nullptr;
+    co_return std::nullopt;
+}
 
 } // namespace cvp

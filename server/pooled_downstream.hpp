@@ -22,6 +22,7 @@
 #include "handlers/downstream.hpp"
 #include "server/downstream_http.hpp"
 #include "server/downstream_pool.hpp"
+#include "server/pool_waiters.hpp"
 
 #include <chrono>
 #include <memory>
@@ -53,7 +54,7 @@ public:
             // A connection: idle, new, or the next one free.
             std::unique_ptr<connection> conn;
             bool reused = false;
-            if (auto fault = co_await take(conn, reused, deadline)) {
+            if (auto fault = co_await take_connection(pool_, transport_, conn, reused, deadline)) {
                 co_return failed(a, *fault);
             }
             a.reused = reused;
@@ -107,34 +108,6 @@ public:
     void close_idle() { pool_.take_idle(); }
 
 private:
-    /// Gets a connection from the pool into `conn` (empty: a permit to open one); the
-    /// fault when there is none to be had.
-    asio::awaitable<std::optional<downstream_fault>> take(std::unique_ptr<connection>& conn, bool& reused,
-                                                          std::chrono::steady_clock::time_point deadline)
-    {
-        auto w = co_await transport_.make_waiter();
-        auto g = pool_.acquire(w);
-        using kind = typename connection_pool<connection>::grant::kind;
-        switch (g.what) {
-        case kind::idle:
-            conn = std::move(g.conn);
-            reused = true;
-            co_return std::nullopt;
-        case kind::open: co_return std::nullopt;
-        case kind::full: co_return downstream_fault::exhausted;
-        case kind::queued: break;
-        }
-        // In line until a connection is handed over or the deadline passes.
-        co_await transport_.wait(*w, deadline);
-        if (!pool_.settle(*w)) {
-            pool_.count(downstream_fault::queue_timeout);
-            co_return downstream_fault::queue_timeout;
-        }
-        conn = std::move(w->conn);
-        reused = conn != nullptr;
-        co_return std::nullopt;
-    }
-
     /// Closes a connection and frees its place in the pool.
     void drop(std::unique_ptr<connection> conn)
     {

@@ -84,7 +84,10 @@ server::server(config cfg, cpu_limits limits)
     , limits_(std::move(limits))
     , started_ns_(monotonic_ns())
     , upstream_(resolve_or_throw(cfg_))
-    , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_, upstream_ ? &*upstream_ : nullptr}))
+    , db_(database_of(cfg_))
+    , db_blocking_(db_ ? std::make_unique<sync_database>(*db_) : nullptr)
+    , model_(make_model(model_services{cfg_, limits_, default_router(), *this, gate_, stats_, upstream_ ? &*upstream_ : nullptr,
+                                       db_ ? &*db_ : nullptr, db_blocking_.get()}))
 {
     // --max-connections until budget_connections() has counted the descriptors.
     budget_ =
@@ -122,7 +125,8 @@ connection_budget server::budget_connections(std::uint64_t open_files)
 {
     // What is open now (the loops, the acceptors, what the process inherited) stays open.
     // The downstream pools' connections are the process's own too, each pool at its cap.
-    auto const downstream = model_->downstream_pools().size() * (upstream_ ? cfg_.upstream_connections : 0);
+    auto const downstream = model_->downstream_pools().size() * (upstream_ ? cfg_.upstream_connections : 0) +
+                            (model_->database_pools().size() + (db_ ? 1 : 0)) * (db_ ? cfg_.db_connections : 0);
     budget_ =
         plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), open_files, open_descriptors() + downstream);
     gate_.set_cap(budget_.cap);
@@ -334,6 +338,10 @@ stats_snapshot server::stats() const
     if (upstream_) {
         s.upstream = upstream_->origin;
         s.downstream_pools = model_->downstream_pools();
+    }
+    if (db_) {
+        s.database_pools = model_->database_pools();
+        s.database_pools.push_back(db_blocking_->snapshot());
     }
     return s;
 }

@@ -81,6 +81,9 @@ private:
     stats_registry stats_;
     /// The downstream HTTP service, resolved once; empty without --upstream.
     std::optional<downstream_target> upstream_;
+    /// The database, and the synchronous path's one pool; empty without --db.
+    std::optional<database_target> db_;
+    std::unique_ptr<sync_database> db_blocking_;
     std::unique_ptr<execution_model> model_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     std::optional<stop_signals> signals_;

@@ -40,6 +40,7 @@ public:
     loop_env& env() noexcept { return loop_.env(); }
     session_registry& sessions() noexcept { return loop_.sessions(); }
     async_downstream const* downstream() const noexcept { return loop_.downstream(); }
+    async_database const* database() const noexcept { return loop_.database(); }
 
 private:
     int worker_;

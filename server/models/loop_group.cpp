@@ -73,4 +73,14 @@ std::vector<downstream_pool_snapshot> loop_group::downstream_pools() const
     return pools;
 }
 
+std::vector<downstream_pool_snapshot> loop_group::database_pools() const
+{
+    // One pool per loop.
+    std::vector<downstream_pool_snapshot> pools;
+    for (auto const& loop : loops_)
+        if (auto const* d = loop->database())
+            pools.push_back(d->snapshot());
+    return pools;
+}
+
 } // namespace cvp

@@ -19,6 +19,7 @@ public:
     std::size_t threads_alive() const noexcept override { return loops_.size(); }
     model_layout layout() const override;
     std::vector<downstream_pool_snapshot> downstream_pools() const override;
+    std::vector<downstream_pool_snapshot> database_pools() const override;
 
     std::size_t acceptor_count() const noexcept override { return reuseport_ ? loops_.size() : 1; }
     asio::any_io_executor acceptor_executor(std::size_t i) override { return loops_[i]->context().get_executor(); }

@@ -11,7 +11,9 @@
 #include "server/asio.hpp"
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/database_target.hpp"
 #include "server/downstream_http.hpp"
+#include "server/sync_database.hpp"
 #include "server/drain_gate.hpp"
 #include "server/models/catalog.hpp"
 #include "server/stats.hpp"
@@ -40,6 +42,10 @@ struct model_services
     stats_registry& stats;
     /// The downstream HTTP service and the bounds of a call to it; null without --upstream.
     downstream_target const* upstream = nullptr;
+    /// The database and the bounds of a call to it; null without --db.
+    database_target const* db = nullptr;
+    /// The synchronous path to the database, one pool for the process; null without --db.
+    sync_database* db_blocking = nullptr;
 };
 
 /// The figures of the start-up line that depend on the model.
@@ -78,6 +84,9 @@ public:
     /// The pools of downstream connections: one per loop, or one shared; none without
     /// --upstream.
     virtual std::vector<downstream_pool_snapshot> downstream_pools() const { return {}; }
+    /// The pools of database connections for /db/query and /db/queries, placed as the
+    /// downstream pools are; none without --db.
+    virtual std::vector<downstream_pool_snapshot> database_pools() const { return {}; }
 
     /// How many acceptors the model wants (one per loop with reuseport), and the
     /// executor acceptor `i` lives on. Acceptor 0 also takes signals and the drain timer.

@@ -46,6 +46,13 @@ public:
         return {};
     }
 
+    std::vector<downstream_pool_snapshot> database_pools() const override
+    {
+        if (auto const* d = loop_.database())
+            return {d->snapshot()};
+        return {};
+    }
+
     model_layout layout() const override
     {
         model_layout l;

@@ -21,8 +21,13 @@ session_loop::session_loop(model_services const& services, work_runner& runner, 
     // The loop's own downstream pool, its sockets on this io_context.
     if (services.upstream && downstream_pool) {
         downstream_ = std::make_unique<async_downstream>(*services.upstream, async_transport{*services.upstream, ctx_.get_executor()},
-                                                         std::move(*downstream_pool));
+                                                         *downstream_pool);
         env_.downstream = downstream_.get();
+    }
+    if (services.db && downstream_pool) {
+        database_ = std::make_unique<async_database>(*services.db, async_pg_transport{*services.db, ctx_.get_executor()}, *downstream_pool,
+                                                     *services.db_blocking);
+        env_.database = database_.get();
     }
 }
 

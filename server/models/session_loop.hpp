@@ -5,6 +5,7 @@
 /// coroutine frames still in it, and those use the registry and the env, so these outlive
 /// it. `event_loop` and `pool` hold one; nothing else has to keep the order in mind.
 
+#include "server/database_async.hpp"
 #include "server/downstream_async.hpp"
 #include "server/models/model.hpp"
 #include "server/session.hpp"
@@ -26,8 +27,8 @@ class session_loop
 {
 public:
     /// An io_context made with `concurrency_hint`, kept running until stop(). With
-    /// --upstream and a `downstream_pool` name, the loop's sessions call the downstream
-    /// through a pool of their own, of that name.
+    /// --upstream (--db) and a `downstream_pool` name, the loop's sessions call the
+    /// downstream (the database) through a pool of their own, of that name.
     session_loop(model_services const& services, work_runner& runner, std::string_view mode, int concurrency_hint,
                  std::optional<std::string> downstream_pool);
     session_loop(session_loop const&) = delete;
@@ -38,6 +39,8 @@ public:
     session_registry& sessions() noexcept { return sessions_; }
     /// The loop's downstream pool; null without one.
     async_downstream const* downstream() const noexcept { return downstream_.get(); }
+    /// The loop's database pool; null without one.
+    async_database const* database() const noexcept { return database_.get(); }
 
     /// Stops the loop now. Safe from any thread.
     void stop() noexcept;
@@ -51,6 +54,7 @@ private:
     loop_env env_;
     asio::io_context ctx_;
     std::unique_ptr<async_downstream> downstream_;
+    std::unique_ptr<async_database> database_;
     asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
 };
 

@@ -9,6 +9,7 @@
 /// of them share.
 
 #include "server/blocking_session.hpp"
+#include "server/database_blocking.hpp"
 #include "server/downstream_blocking.hpp"
 #include "server/models/event_loop.hpp"
 #include "server/runners.hpp"
@@ -45,6 +46,11 @@ public:
             downstream_ = std::make_unique<blocking_downstream>(*services.upstream, blocking_transport{*services.upstream}, "shared");
             env_.downstream = downstream_.get();
         }
+        // And one of blocking database connections.
+        if (services.db) {
+            database_ = std::make_unique<blocking_database>(*services.db, blocking_pg_transport{*services.db}, "shared", *services.db_blocking);
+            env_.database = database_.get();
+        }
     }
 
     /// Every connection has a thread that may run its work.
@@ -56,6 +62,13 @@ public:
     {
         if (downstream_)
             return {downstream_->snapshot()};
+        return {};
+    }
+
+    std::vector<downstream_pool_snapshot> database_pools() const override
+    {
+        if (database_)
+            return {database_->snapshot()};
         return {};
     }
 
@@ -91,6 +104,7 @@ private:
     thread_runner runner_{signals_};
     /// Connection threads call the downstream through it; it outlives them (stop() joins them).
     std::unique_ptr<blocking_downstream> downstream_;
+    std::unique_ptr<blocking_database> database_;
     /// Only the acceptor's refusals are asynchronous; connection threads enlist nowhere.
     session_registry sessions_;
     // Every connection's thread shares one env: it holds nothing per thread.
