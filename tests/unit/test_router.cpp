@@ -164,10 +164,10 @@ protected:
 TEST_F(RouterTest, RegistersEveryDocumentedPath)
 {
     auto const paths = cvp::default_router().paths();
-    for (char const* path : {"/plaintext", "/json", "/cpu/pbkdf2", "/cpu/primes", "/io/sleep", "/io/block", "/io/http", "/mixed", "/healthz",
-                             "/readyz", "/stats", "/metrics"})
+    for (char const* path : {"/plaintext", "/json", "/cpu/pbkdf2", "/cpu/primes", "/io/sleep", "/io/block", "/io/http", "/db/query",
+                             "/db/queries", "/db/query-blocking", "/mixed", "/healthz", "/readyz", "/stats", "/metrics"})
         EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
-    EXPECT_EQ(paths.size(), 12u);
+    EXPECT_EQ(paths.size(), 15u);
 }
 
 TEST_F(RouterTest, UnknownPathIs404WithAJsonError)
