@@ -113,8 +113,9 @@ reply database_failure(db_answer const& a)
     }
     if (!a.detail.empty())
         message += " (" + a.detail + ")";
-    auto r = json_reply(json{{"error", message}, {"status", static_cast<unsigned>(status)}, {"downstream", "postgres"}, {"fault", to_string(fault)}},
-                        status);
+    auto r = json_reply(
+        json{{"error", message}, {"status", static_cast<unsigned>(status)}, {"downstream", "postgres"}, {"fault", to_string(fault)}},
+        status);
     if (status == http::status::service_unavailable) {
         r.headers.emplace_back(http::field::retry_after, "1");
         r.overloaded = fault == downstream_fault::exhausted;

@@ -31,10 +31,9 @@ enum class downstream_fault
 
 /// Every fault, in the order /stats and /metrics list them.
 inline constexpr downstream_fault all_downstream_faults[] = {
-    downstream_fault::refused,   downstream_fault::connect_failed, downstream_fault::connect_timeout,
-    downstream_fault::timeout,   downstream_fault::reset,          downstream_fault::bad_response,
-    downstream_fault::too_large, downstream_fault::exhausted,      downstream_fault::queue_timeout,
-    downstream_fault::query_failed,
+    downstream_fault::refused,       downstream_fault::connect_failed, downstream_fault::connect_timeout, downstream_fault::timeout,
+    downstream_fault::reset,         downstream_fault::bad_response,   downstream_fault::too_large,       downstream_fault::exhausted,
+    downstream_fault::queue_timeout, downstream_fault::query_failed,
 };
 
 /// "refused", "connect_timeout", ...: the name /stats, /metrics and error bodies use.

@@ -47,15 +47,14 @@ asio::awaitable<error_code> async_pg_transport::ready(connection& conn, bool wri
     using asio::experimental::make_parallel_group;
     using asio::experimental::wait_for_one;
     if (write) {
-        auto [order, ec, timer_ec] =
-            co_await make_parallel_group(conn.watch->async_wait(asio::socket_base::wait_write, asio::deferred), timer.async_wait(asio::deferred))
-                .async_wait(wait_for_one(), asio::use_awaitable);
+        auto [order, ec, timer_ec] = co_await make_parallel_group(conn.watch->async_wait(asio::socket_base::wait_write, asio::deferred),
+                                                                  timer.async_wait(asio::deferred))
+                                         .async_wait(wait_for_one(), asio::use_awaitable);
         co_return order[0] == 1 ? error_code{beast::error::timeout} : ec;
     }
     auto [order, ec, n, timer_ec] =
-        co_await make_parallel_group(
-            conn.watch->async_receive(asio::buffer(&peeked, 1), asio::socket_base::message_peek, asio::deferred),
-            timer.async_wait(asio::deferred))
+        co_await make_parallel_group(conn.watch->async_receive(asio::buffer(&peeked, 1), asio::socket_base::message_peek, asio::deferred),
+                                     timer.async_wait(asio::deferred))
             .async_wait(wait_for_one(), asio::use_awaitable);
     if (order[0] == 1)
         co_return beast::error::timeout;

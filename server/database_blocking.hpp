@@ -6,8 +6,8 @@
 
 #include "server/database_target.hpp"
 #include "server/pg_link.hpp"
-#include "server/pool_waiters.hpp"
 #include "server/poll_ready.hpp"
+#include "server/pool_waiters.hpp"
 #include "server/pooled_database.hpp"
 
 #include <poll.h>

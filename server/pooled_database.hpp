@@ -22,8 +22,8 @@
 #include "handlers/database.hpp"
 #include "server/database_target.hpp"
 #include "server/downstream_pool.hpp"
-#include "server/pool_waiters.hpp"
 #include "server/pg_link.hpp"
+#include "server/pool_waiters.hpp"
 #include "server/sync_database.hpp"
 
 #include <algorithm>

@@ -55,7 +55,7 @@ MODES = tuple(MODELS)
 PINNING_MODES = tuple(name for name, m in MODELS.items() if m.get("pin") is not None)
 #: What building cvp-server needs (the README's list, less tests, benchmarks and the lab).
 SERVER_BUILD_PACKAGES = {"g++", "cmake", "ninja-build", "libboost1.81-dev", "libboost-url1.81-dev",
-                         "nlohmann-json3-dev", "libssl-dev"}
+                         "nlohmann-json3-dev", "libssl-dev", "libpq-dev"}
 PORT = 8080
 
 #: Variables of flags that issue 10 adds with `pool` and `threads`, accepted in the files

@@ -13,10 +13,10 @@
 #include "server/cpu_limits.hpp"
 #include "server/database_target.hpp"
 #include "server/downstream_http.hpp"
-#include "server/sync_database.hpp"
 #include "server/drain_gate.hpp"
 #include "server/models/catalog.hpp"
 #include "server/stats.hpp"
+#include "server/sync_database.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 

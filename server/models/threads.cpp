@@ -48,7 +48,8 @@ public:
         }
         // And one of blocking database connections.
         if (services.db) {
-            database_ = std::make_unique<blocking_database>(*services.db, blocking_pg_transport{*services.db}, "shared", *services.db_blocking);
+            database_ =
+                std::make_unique<blocking_database>(*services.db, blocking_pg_transport{*services.db}, "shared", *services.db_blocking);
             env_.database = database_.get();
         }
     }
