@@ -9,7 +9,7 @@
 
 namespace cvp {
 
-async_pg_transport::connection::~connection()
+async_pg_connection::~async_pg_connection()
 {
     if (watch) {
         error_code ec;

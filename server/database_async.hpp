@@ -20,36 +20,34 @@
 
 namespace cvp {
 
-class async_pg_transport
+/// A libpq connection and the socket object watching its descriptor.
+struct async_pg_connection
+{
+    async_pg_connection(std::string const& conninfo, asio::any_io_executor executor)
+        : link(conninfo)
+        , io(std::move(executor))
+    {}
+    async_pg_connection(async_pg_connection const&) = delete;
+    async_pg_connection& operator=(async_pg_connection const&) = delete;
+    /// Gives the descriptor back to libpq before PQfinish closes it.
+    ~async_pg_connection();
+
+    pg_link link;
+    asio::any_io_executor io;
+    std::optional<asio::generic::stream_protocol::socket> watch;
+    int watched = -1;
+};
+
+class async_pg_transport : public async_waiting<async_pg_connection>
 {
 public:
-    /// A libpq connection and the socket object watching its descriptor.
-    struct connection
-    {
-        connection(std::string const& conninfo, asio::any_io_executor executor)
-            : link(conninfo)
-            , io(std::move(executor))
-        {}
-        connection(connection const&) = delete;
-        connection& operator=(connection const&) = delete;
-        /// Gives the descriptor back to libpq before PQfinish closes it.
-        ~connection();
-
-        pg_link link;
-        asio::any_io_executor io;
-        std::optional<asio::generic::stream_protocol::socket> watch;
-        int watched = -1;
-    };
-
-    using waiter = async_pool_waiter<connection>;
+    using connection = async_pg_connection;
 
     async_pg_transport(database_target const& target, asio::any_io_executor io)
         : target_(target)
         , io_(std::move(io))
     {}
 
-    asio::awaitable<std::shared_ptr<waiter>> make_waiter() { return make_async_waiter<connection>(); }
-    asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline) { return wait_async(w, deadline); }
     std::unique_ptr<connection> make() { return std::make_unique<connection>(target_.conninfo, io_); }
     asio::awaitable<error_code> ready(connection& conn, bool write, std::chrono::steady_clock::time_point deadline);
 

@@ -17,31 +17,23 @@
 
 namespace cvp {
 
-class blocking_pg_transport
+/// A libpq connection; its thread polls libpq's socket.
+struct blocking_pg_connection
+{
+    explicit blocking_pg_connection(std::string const& conninfo)
+        : link(conninfo)
+    {}
+    pg_link link;
+};
+
+class blocking_pg_transport : public blocking_waiting<blocking_pg_connection>
 {
 public:
-    struct connection
-    {
-        explicit connection(std::string const& conninfo)
-            : link(conninfo)
-        {}
-        pg_link link;
-    };
-
-    using waiter = blocking_pool_waiter<connection>;
+    using connection = blocking_pg_connection;
 
     explicit blocking_pg_transport(database_target const& target)
         : target_(target)
     {}
-
-    asio::awaitable<std::shared_ptr<waiter>> make_waiter() { co_return std::make_shared<waiter>(); }
-
-    /// The connection's thread sleeps here: it has nothing else to run meanwhile.
-    asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline)
-    {
-        w.wait(deadline);
-        co_return;
-    }
 
     std::unique_ptr<connection> make() { return std::make_unique<connection>(target_.conninfo); }
 

@@ -5,16 +5,6 @@
 
 namespace cvp {
 
-asio::awaitable<std::shared_ptr<async_transport::waiter>> async_transport::make_waiter()
-{
-    return make_async_waiter<connection>();
-}
-
-asio::awaitable<void> async_transport::wait(waiter& w, std::chrono::steady_clock::time_point deadline)
-{
-    return wait_async(w, deadline);
-}
-
 asio::awaitable<error_code> async_transport::open(std::unique_ptr<connection>& conn)
 {
     conn = std::make_unique<connection>(io_);

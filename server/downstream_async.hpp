@@ -20,21 +20,21 @@
 
 namespace cvp {
 
-class async_transport
+/// A connection: the stream (its timer bounds every step) and what was read past an answer.
+struct async_http_connection
+{
+    explicit async_http_connection(asio::any_io_executor io)
+        : stream(std::move(io))
+    {}
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+};
+
+/// A call in the queue waits on a timer of its executor.
+class async_transport : public async_waiting<async_http_connection>
 {
 public:
-    /// A connection: the stream (its timer bounds every step) and what was read past an answer.
-    struct connection
-    {
-        explicit connection(asio::any_io_executor io)
-            : stream(std::move(io))
-        {}
-        beast::tcp_stream stream;
-        beast::flat_buffer buffer;
-    };
-
-    /// A call in the queue waits on a timer of its executor.
-    using waiter = async_pool_waiter<connection>;
+    using connection = async_http_connection;
 
     /// Sockets are made on `io`, the loop's own executor (not a connection's strand: a
     /// connection may serve calls of many).
@@ -43,8 +43,6 @@ public:
         , io_(std::move(io))
     {}
 
-    asio::awaitable<std::shared_ptr<waiter>> make_waiter();
-    asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline);
     asio::awaitable<error_code> open(std::unique_ptr<connection>& conn);
     asio::awaitable<error_code> exchange(connection& conn, std::string const& request, downstream_parser& parser,
                                          std::chrono::steady_clock::time_point deadline);

@@ -14,22 +14,10 @@
 
 namespace cvp {
 
-blocking_transport::connection::~connection()
+blocking_http_connection::~blocking_http_connection()
 {
     if (fd >= 0)
         ::close(fd);
-}
-
-asio::awaitable<std::shared_ptr<blocking_transport::waiter>> blocking_transport::make_waiter()
-{
-    co_return std::make_shared<waiter>();
-}
-
-asio::awaitable<void> blocking_transport::wait(waiter& w, std::chrono::steady_clock::time_point deadline)
-{
-    // The connection's thread sleeps here: it has nothing else to run meanwhile.
-    w.wait(deadline);
-    co_return;
 }
 
 asio::awaitable<error_code> blocking_transport::open(std::unique_ptr<connection>& conn)

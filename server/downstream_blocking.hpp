@@ -19,29 +19,27 @@
 
 namespace cvp {
 
-class blocking_transport
+/// A connection: its descriptor, closed with it, and what was read past an answer.
+struct blocking_http_connection
+{
+    blocking_http_connection() = default;
+    blocking_http_connection(blocking_http_connection const&) = delete;
+    blocking_http_connection& operator=(blocking_http_connection const&) = delete;
+    ~blocking_http_connection();
+    int fd = -1;
+    beast::flat_buffer buffer;
+};
+
+/// A call in the queue: its thread sleeps on a condition variable until woken.
+class blocking_transport : public blocking_waiting<blocking_http_connection>
 {
 public:
-    /// A connection: its descriptor, closed with it, and what was read past an answer.
-    struct connection
-    {
-        connection() = default;
-        connection(connection const&) = delete;
-        connection& operator=(connection const&) = delete;
-        ~connection();
-        int fd = -1;
-        beast::flat_buffer buffer;
-    };
-
-    /// A call in the queue: its thread sleeps on a condition variable until woken.
-    using waiter = blocking_pool_waiter<connection>;
+    using connection = blocking_http_connection;
 
     explicit blocking_transport(downstream_target const& target)
         : target_(target)
     {}
 
-    asio::awaitable<std::shared_ptr<waiter>> make_waiter();
-    asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline);
     asio::awaitable<error_code> open(std::unique_ptr<connection>& conn);
     asio::awaitable<error_code> exchange(connection& conn, std::string const& request, downstream_parser& parser,
                                          std::chrono::steady_clock::time_point deadline);

@@ -12,6 +12,7 @@
 /// a connection that broke frees its place, which the first waiter gets as a permit to
 /// open a new one.
 
+#include "common/clock.hpp"
 #include "handlers/downstream.hpp"
 #include "handlers/stats_snapshot.hpp"
 
@@ -148,6 +149,13 @@ public:
             next->wake();
     }
 
+    /// Closes a connection that broke (outside the lock) and frees its place.
+    void drop(std::unique_ptr<Conn> conn)
+    {
+        conn.reset();
+        discard();
+    }
+
     /// Takes every idle connection out, for the caller to close outside the lock: when the
     /// downstream closed the newest idle one, the older ones are as stale.
     std::vector<std::unique_ptr<Conn>> take_idle()
@@ -209,5 +217,18 @@ private:
     std::uint64_t retried_ = 0;
     std::uint64_t faults_[std::size(all_downstream_faults)] = {};
 };
+
+/// Ends a call's answer (downstream_answer, db_answer) with fault `f`, counted in `pool`
+/// (exhaustion and the queue's timeout count themselves as they happen).
+template <typename Answer, typename Conn>
+Answer end_with_fault(connection_pool<Conn>& pool, Answer& a, downstream_fault f, std::string detail)
+{
+    if (f != downstream_fault::exhausted && f != downstream_fault::queue_timeout)
+        pool.count(f);
+    a.fault = f;
+    a.detail = std::move(detail);
+    a.done_ns = monotonic_ns();
+    return std::move(a);
+}
 
 } // namespace cvp

@@ -76,6 +76,30 @@ struct blocking_pool_waiter final : pool_waiter<Conn>
     bool woken = false;
 };
 
+/// Waiting in a pool's queue holding no thread: the loop models' transports derive from it.
+template <typename Conn>
+struct async_waiting
+{
+    using waiter = async_pool_waiter<Conn>;
+    static asio::awaitable<std::shared_ptr<waiter>> make_waiter() { return make_async_waiter<Conn>(); }
+    static asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline) { return wait_async(w, deadline); }
+};
+
+/// Waiting in a pool's queue blocking the calling thread: `threads`' transports derive from it.
+template <typename Conn>
+struct blocking_waiting
+{
+    using waiter = blocking_pool_waiter<Conn>;
+    static asio::awaitable<std::shared_ptr<waiter>> make_waiter() { co_return std::make_shared<waiter>(); }
+
+    /// The connection's thread sleeps here: it has nothing else to run meanwhile.
+    static asio::awaitable<void> wait(waiter& w, std::chrono::steady_clock::time_point deadline)
+    {
+        w.wait(deadline);
+        co_return;
+    }
+};
+
 /// Takes a connection from `pool` into `conn` for a call of `transport` (empty: a permit to
 /// open one), waiting in the pool's queue until `deadline` when it must; `reused` says an
 /// idle one was taken. Returns the fault when there is none to be had.

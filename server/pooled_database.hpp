@@ -67,7 +67,7 @@ public:
                 auto const connect_deadline = std::min(deadline, std::chrono::steady_clock::now() + target_.connect_timeout);
                 if (auto fault = co_await connect(*conn, connect_deadline)) {
                     auto why = conn->link.error();
-                    drop(std::move(conn));
+                    pool_.drop(std::move(conn));
                     co_return failed(a, *fault, std::move(why));
                 }
             }
@@ -88,7 +88,7 @@ public:
                 co_return a;
             }
             auto why = conn->link.error();
-            drop(std::move(conn));
+            pool_.drop(std::move(conn));
             if (outcome == step::timed_out)
                 co_return failed(a, downstream_fault::timeout, {});
 
@@ -156,23 +156,8 @@ private:
         }
     }
 
-    /// Closes a connection and frees its place in the pool.
-    void drop(std::unique_ptr<connection> conn)
-    {
-        conn.reset();
-        pool_.discard();
-    }
-
-    /// Ends `a` with a fault, counted in the pool (exhaustion and the queue count themselves).
-    db_answer failed(db_answer& a, downstream_fault f, std::string detail = {})
-    {
-        if (f != downstream_fault::exhausted && f != downstream_fault::queue_timeout)
-            pool_.count(f);
-        a.fault = f;
-        a.detail = std::move(detail);
-        a.done_ns = monotonic_ns();
-        return std::move(a);
-    }
+    /// Ends `a` with a fault, counted in the pool.
+    db_answer failed(db_answer& a, downstream_fault f, std::string detail = {}) { return end_with_fault(pool_, a, f, std::move(detail)); }
 
     database_target const& target_;
     Transport transport_;

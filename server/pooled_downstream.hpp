@@ -63,8 +63,7 @@ public:
             if (!conn) {
                 auto ec = co_await transport_.open(conn);
                 if (ec) {
-                    conn.reset();
-                    pool_.discard();
+                    pool_.drop(std::move(conn));
                     co_return failed(a, connect_fault(ec), ec.message());
                 }
             }
@@ -83,10 +82,10 @@ public:
                 if (res.keep_alive())
                     pool_.release(std::move(conn));
                 else
-                    drop(std::move(conn));
+                    pool_.drop(std::move(conn));
                 co_return a;
             }
-            drop(std::move(conn));
+            pool_.drop(std::move(conn));
 
             // A stale idle connection: its older siblings are stale too; once more, on a new one.
             if (reused && a.attempts == 1 && closed_before_answer(ec, parser)) {
@@ -108,22 +107,10 @@ public:
     void close_idle() { pool_.take_idle(); }
 
 private:
-    /// Closes a connection and frees its place in the pool.
-    void drop(std::unique_ptr<connection> conn)
-    {
-        conn.reset();
-        pool_.discard();
-    }
-
-    /// Ends `a` with a fault, counted in the pool (exhaustion and the queue count themselves).
+    /// Ends `a` with a fault, counted in the pool.
     downstream_answer failed(downstream_answer& a, downstream_fault f, std::string detail = {})
     {
-        if (f != downstream_fault::exhausted && f != downstream_fault::queue_timeout)
-            pool_.count(f);
-        a.fault = f;
-        a.detail = std::move(detail);
-        a.done_ns = monotonic_ns();
-        return std::move(a);
+        return end_with_fault(pool_, a, f, std::move(detail));
     }
 
     downstream_target const& target_;

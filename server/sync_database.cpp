@@ -18,14 +18,7 @@ db_answer sync_database::world(std::int32_t id)
     db_answer a;
     a.asked_ns = monotonic_ns();
     auto const deadline = std::chrono::steady_clock::now() + target_.timeout;
-    auto fail = [&](downstream_fault f, std::string detail) {
-        if (f != downstream_fault::exhausted && f != downstream_fault::queue_timeout)
-            pool_.count(f);
-        a.fault = f;
-        a.detail = std::move(detail);
-        a.done_ns = monotonic_ns();
-        return std::move(a);
-    };
+    auto fail = [&](downstream_fault f, std::string detail) { return end_with_fault(pool_, a, f, std::move(detail)); };
 
     for (int attempt = 1; attempt <= 2; ++attempt) {
         // A connection: idle, new, or the next one free.
@@ -52,8 +45,7 @@ db_answer sync_database::world(std::int32_t id)
             link = std::make_unique<pg_link>(target_.conninfo, true);
             if (!link->alive()) {
                 auto const why = link->error();
-                link.reset();
-                pool_.discard();
+                pool_.drop(std::move(link));
                 return fail(downstream_fault::connect_failed, why);
             }
         }
@@ -75,8 +67,7 @@ db_answer sync_database::world(std::int32_t id)
         }
         // The connection broke: a stale idle one is tried once more on a new one.
         auto const why = link->error();
-        link.reset();
-        pool_.discard();
+        pool_.drop(std::move(link));
         if (a.reused && attempt == 1) {
             pool_.take_idle();
             pool_.count_retry();

@@ -63,24 +63,29 @@ void loop_group::close_all()
         loop->sessions().close_all();
 }
 
+namespace {
+
+/// The snapshot of each loop's pool that `pool_of` names, one per loop that has one.
+template <typename Loops, typename Pool>
+std::vector<downstream_pool_snapshot> each_loops(Loops const& loops, Pool const* (event_loop::*pool_of)() const noexcept)
+{
+    std::vector<downstream_pool_snapshot> pools;
+    for (auto const& loop : loops)
+        if (auto const* p = ((*loop).*pool_of)())
+            pools.push_back(p->snapshot());
+    return pools;
+}
+
+} // namespace
+
 std::vector<downstream_pool_snapshot> loop_group::downstream_pools() const
 {
-    // One pool per loop.
-    std::vector<downstream_pool_snapshot> pools;
-    for (auto const& loop : loops_)
-        if (auto const* d = loop->downstream())
-            pools.push_back(d->snapshot());
-    return pools;
+    return each_loops(loops_, &event_loop::downstream);
 }
 
 std::vector<downstream_pool_snapshot> loop_group::database_pools() const
 {
-    // One pool per loop.
-    std::vector<downstream_pool_snapshot> pools;
-    for (auto const& loop : loops_)
-        if (auto const* d = loop->database())
-            pools.push_back(d->snapshot());
-    return pools;
+    return each_loops(loops_, &event_loop::database);
 }
 
 } // namespace cvp
