@@ -10,6 +10,13 @@
 // GET /json              -> {"message":"Hello, World!"} (serialized for every request)
 // GET /cpu/pbkdf2?iterations=N (1..1,000,000) -> crypto.pbkdf2(password, salt, N, 32, 'sha256')
 //                           on libuv's pool; {"iterations":N,"length":32,"hash":"<hex>"}
+// GET /db/query          -> one random row of PostgreSQL's world table, {"id":…,"randomNumber":…}
+// GET /db/queries?n=N (1..500) -> N random rows, an array; the queries go out at once over
+//                           the pool, as TechEmpower's Node implementations send them
+//   Only with PG_CONNINFO (a libpq key=value string, as scripts/postgres prints it) in the
+//   environment: then node-postgres (npm `pg`, installed by the lab into node_modules/ here)
+//   serves them over a pg.Pool of PG_POOL_SIZE connections (default 16), with the same
+//   prepared statement as cvp. Without it, /db/* answers 503.
 // anything else          -> 404; a method other than GET or HEAD -> 405
 //
 // Once listening it prints one line to stdout, key=value pairs ending with the real address:
@@ -22,6 +29,50 @@ const HOST = process.env.HOST || '127.0.0.1';
 const PORT = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const PLAINTEXT = Buffer.from('Hello, World!');
 const MAX_ITERATIONS = 1000000;
+const MAX_QUERIES = 500;
+const WORLD_ROWS = 10000;
+
+// libpq's `key=value ...` as node-postgres's settings (quoted values are not needed here).
+function pgSettings(conninfo) {
+  const names = { host: 'host', port: 'port', dbname: 'database', user: 'user', password: 'password' };
+  const settings = {};
+  for (const pair of conninfo.trim().split(/\s+/)) {
+    const eq = pair.indexOf('=');
+    const key = names[pair.slice(0, eq)];
+    if (eq > 0 && key) settings[key] = key === 'port' ? Number(pair.slice(eq + 1)) : pair.slice(eq + 1);
+  }
+  return settings;
+}
+
+// The pool, only when a database is given: the overhead scenario runs without npm packages.
+const db = process.env.PG_CONNINFO
+  ? new (require('pg').Pool)({ ...pgSettings(process.env.PG_CONNINFO), max: Number(process.env.PG_POOL_SIZE || 16) })
+  : null;
+const WORLD = { name: 'world', text: 'SELECT id, randomnumber FROM world WHERE id = $1' };
+
+function randomWorld() {
+  return db.query({ ...WORLD, values: [1 + Math.floor(Math.random() * WORLD_ROWS)] })
+    .then((r) => ({ id: r.rows[0].id, randomNumber: r.rows[0].randomnumber }));
+}
+
+function dbQueries(res, query, many) {
+  if (!db) {
+    sendJson(res, 503, { error: 'no database: start with PG_CONNINFO', status: 503 });
+    return;
+  }
+  let n = 1;
+  if (many) {
+    const text = new URLSearchParams(query).get('n');
+    n = Number(text);
+    if (text === null || !/^[0-9]+$/.test(text) || n < 1 || n > MAX_QUERIES) {
+      sendJson(res, 400, { error: `n must be a whole number from 1 to ${MAX_QUERIES}`, status: 400 });
+      return;
+    }
+  }
+  Promise.all(Array.from({ length: n }, randomWorld))
+    .then((rows) => sendJson(res, 200, many ? rows : rows[0]))
+    .catch((err) => sendJson(res, 503, { error: String(err), status: 503 }));
+}
 
 function send(res, status, type, body) {
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
@@ -66,6 +117,12 @@ const server = http.createServer((req, res) => {
     case '/cpu/pbkdf2':
       pbkdf2(res, q < 0 ? '' : req.url.slice(q + 1));
       return;
+    case '/db/query':
+      dbQueries(res, '', false);
+      return;
+    case '/db/queries':
+      dbQueries(res, q < 0 ? '' : req.url.slice(q + 1), true);
+      return;
     default:
       sendJson(res, 404, { error: 'not found', status: 404 });
   }
@@ -85,7 +142,8 @@ server.listen({ host: HOST, port: PORT, backlog: 4096 }, () => {
   const { address, port } = server.address();
   const where = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   const pool = process.env.UV_THREADPOOL_SIZE || '4';
-  console.log(`node-peer version=${process.version} threadpool=${pool} pid=${process.pid} listening=${where}`);
+  const pg = db ? ` pg_pool=${db.options.max}` : '';
+  console.log(`node-peer version=${process.version} threadpool=${pool}${pg} pid=${process.pid} listening=${where}`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
