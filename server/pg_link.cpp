@@ -1,7 +1,9 @@
 #include "server/pg_link.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <string_view>
 
 namespace cvp {
 
@@ -37,9 +39,19 @@ pg_link::pg_link(std::string const& conninfo)
     : conn_(PQconnectStart(conninfo.c_str()))
 {}
 
-pg_link::pg_link(std::string const& conninfo, bool)
-    : conn_(PQconnectdb(conninfo.c_str()))
-{}
+pg_link::pg_link(std::string const& conninfo, int connect_timeout_s, long statement_timeout_ms)
+{
+    // connect_timeout first, the conninfo (expanded from dbname) after: its own settings win.
+    auto const timeout = std::to_string(std::max(connect_timeout_s, 2));
+    char const* keys[] = {"connect_timeout", "dbname", nullptr};
+    char const* values[] = {timeout.c_str(), conninfo.c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 1);
+    if (!alive())
+        return;
+    // A statement slower than the call may take is cancelled by the server itself.
+    auto const set = "SET statement_timeout = " + std::to_string(statement_timeout_ms);
+    PQclear(PQexec(conn_, set.c_str()));
+}
 
 pg_link::~pg_link()
 {
@@ -155,6 +167,7 @@ pg_link::want pg_link::read_worlds(std::vector<world_row>& rows)
 bool pg_link::exec_world(std::int32_t id, world_row& row)
 {
     query_error_.clear();
+    timed_out_ = false;
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
         return false;
     // The statement, once per connection.
@@ -174,8 +187,11 @@ bool pg_link::exec_world(std::int32_t id, world_row& row)
     bool const ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (ok && PQntuples(r) > 0)
         row = world_row{int_at(r, 0, 0), int_at(r, 0, 1)};
-    else if (!ok)
+    else if (!ok) {
         query_error_ = PQresultErrorMessage(r);
+        auto const* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        timed_out_ = state != nullptr && std::string_view{state} == "57014";
+    }
     PQclear(r);
     return ok;
 }

@@ -33,8 +33,10 @@ public:
 
     /// Starts a non-blocking connection (PQconnectStart); drive it with connect_step().
     explicit pg_link(std::string const& conninfo);
-    /// Opens a blocking connection (PQconnectdb) for the synchronous path.
-    pg_link(std::string const& conninfo, bool blocking);
+    /// Opens a blocking connection for the synchronous path, within `connect_timeout_s`
+    /// (libpq's connect_timeout, unless the conninfo sets its own), and bounds every
+    /// statement on it by `statement_timeout_ms` (the server cancels a slower one).
+    pg_link(std::string const& conninfo, int connect_timeout_s, long statement_timeout_ms);
     ~pg_link();
     pg_link(pg_link const&) = delete;
     pg_link& operator=(pg_link const&) = delete;
@@ -59,6 +61,8 @@ public:
     want read_worlds(std::vector<world_row>& rows);
     /// The database's error for the last pipeline, if one of its commands failed.
     std::string const& query_error() const noexcept { return query_error_; }
+    /// The last synchronous statement was cancelled by statement_timeout (SQLSTATE 57014).
+    bool timed_out() const noexcept { return timed_out_; }
 
     /// The synchronous path: PQexecPrepared of one id, blocking.
     bool exec_world(std::int32_t id, world_row& row);
@@ -69,6 +73,7 @@ private:
     /// Results still to take in the current pipeline: the prepare's, each query's.
     std::size_t commands_left_ = 0;
     std::string query_error_;
+    bool timed_out_ = false;
 };
 
 } // namespace cvp

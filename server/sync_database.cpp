@@ -40,9 +40,10 @@ db_answer sync_database::world(std::int32_t id)
         }
         a.reused = link != nullptr;
 
-        // A new one connects here, blocking (libpq's connect_timeout in --db bounds it).
+        // A new one connects here, blocking, within --db-connect-timeout (whole seconds, at least 2: libpq's unit).
         if (!link) {
-            link = std::make_unique<pg_link>(target_.conninfo, true);
+            auto const connect_s = std::chrono::ceil<std::chrono::seconds>(target_.connect_timeout).count();
+            link = std::make_unique<pg_link>(target_.conninfo, static_cast<int>(connect_s), static_cast<long>(target_.timeout.count()));
             if (!link->alive()) {
                 auto const why = link->error();
                 pool_.drop(std::move(link));
@@ -59,11 +60,13 @@ db_answer sync_database::world(std::int32_t id)
             pool_.release(std::move(link));
             return a;
         }
-        // The database refused the query on a live connection: the connection stays.
+        // The database refused the query on a live connection, or cancelled it as too slow:
+        // the connection stays.
         if (link->alive()) {
             auto why = link->query_error();
+            auto const fault = link->timed_out() ? downstream_fault::timeout : downstream_fault::query_failed;
             pool_.release(std::move(link));
-            return fail(downstream_fault::query_failed, why);
+            return fail(fault, why);
         }
         // The connection broke: a stale idle one is tried once more on a new one.
         auto const why = link->error();
