@@ -45,6 +45,7 @@ class PlanTest(unittest.TestCase):
             self.assertEqual(c.duration_s, QUICK.duration_s)
             self.assertTrue(c.read_stats, "/stats around each run: the pools")
             self.assertFalse(c.fresh_server)
+            self.assertEqual(c.footprint, c.connections == 1000, "threads alive while wrk holds the most")
 
     def test_the_front_servers_call_one_downstream_with_pools_as_large_as_the_connections(self):
         fronts = self.plan.groups[0].servers
@@ -248,8 +249,12 @@ class ReportTest(unittest.TestCase):
         self.assertIn("reactors' 2 per-loop pools held 1.10 connections per request in flight", text)
         self.assertIn("100 more, since a connection idle in one loop's pool cannot serve a call on another loop", text)
         self.assertIn("No call queued for a connection", text)
-        self.assertIn("threads 1,001", text)
-        self.assertIn("1,001 threads for 1,000 connections", text)
+        self.assertIn("Threads alive while wrk held 1,000 connections (/stats `model.threads_alive`): single 3, "
+                      "reactors 3, offload 3, pool 3 and threads 1,002", text)
+        self.assertIn("pays for it with 1,002 threads for 1,000 connections, 1.00× reactors' front CPU per request "
+                      "(51 against 51 µs) and 4.42× reactors' context switches per request", text)
+        self.assertIn("Context switches per request (every thread's, from /proc, voluntary + involuntary): "
+                      "single 0.31", text)
         self.assertIn("the downstream (`--mode reactors`) on CPU 0, shared", text)
         self.assertEqual(len(rows), len(cells))
         # a model whose per-loop pools held no more than one pool: said so, not the opposite

@@ -104,12 +104,14 @@ class Downstream(Scenario):
         path = f"/io/http?ms={wait - spread}..{wait + spread}" if spread else f"/io/http?ms={wait}"
 
         def cell(sp: ServerSpec, c: int) -> Cell:
+            # At the most connections, /proc and /stats are also read while wrk holds them (the footprint):
+            # the threads each model keeps alive then, and its context switches per request.
             threads = wrk_threads(s, c)
             # As io's timer waits: connections start spread over one wait, each wait varies a little.
             stream = Stream("main", "io.lua", ("endpoint=http", f"ms={wait}", f"spread={spread}",
                                                f"stagger={math.ceil(c / threads)}"), c, threads, timeout)
             return Cell(self.name, sp, (Load(stream, None, path, littles_law_bound(c, wait)),), params.duration_s,
-                        workers, figures, notes=notes)
+                        workers, figures, notes=notes, footprint=c == top)
 
         return [Group(self.name, tuple(specs), tuple(tuple(cell(sp, c) for sp in specs) for c in conns))]
 
@@ -192,35 +194,38 @@ def steady_share(c: Measured) -> float | None:
 
 def chart(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
     points = sorted({c.connections for c in cells})
     modes = modes_of(cells)
     width = 0.8 / max(1, len(modes))
+    handles = []
     for j, mode in enumerate(modes):
         xs = [i + (j - (len(modes) - 1) / 2) * width for i in range(len(points))]
         mine = {c.connections: c for c in cells if c.mode == mode}
         share = [100 * (steady_share(mine[c]) or 0) if c in mine else 0 for c in points]
-        p99 = [(mine[c].latency_us or {}).get("p99") or 0 if c in mine else 0 for c in points]
-        ax.bar(xs, share, width, color=color(mode), label=mode)
-        ax2.bar(xs, [v / 1000 for v in p99], width, color=color(mode), label=mode)
+        p99 = [((mine[c].latency_us or {}).get("p99") or 0) if c in mine else 0 for c in points]
+        handles.append(ax.bar(xs, share, width, color=color(mode), label=mode))
+        ax2.bar(xs, [v / 1000 for v in p99], width, color=color(mode))
         for x, y in zip(xs, share):
             if y:
-                ax.annotate(f"{y:.0f}", (x, y), ha="center", va="bottom", fontsize=7, xytext=(0, 2),
+                ax.annotate(f"{y:.1f}", (x, y), ha="center", va="bottom", fontsize=7, xytext=(0, 2),
                             textcoords="offset points")
-    ax.axhline(100, color="black", linestyle=":", linewidth=1.5, label="the bound, connections ÷ wait")
-    ax.axhline(100 * TARGET_SHARE, color="tab:red", linestyle="--", linewidth=1, label=f"{TARGET_SHARE:.0%}")
+    handles.append(ax.axhline(100, color="black", linestyle=":", linewidth=1.5,
+                              label="the bound, connections ÷ wait"))
+    handles.append(ax.axhline(100 * TARGET_SHARE, color="tab:red", linestyle="--", linewidth=1,
+                              label=f"{TARGET_SHARE:.0%} of the bound"))
     low = min((100 * (steady_share(c) or 0) for c in cells), default=0)
-    ax.set_ylim(max(0, min(90, low - 5)), 103)
+    ax.set_ylim(max(0, min(90, low - 5)), 102)
     ax.set_xticks(range(len(points)), [f"c={c:,}" for c in points])
-    ax.set_ylabel("% of the Little's-law bound (connections ÷ mean latency)")
-    ax.set_title("throughput ÷ bound", fontsize=10)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.set_ylabel("% of the Little's-law bound")
+    ax.set_title("connections ÷ mean latency, as a share of the bound", fontsize=10)
     wait = cells[0].params["wait_ms"]
-    ax2.axhline(wait, color="black", linestyle=":", linewidth=1, label=f"the wait, {wait} ms")
+    handles.append(ax2.axhline(wait, color="black", linestyle=(0, (1, 3)), linewidth=1,
+                               label=f"the downstream's wait, {wait} ms"))
     ax2.set_xticks(range(len(points)), [f"c={c:,}" for c in points])
     ax2.set_ylabel("p99 latency (ms)")
     ax2.set_title("p99 latency", fontsize=10)
-    ax2.legend(fontsize=7, loc="lower left")
+    ax2.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"downstream: {cells[0].path} through each model's pools to one downstream", fontsize=11)
     save(fig, path)
 
@@ -242,7 +247,7 @@ def table_rows(cells: list[Measured]) -> list[list[str]]:
                      "-" if c.server_cpu_us_per_request is None else f"{c.server_cpu_us_per_request:.1f}",
                      "-" if d.get("server_cpu_us_per_request") is None else f"{d['server_cpu_us_per_request']:.1f}",
                      f"{_n(d.get('open'))} ({_n(d.get('created'))})", _n(d.get("pools")), _n(d.get("waited")),
-                     _n(d.get("faults_total")), _n((c.model or {}).get("threads_alive"))])
+                     _n(d.get("faults_total")), _n(threads_alive(c))])
     return rows
 
 
@@ -338,24 +343,39 @@ def cpu_sentences(at_top: list[Measured], models: list[str]) -> list[str]:
     return [where + f" CPU per request at {top:,} connections: " + join(parts) + "."]
 
 
+def threads_alive(c: Measured) -> float | None:
+    """Threads the model ran while wrk held its connections (the footprint's /stats), else after the run."""
+    during = (c.footprint or {}).get("threads_alive")
+    return during if during is not None else (c.model or {}).get("threads_alive")
+
+
 def threads_sentences(at_top: list[Measured], models: list[str]) -> list[str]:
     """What each model ran to make its calls, and what a thread per connection pays for it."""
-    cs = [c for c in (one(at_top, mode=m) for m in models) if c and (c.model or {}).get("threads_alive") is not None]
+    cs = [c for c in (one(at_top, mode=m) for m in models) if c and threads_alive(c) is not None]
     if not cs:
         return []
     top = cs[0].connections
-    out = [f"Threads alive after a run at {top:,} connections (/stats `model.threads_alive`): "
-           + join([f"{c.mode} {c.model['threads_alive']:,}" for c in cs]) + "."]
+    during = all((c.footprint or {}).get("threads_alive") is not None for c in cs)
+    out = [f"Threads alive {'while wrk held' if during else 'after a run at'} {top:,} connections (/stats "
+           "`model.threads_alive`): " + join([f"{c.mode} {threads_alive(c):,.0f}" for c in cs]) + "."]
+    switches = [c for c in cs if (c.footprint or {}).get("switches_per_request") is not None]
+    if switches:
+        out.append("Context switches per request (every thread's, from /proc, voluntary + involuntary): "
+                   + join([f"{c.mode} {c.footprint['switches_per_request']:.2f}" for c in switches]) + ".")
     threads, ref = one(cs, mode="threads"), reference(cs, "threads")
     if threads:
-        text = (f"threads makes each call on the connection's own thread, blocked in poll() on its downstream "
-                f"socket: {threads.model['threads_alive']:,} threads for {top:,} connections")
+        paid = [f"{threads_alive(threads):,.0f} threads for {top:,} connections"]
         if ref and threads.server_cpu_us_per_request and ref.server_cpu_us_per_request:
-            text += (f", and {threads.server_cpu_us_per_request / ref.server_cpu_us_per_request:.2f}× "
-                     f"{poss(ref.mode)} front CPU per request ({threads.server_cpu_us_per_request:.0f} against "
-                     f"{ref.server_cpu_us_per_request:.0f} µs), the other models waiting on their loops' sockets "
-                     "with no thread held")
-        out.append(text + ".")
+            paid.append(f"{threads.server_cpu_us_per_request / ref.server_cpu_us_per_request:.2f}× "
+                        f"{poss(ref.mode)} front CPU per request ({threads.server_cpu_us_per_request:.0f} against "
+                        f"{ref.server_cpu_us_per_request:.0f} µs)")
+        sw, ref_sw = ((threads.footprint or {}).get("switches_per_request"),
+                      ((ref.footprint or {}).get("switches_per_request") if ref else None))
+        if sw is not None and ref_sw:
+            paid.append(f"{sw / ref_sw:.2f}× {poss(ref.mode)} context switches per request")
+        out.append("threads makes each call on the connection's own thread, blocked in poll() on its downstream "
+                   f"socket, and pays for it with {join(paid)}; the other models wait on their loops' sockets with "
+                   "no thread held.")
     return out
 
 
