@@ -58,6 +58,8 @@ class Measured:
     model: dict | None = None
     footprint: dict | None = None
     runs: list = field(default_factory=list)
+    # cells whose server calls a downstream (the downstream scenario): its pools and the downstream server's CPU
+    downstream: dict | None = None
     # idle cells (overhead)
     idle_connections: int | None = None
     idle_connections_wanted: int | None = None

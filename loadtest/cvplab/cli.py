@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                "See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="short runs of every scenario and model, under 8 minutes on 2 CPUs (default)")
+                      help="short runs of every scenario and model, about 9 minutes on 2 CPUs (default)")
     prof.add_argument("--full", dest="profile", action="store_const", const="full",
                       help="the complete sweeps (io up to 10,000 connections, cpu up to every usable CPU)")
     prof.add_argument("--smoke", dest="profile", action="store_const", const="smoke",

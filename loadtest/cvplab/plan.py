@@ -17,6 +17,11 @@ on the server CPUs and wrk on the client CPUs (disjoint where there are two CPUs
 The others are about what a model does with the CPUs it has, so their server gets as
 many CPUs as it has workers, taken from the server CPUs first and then the client CPUs;
 wrk stays on the client CPUs and is watched.
+
+Downstream calls: a server spec may name an ``upstream``, the spec of the cvp-server it calls
+(``/io/http``).  The group lists only the servers its cells measure; the runner starts each
+one's upstream before it (once, however many servers call it), passes its address as
+``--upstream``, and reads its CPU around each run.
 """
 
 from __future__ import annotations
@@ -115,7 +120,9 @@ class Group:
     """Cells that share servers; ``points`` are interleaved across their cells."""
 
     scenario: str
-    servers: tuple[ServerSpec, ...]  # started for the group; empty when every cell starts its own
+    # started for the group; empty when every cell starts its own.  A spec's upstream (the server it calls)
+    # is started first by the runner, and is not listed here.
+    servers: tuple[ServerSpec, ...]
     points: tuple[tuple[Cell, ...], ...]
 
 
@@ -143,6 +150,7 @@ class Plan:
         total = FIXED_S
         servers = {spec for g in self.groups for spec in g.servers}  # each started and warmed up once
         total += len(servers) * (SERVER_START_S + (self.warmup_s + RUN_OVERHEAD_S if self.warmup_s else 0))
+        total += len({spec.upstream for spec in servers if spec.upstream is not None}) * SERVER_START_S  # not warmed
         for g in self.groups:
             for point in g.points:
                 for cell in point:

@@ -52,7 +52,11 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         "repeats": len(runs),
         "repeats_planned": repeats_planned,
         "server": {"description": cell.server.description, "cpus": format_cpu_list(cell.server.cpus),
-                   "flags": list(cell.server.flags), "startup": server_info},
+                   "flags": list(cell.server.flags), "startup": server_info,
+                   **({"upstream": {"description": cell.server.upstream.description,
+                                    "cpus": format_cpu_list(cell.server.upstream.cpus),
+                                    "flags": list(cell.server.upstream.flags)}}
+                      if cell.server.upstream is not None else {})},
         "client_cpus": format_cpu_list(client_cpus),
         "notes": list(cell.notes),
         "failures": failures,
@@ -92,6 +96,9 @@ CSV_COLUMNS = (
     "voluntary_switches_per_request", "involuntary_switches_per_request", "threads_alive",
     # added with descriptors per connection (schema 3)
     "fds_per_connection", "footprint_fds_per_connection",
+    # added with the downstream scenario: the front's downstream pools and the downstream server's CPU
+    "downstream_open", "downstream_created", "downstream_waited", "downstream_faults",
+    "downstream_server_cpu_us_per_request",
 )
 
 
@@ -126,6 +133,10 @@ def csv_row(measured: Measured) -> dict:
     row["threads_alive"] = fp.get("threads_alive", (cell.get("model") or {}).get("threads_alive"))
     row["fds_per_connection"] = cell.get("fds_per_connection")
     row["footprint_fds_per_connection"] = fp.get("fds_per_connection")
+    ds = cell.get("downstream") or {}
+    row.update({f"downstream_{k}": ds.get(k) for k in ("open", "created", "waited")})
+    row["downstream_faults"] = ds.get("faults_total")
+    row["downstream_server_cpu_us_per_request"] = ds.get("server_cpu_us_per_request")
     return {k: "" if v is None else v for k, v in row.items()}
 
 

@@ -1,4 +1,10 @@
-"""Executes a plan: servers up, warm-up, interleaved repeats, results saved as they come."""
+"""Executes a plan: servers up, warm-up, interleaved repeats, results saved as they come.
+
+A server whose spec has an ``upstream`` (a front server calling a downstream cvp-server,
+``/io/http``) is started after its downstream, with ``--upstream http://HOST:PORT``; the
+downstream is started once, kept while any group still has a server that calls it, and its
+CPU is read around each run of a cell whose server calls it.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,14 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from . import procs, results
+from .cpus import format_cpu_list
 from .cells import Measured
 from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
 from .servers import (Server, ServerError, ServerSpec, find_nginx, find_node, get_json, start_cvp, start_nginx,
                       start_node)
-from .stats import NOISY_CPUS, Run, footprint_delta, model_facts, per_worker_delta, pool_delta
+from .stats import NOISY_CPUS, Run, downstream_delta, footprint_delta, model_facts, per_worker_delta, pool_delta
 from .wrk import WrkError, WrkResult, WrkRun
 
 #: What a failed run raises; anything else is a bug and propagates.
@@ -39,6 +46,7 @@ class Measurement:
     server_wall_s: float | None = None  # between the two readings of the server's CPU
     model: dict | None = None  # model_facts of /stats after the run
     footprint: dict | None = None  # footprint_delta: RSS and context switches while wrk held its connections
+    downstream: dict | None = None  # downstream_delta of the front's /stats, and its downstream server's CPU
 
 
 @dataclass
@@ -72,6 +80,7 @@ class Runner:
         self.plan, self.env, self.manifest = plan, env, manifest
         self.cells: list[Measured] = []
         self.failures: list[str] = []  # one line per problem, for the summary
+        self.upstreams: dict[ServerSpec, Server] = {}  # downstream servers started for the specs that call them
         self._done_runs = 0
         self._started = time.monotonic()
         self._estimate = plan.estimate_s()
@@ -134,8 +143,24 @@ class Runner:
                 raise ServerError("node", "not installed")
             return start_node(binary, spec, log_dir=log_dir, registry=self.env.registry)
         assert self.env.server_binary is not None
+        # A front server: its downstream first, for the address it calls.
+        upstream_url = self.upstream_for(spec).base_url if spec.upstream is not None else None
         return start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
-                         log_dir=log_dir, registry=self.env.registry)
+                         log_dir=log_dir, registry=self.env.registry, upstream_url=upstream_url)
+
+    def upstream_for(self, spec: ServerSpec) -> Server:
+        """The running downstream of ``spec`` (started on first use); ServerError if it cannot start or has died.
+
+        A downstream that died is not restarted: the front servers already started would still
+        call its old address.
+        """
+        assert spec.upstream is not None
+        server = self.upstreams.get(spec.upstream)
+        if server is None:
+            self.upstreams[spec.upstream] = server = self.start_server(spec.upstream)
+            self.say(f"  .. downstream {server.name} listens at {server.base_url}")
+        server.check_alive()
+        return server
 
     def stop_server(self, server: Server, grace_s: float = 3.0) -> None:
         """Stops a server the lab started; a remote target is left running."""
@@ -153,6 +178,9 @@ class Runner:
         """
         self.save()
         last_use = {spec: i for i, g in enumerate(self.plan.groups) for spec in g.servers}
+        # A downstream is kept as long as a group still has a server that calls it.
+        upstream_use = {spec.upstream: i for i, g in enumerate(self.plan.groups) for spec in g.servers
+                        if spec.upstream is not None}
         servers: dict[ServerSpec, Server | ServerError] = {}
         try:
             for i, group in enumerate(self.plan.groups):
@@ -161,10 +189,15 @@ class Runner:
                     server = servers.pop(spec)
                     if isinstance(server, Server):
                         self.stop_server(server)
+                for spec in [sp for sp, last in upstream_use.items() if last == i and sp in self.upstreams]:
+                    self.stop_server(self.upstreams.pop(spec))
         finally:
             for server in servers.values():
                 if isinstance(server, Server):
                     self.stop_server(server)
+            for server in self.upstreams.values():  # after the servers that call them
+                self.stop_server(server)
+            self.upstreams.clear()
 
     def run_group(self, group: Group, servers: dict[ServerSpec, Server | ServerError]) -> None:
         """Starts the group's servers that are not running yet, warms them up, and runs its points."""
@@ -268,6 +301,8 @@ class Runner:
         before = server.stats() if stats_ok else None
         footprint = cell.footprint and stats_ok and server.pgid is not None and tag != "warmup"
         sample0 = self._proc_sample(server, before) if footprint else None
+        upstream = self.upstream_for(cell.server) if cell.server.upstream is not None else None
+        up0 = upstream.cpu_s() if upstream is not None else 0.0
         cpu0, busy0, t0 = server.cpu_s(), system_busy_s(), time.monotonic()
         stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}"
         stem.parent.mkdir(exist_ok=True)
@@ -294,12 +329,19 @@ class Runner:
                 self.env.registry.stop(w.proc, 0.5)
             raise
         cpu1, busy1, t1 = server.cpu_s(), system_busy_s(), time.monotonic()
+        up1 = upstream.cpu_s() if upstream is not None else 0.0
         server.check_alive()
+        if upstream is not None:
+            upstream.check_alive()
         after = server.stats() if stats_ok else None
         wall = max(r.wall_s for r, _ in measured)
         wrk_cpu = sum(r.cpu_s for r, _ in measured)
-        # A remote server's CPU is not this machine's: only wrk is subtracted then.
-        local_server = 0.0 if server is self.env.remote else cpu1 - cpu0
+        # A remote server's CPU is not this machine's: only wrk is subtracted then.  A downstream's is the lab's.
+        local_server = (0.0 if server is self.env.remote else cpu1 - cpu0) + (up1 - up0)
+        downstream = downstream_delta(before, after) if stats_ok else None
+        if upstream is not None:
+            downstream = dict(downstream or {}, server_cpu_s=round(up1 - up0, 4),
+                              server_cpus=format_cpu_list(upstream.spec.cpus))
         return Measurement(wrk=measured, server_cpu_s=cpu1 - cpu0,
                            client_cpu=wrk_cpu / wall / len(self.env.client_cpus),
                            per_worker=per_worker_delta(before, after) if stats_ok else None,
@@ -307,7 +349,8 @@ class Runner:
                            pool=pool_delta(before, after) if stats_ok else None, server_wall_s=t1 - t0,
                            model=model_facts(after),
                            footprint=(footprint_delta(sample0, sample1, cell.connections)
-                                      if sample0 and sample1 else None))
+                                      if sample0 and sample1 else None),
+                           downstream=downstream)
 
     @staticmethod
     def _proc_sample(server: Server, stats: dict) -> dict:
@@ -361,7 +404,7 @@ class Runner:
                     background_cpus=m.background_cpus,
                     raw=[str(w.stdout_path.relative_to(out_dir)), str(w.stderr_path.relative_to(out_dir))],
                     per_worker=m.per_worker, pool=m.pool, server_wall_s=m.server_wall_s, model=m.model,
-                    footprint=m.footprint)
+                    footprint=m.footprint, downstream=m.downstream)
                 for r, w in m.wrk]
 
     def _problem(self, text: str) -> None:

@@ -7,6 +7,10 @@
 - a server started elsewhere (``--target``, :func:`connect_remote`); its model and CPU use
   are read from ``/stats``.
 
+A cvp-server may call another (``/io/http``): its spec's ``upstream`` is the spec of that
+downstream server.  The runner starts the downstream first and passes its address to
+:func:`start_cvp` as ``--upstream http://HOST:PORT`` (the port is known only once it listens).
+
 What a server runs in parallel is read from it (:attr:`Server.parallelism`): cvp-server's
 start-up line says ``parallelism=N``, a target's ``/stats`` ``model.parallelism``, the Node
 peer's line its libuv pool (``threadpool=N``); nginx's is the ``worker_processes`` the lab
@@ -56,6 +60,9 @@ class ServerSpec:
     # Node's libuv pool; a target's parallelism, at most its usable CPUs.  What a server really runs in
     # parallel is its own to say: Server.parallelism.
     workers: int = 1
+    # the cvp-server this one calls (/io/http): the runner starts it first and adds
+    # --upstream http://HOST:PORT to this one's flags once it listens
+    upstream: "ServerSpec | None" = None
 
     @property
     def description(self) -> str:
@@ -65,7 +72,9 @@ class ServerSpec:
             what = f"node {NODE_SERVER.name}, UV_THREADPOOL_SIZE={self.workers}"
         else:
             what = f"cvp-server --mode {self.label}"
-        return " ".join([what, *self.flags]) + f" (CPUs {format_cpu_list(self.cpus)})"
+        up = self.upstream
+        upstream = f" --upstream <{up.label} on CPUs {format_cpu_list(up.cpus)}>" if up is not None else ""
+        return " ".join([what, *self.flags]) + upstream + f" (CPUs {format_cpu_list(self.cpus)})"
 
 
 def parse_startup_line(line: str, program: str = "cvp-server") -> dict[str, str]:
@@ -230,14 +239,19 @@ class Server:
 
 
 def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: Path,
-              registry: procs.ProcessRegistry) -> Server:
+              registry: procs.ProcessRegistry, upstream_url: str | None = None) -> Server:
     """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line.
 
     The line must say ``parallelism=N``: the lab reads each model's parallelism from it.
+    ``upstream_url``: where the downstream of ``spec.upstream`` listens (``--upstream``).
+    A flag of ``spec.flags`` wins over the lab's own (``--max-connections``): the last one given counts.
     """
+    if (spec.upstream is None) != (upstream_url is None):
+        raise ValueError(f"{spec.description}: an upstream spec needs its URL, and a URL its spec")
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), str(binary), "--mode", spec.label,
             "--address", "127.0.0.1", "--port", "0", "--max-connections", str(max_connections),
-            "--drain-timeout", DRAIN_TIMEOUT, *spec.flags]
+            "--drain-timeout", DRAIN_TIMEOUT, *spec.flags,
+            *(("--upstream", upstream_url) if upstream_url else ())]
     server = _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry)
     if server.parallelism is None or server.parallelism < 1:
         server.stop()

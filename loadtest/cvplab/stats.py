@@ -181,6 +181,74 @@ def pool_delta(before: dict | None, after: dict | None) -> dict | None:
     return {k: int(new.get(k, 0)) - int(old.get(k, 0)) for k in ("rejected", "completed")}
 
 
+#: The counters of a /stats ``downstream`` pool (counts since the server started), and its gauges (now).
+DOWNSTREAM_COUNTERS = ("created", "reused", "waited", "retried")
+DOWNSTREAM_GAUGES = ("capacity", "open", "idle", "in_use", "waiting")
+
+
+def downstream_delta(before: dict | None, after: dict | None) -> dict | None:
+    """A front server's downstream pools (``/stats`` ``downstream``, docs/API.md) between two snapshots.
+
+    Counters (DOWNSTREAM_COUNTERS, and ``faults`` by kind) grow between the snapshots and are
+    summed over the pools; gauges (DOWNSTREAM_GAUGES) are the second snapshot's, summed, with
+    each pool's ``open`` beside them (``open_per_pool``).  A pool absent before counts from 0.
+    None where either snapshot has no downstream (a server started without ``--upstream``).
+    """
+    old, new = (before or {}).get("downstream"), (after or {}).get("downstream")
+    if not old or not new:
+        return None
+    prev = {pool["name"]: pool for pool in old.get("pools", [])}
+    pools = new.get("pools", [])
+    out: dict = {"origin": new.get("origin"), "pools": len(pools)}
+    for k in DOWNSTREAM_COUNTERS:
+        out[k] = sum(int(pool.get(k, 0)) - int(prev.get(pool["name"], {}).get(k, 0)) for pool in pools)
+    for k in DOWNSTREAM_GAUGES:
+        out[k] = sum(int(pool.get(k, 0)) for pool in pools)
+    out["open_per_pool"] = {pool["name"]: int(pool.get("open", 0)) for pool in pools}
+    faults: dict[str, int] = {}
+    for pool in pools:
+        was = prev.get(pool["name"], {}).get("faults") or {}
+        for kind, n in (pool.get("faults") or {}).items():
+            faults[kind] = faults.get(kind, 0) + int(n) - int(was.get(kind, 0))
+    out["faults"] = faults
+    out["faults_total"] = sum(faults.values())
+    return out
+
+
+def summarize_downstream(runs: list["Run"]) -> dict | None:
+    """A cell's downstream figures over its repeats (each run's ``downstream``: :func:`downstream_delta`
+    of the front's /stats, and the downstream server's CPU over the run, ``server_cpu_s``).
+
+    ``created`` and ``open`` (the pools' size after each run: the most connections the run had
+    in use at once, the pools never shrinking) as median with min and max; ``waited``,
+    ``retried`` and ``faults`` summed over the repeats; the downstream server's CPU per request
+    of the front and the CPUs it kept busy, medians.  None where no run has any.
+    """
+    ds = [(r, r.downstream) for r in runs if r.downstream]
+    if not ds:
+        return None
+    out: dict = {"repeats": len(ds), "origin": ds[-1][1].get("origin"), "pools": ds[-1][1].get("pools"),
+                 "capacity": ds[-1][1].get("capacity"), "open_per_pool": ds[-1][1].get("open_per_pool")}
+    for k in ("created", "open", "reused"):
+        mid, lo, hi = spread([d.get(k) for _, d in ds])
+        out[k], out[k + "_min"], out[k + "_max"] = mid, lo, hi
+    for k in ("waited", "retried", "faults_total"):
+        values = [d[k] for _, d in ds if d.get(k) is not None]
+        out[k] = sum(values) if values else None
+    faults: dict[str, int] = {}
+    for _, d in ds:
+        for kind, n in (d.get("faults") or {}).items():
+            faults[kind] = faults.get(kind, 0) + n
+    out["faults"] = faults if any(d.get("faults") is not None for _, d in ds) else None
+    cpu = [(r, d["server_cpu_s"]) for r, d in ds if d.get("server_cpu_s") is not None]
+    per_request, _, _ = spread([c * 1e6 / r.server_requests for r, c in cpu if r.server_requests > 0])
+    busy, _, _ = spread([c / (r.server_wall_s or r.duration_s) for r, c in cpu if (r.server_wall_s or r.duration_s) > 0])
+    out["server_cpu_us_per_request"] = _round(per_request, 2)
+    out["server_cpus_busy"] = _round(busy, 3)
+    out["server_cpus"] = ds[-1][1].get("server_cpus")
+    return out
+
+
 def sum_per_worker(runs: list[list[dict] | None]) -> list[dict] | None:
     """Adds per-worker deltas over repeats (by worker id; a null counter stays null)."""
     runs = [r for r in runs if r]
@@ -226,6 +294,8 @@ class Run:
     server_wall_s: float | None = None  # between the two readings of the server's CPU around the run
     model: dict | None = None  # model_facts of the /stats read after the run
     footprint: dict | None = None  # footprint_delta, for io at the most connections
+    # a front server with an upstream: downstream_delta of its /stats, and the downstream server's CPU over the run
+    downstream: dict | None = None
 
     def to_json(self) -> dict:
         out = {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
@@ -240,6 +310,8 @@ class Run:
             out["pool"] = self.pool
         if self.footprint is not None:
             out["footprint"] = self.footprint
+        if self.downstream is not None:
+            out["downstream"] = self.downstream
         return out
 
     @property

@@ -1,7 +1,8 @@
--- io.lua: the `io` scenario.
+-- io.lua: the `io` and `downstream` scenarios.
 -- GET /io/sleep?ms=W, a timer wait that holds no thread, or /io/block?ms=W, a
--- blocking sleep wherever the model runs blocking work (the anti-pattern).
--- Arguments: endpoint=sleep|block ms=W [spread=D] [stagger=N]
+-- blocking sleep wherever the model runs blocking work (the anti-pattern), or
+-- /io/http?ms=W, a call to the server's downstream (--upstream), which waits W.
+-- Arguments: endpoint=sleep|block|http ms=W [spread=D] [stagger=N]
 --   spread=D draws each request's wait uniformly from the whole milliseconds
 --     W-D .. W+D (mean W), like a downstream whose latency varies a little.  With
 --     every wait exactly W, closed-loop connections fall into step: requests that a
@@ -15,8 +16,8 @@ local requests = nil
 function init(args)
    local a = cvplab.args(args)
    local endpoint = cvplab.need(a, "endpoint")
-   if endpoint ~= "sleep" and endpoint ~= "block" then
-      error("cvplab: endpoint must be sleep or block, not " .. endpoint)
+   if endpoint ~= "sleep" and endpoint ~= "block" and endpoint ~= "http" then
+      error("cvplab: endpoint must be sleep, block or http, not " .. endpoint)
    end
    local ms = tonumber(cvplab.need(a, "ms"))
    if not ms or ms < 1 or ms ~= math.floor(ms) then

@@ -60,6 +60,10 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> 
         slow = load.variant == "sleep-lockstep" or not good  # identical waits fall into step
         rps = load.bound_rps * (0.95 if slow else 0.985)
         return rps, wait * (1.06 if slow else 1.02), wait * 1.05
+    if cell.scenario == "downstream":  # single below the 97% target when unhealthy
+        wait = cell.params["wait_ms"] * 1000
+        share = (0.95 if mode == "single" else 0.97) if not good else 0.985
+        return load.bound_rps * share, wait / share, wait * 1.08
     if cell.scenario == "cpu":
         rps = 200.0 if mode == "single" else 200.0 * cell.workers * CPU_SCALING[good][mode]
         return rps, c / rps * 1e6, c / rps * 1.5e6
@@ -143,6 +147,22 @@ def _footprint(cell: plan.Cell, f: float, requests: int, good: bool) -> dict:
             "threads_alive": n + 2 if cell.mode == "threads" else 3, "sampled_after_s": 1.75}
 
 
+def _downstream(cell: plan.Cell, f: float, requests: int) -> dict:
+    """A front server's downstream pools over one run, and its downstream's CPU: reactors' pools are per loop."""
+    c = cell.connections
+    pools = cell.workers if cell.mode == "reactors" else 1
+    open_ = int(c * (1.1 if pools > 1 else 1.0) * f)
+    faults = dict.fromkeys(("bad_response", "connect_failed", "connect_timeout", "exhausted", "queue_timeout",
+                            "refused", "reset", "timeout", "too_large"), 0)
+    return {"origin": "http://127.0.0.1:40000", "pools": pools, "created": open_, "reused": requests - open_,
+            "waited": 0, "retried": pools, "capacity": pools * cell.params["upstream_connections"], "open": open_,
+            "idle": open_, "in_use": 0, "waiting": 0,
+            "open_per_pool": {f"loop {i}" if cell.mode in ("single", "reactors", "offload") else "shared": open_ // pools
+                              for i in range(pools)},
+            "faults": faults, "faults_total": 0, "server_cpu_s": 0.3 * cell.duration_s * f,
+            "server_cpus": cell.params["downstream_cpus"]}
+
+
 def _per_worker(cell: plan.Cell, load: plan.Load, info: dict) -> list[dict] | None:
     """Per-worker deltas of one run, where the lab reads /stats."""
     if cell.scenario == "accept":
@@ -188,8 +208,9 @@ def synthetic_doc(good: bool = True) -> dict:
             pool = ({"rejected": int(refused * 1.1), "completed": int(rps * cell.duration_s)}
                     if cell.scenario == "overload" else None)
             busy = 1.2 if cell.scenario == "imbalance" else 0.5
+            alive = cell.connections + 1 if cell.mode == "threads" and cell.scenario == "downstream" else 3
             model = ({"name": cell.mode, "description": "", "parallelism": int(info["parallelism"]),
-                      "threads_alive": 3, "worker_kinds": {}} if cell.read_stats and "mode" in info else None)
+                      "threads_alive": alive, "worker_kinds": {}} if cell.read_stats and "mode" in info else None)
             requests = int(rps * cell.duration_s) + int(refused)
             runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s) + int(refused),
                         duration_s=cell.duration_s,
@@ -198,7 +219,8 @@ def synthetic_doc(good: bool = True) -> dict:
                         client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=busy * cell.duration_s,
                         server_requests=requests, raw=[], per_worker=per_worker, pool=pool,
                         server_wall_s=cell.duration_s, model=model,
-                        footprint=_footprint(cell, f, requests, good) if cell.footprint else None)
+                        footprint=_footprint(cell, f, requests, good) if cell.footprint else None,
+                        downstream=_downstream(cell, f, requests) if cell.server.upstream else None)
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

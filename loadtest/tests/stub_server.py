@@ -2,9 +2,9 @@
 """A stand-in for cvp-server, for testing the lab's plumbing without the C++ build.
 
 It speaks just enough of docs/API.md: the start-up line (with ``parallelism=N``), the flags the lab
-passes, /plaintext, /json, /io/sleep, /io/block, /cpu/pbkdf2, /cpu/primes, /healthz
+passes, /plaintext, /json, /io/sleep, /io/block, /io/http, /cpu/pbkdf2, /cpu/primes, /healthz
 and /stats with its ``model`` object and per-worker counters by ``kind``, over keep-alive connections
-(pipelined requests too).  It is slow and serves every connection on one asyncio loop; it proves the
+(pipelined requests too).  A connection idle for ``--idle-timeout`` is closed.  It is slow and serves every connection on one asyncio loop; it proves the
 lab's wiring, never anything about performance.  The five models differ only where the lab can see it:
 
 - single, reactors (--threads loops, connections handed round-robin), offload (one loop and a pool of
@@ -17,6 +17,13 @@ lab's wiring, never anything about performance.  The five models differ only whe
 - threads: an acceptor loop (worker 0) and a connection-thread worker per connection, made when first
   needed and its slot reused by a later connection; /cpu/pbkdf2 and /io/block run on a thread of the
   connection's own; parallelism is --max-connections.
+
+- /io/http (with ``--upstream http://HOST:PORT``): GET /io/sleep?ms=N on the downstream through a pool of
+  keep-alive connections, one per loop (single, reactors, offload) or one shared (pool, threads), each
+  opening at most ``--upstream-connections`` and queueing at most ``--upstream-queue`` calls (more: 503,
+  fault ``exhausted``); an idle connection the downstream closed is dropped with the other idle ones and
+  the call sent once more on a new one (``retried``); /stats ``downstream`` has the pools' counts, as
+  docs/API.md "Downstream calls" and "/stats" describe; without ``--upstream`` /io/http answers 503.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.  ``--list-models``
 prints its model table as cvp-server does (the contract of docs/architecture.md) and exits 0: the lab
@@ -80,8 +87,140 @@ def parse_args(argv=None):
     p.add_argument("--drain-timeout", default="10s")
     p.add_argument("--pin", action="store_true")
     p.add_argument("--thread-stack", default="256K")
+    p.add_argument("--idle-timeout", type=duration_s, default=60.0)
+    p.add_argument("--upstream", default=None)
+    p.add_argument("--upstream-connections", type=int, default=64)
+    p.add_argument("--upstream-queue", type=int, default=1024)
     p.add_argument("--fail-start", action="store_true")
     return p.parse_args(argv)
+
+
+#: The faults /stats counts per downstream pool (docs/API.md, "Downstream calls").
+FAULTS = ("bad_response", "connect_failed", "connect_timeout", "exhausted", "queue_timeout", "refused", "reset",
+          "timeout", "too_large")
+
+
+class DownstreamFault(Exception):
+    """A downstream call that failed: the fault's name and the status the front answers with."""
+
+    def __init__(self, fault, status):
+        super().__init__(fault)
+        self.fault, self.status = fault, status
+
+
+class DownstreamPool:
+    """Keep-alive connections to the downstream: the most recently returned idle one first, a new one while
+    there is room, else a place in the queue until one comes back."""
+
+    def __init__(self, name, host, port, capacity, queue_capacity):
+        self.name, self.host, self.port = name, host, port
+        self.capacity, self.queue_capacity = capacity, queue_capacity
+        self.idle = []  # (reader, writer), the most recently returned last
+        self.in_use = 0
+        self.waiters = []  # futures of queued calls
+        self.counts = {"created": 0, "reused": 0, "waited": 0, "retried": 0}
+        self.faults = dict.fromkeys(FAULTS, 0)
+
+    def stats(self):
+        return {"name": self.name, "capacity": self.capacity, "queue_capacity": self.queue_capacity,
+                "open": self.in_use + len(self.idle), "idle": len(self.idle), "in_use": self.in_use,
+                "waiting": len(self.waiters), **self.counts, "faults": dict(self.faults)}
+
+    async def acquire(self):
+        """(connection or None to open one, reused): a place is taken either way."""
+        if self.idle:
+            self.in_use += 1
+            self.counts["reused"] += 1
+            return self.idle.pop(), True
+        if self.in_use < self.capacity:
+            self.in_use += 1
+            return None, False
+        if len(self.waiters) >= self.queue_capacity:
+            raise DownstreamFault("exhausted", 503)
+        self.counts["waited"] += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        conn = await fut  # handed over with its place: in_use already counts it
+        return conn, conn is not None
+
+    def release(self, conn):
+        """A connection back (None: it broke and its place is free): to the first waiter, or idle."""
+        if self.waiters:
+            self.waiters.pop(0).set_result(conn)  # a None lets the waiter open one in the freed place
+            return
+        self.in_use -= 1
+        if conn is not None:
+            self.idle.append(conn)
+
+    async def open(self):
+        try:
+            conn = await asyncio.open_connection(self.host, self.port)
+        except ConnectionRefusedError:
+            raise DownstreamFault("refused", 502) from None
+        except OSError:
+            raise DownstreamFault("connect_failed", 502) from None
+        self.counts["created"] += 1
+        return conn
+
+    async def get(self, path):
+        """One GET on the downstream: (status, body bytes, reused, attempts, queued_ns, start_ns, end_ns)."""
+        asked = time.monotonic_ns()
+        try:
+            conn, reused = await self.acquire()
+        except DownstreamFault as e:
+            self.faults[e.fault] += 1
+            raise
+        sent = time.monotonic_ns()
+        attempts = 1
+        while True:
+            try:
+                if conn is None:
+                    conn = await self.open()
+                status, body = await exchange(conn, path, f"{self.host}:{self.port}")
+            except DownstreamFault as e:
+                self.faults[e.fault] += 1
+                self.release(None)
+                raise
+            except (ConnectionError, asyncio.IncompleteReadError) as e:
+                close(conn)
+                conn = None
+                got_nothing = isinstance(e, asyncio.IncompleteReadError) and not e.partial
+                if reused and attempts == 1 and (got_nothing or isinstance(e, ConnectionResetError)):
+                    # The downstream had closed the idle connection: the others are as stale; once more.
+                    for old in self.idle:
+                        close(old)
+                    self.idle.clear()
+                    self.counts["retried"] += 1
+                    attempts += 1
+                    continue
+                self.faults["reset"] += 1
+                self.release(None)
+                raise DownstreamFault("reset", 502) from None
+            self.release(conn)
+            return status, body, reused, attempts, sent - asked, sent, time.monotonic_ns()
+
+
+async def exchange(conn, path, host):
+    """Sends a GET on ``conn`` and reads its answer (Content-Length framing, as cvp-server answers)."""
+    reader, writer = conn
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise DownstreamFault("bad_response", 502)
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    return int(parts[1]), await reader.readexactly(length)
+
+
+def close(conn):
+    if conn is not None:
+        conn[1].close()
 
 
 def parallelism_of(args):
@@ -123,6 +262,14 @@ class Stub:
         self.counts = {"completed": 0, "rejected": 0, "tasks": 0, "requests": 0}
         self.open = 0  # connections open now
         self.accepted = 0  # connections accepted so far
+        # The downstream's pools: one per loop where connections stay on their loop, else one shared.
+        self.pools = {}
+        if args.upstream:
+            origin = urlsplit(args.upstream)
+            names = ([f"loop {w['id']}" for w in self.workers if w["kind"] == "loop"]
+                     if mode in ("single", "reactors", "offload") else ["shared"])
+            self.pools = {n: DownstreamPool(n, origin.hostname, origin.port, args.upstream_connections,
+                                            args.upstream_queue) for n in names}
 
     def stats(self):
         t = os.times()
@@ -141,6 +288,8 @@ class Stub:
                     "queue_depth": max(0, self.admitted - self.args.pool_threads),
                     "running": min(self.admitted, self.args.pool_threads), "completed": self.counts["completed"],
                     "rejected": self.counts["rejected"], "nice_below_loop": 0},
+                "downstream": None if not self.pools else {
+                    "origin": self.args.upstream, "pools": [pool.stats() for pool in self.pools.values()]},
                 "totals": {"requests": self.counts["requests"], "connections_open": self.open,
                            "connections_total": self.accepted, "connections_rejected": 0}}
 
@@ -185,6 +334,8 @@ class Stub:
         if path == "/io/sleep":
             await asyncio.sleep(int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"]), "worker": loop_worker["id"]})
+        if path == "/io/http":
+            return await self.io_http(int(q["ms"]), loop_worker)
         if path == "/io/block":
             await self.blocking(time.sleep, int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"])})
@@ -205,6 +356,24 @@ class Stub:
                     sieve[i * i::i] = bytes(len(range(i * i, limit + 1, i)))
             return 200, "application/json", json.dumps({"count": sum(sieve), "split": int(q.get("split", 1))})
         return 404, "application/json", '{"error":"not found","status":404}'
+
+    async def io_http(self, ms, loop_worker):
+        """GET /io/sleep?ms=N on the downstream, through the pool of the connection's loop (or the shared one)."""
+        if not self.pools:
+            return 503, "application/json", '{"error":"no downstream: start the server with --upstream","status":503}'
+        pool = self.pools.get(f"loop {loop_worker['id']}") or next(iter(self.pools.values()))
+        try:
+            status, body, reused, attempts, queued, start, end = await pool.get(f"/io/sleep?ms={ms}")
+        except DownstreamFault as e:
+            return e.status, "application/json", json.dumps({"error": e.fault, "status": e.status,
+                                                             "downstream": self.args.upstream, "fault": e.fault})
+        if status // 100 != 2:
+            return 502, "application/json", json.dumps({"error": "status", "status": 502, "fault": "status",
+                                                        "downstream_status": status})
+        return 200, "application/json", json.dumps({
+            "mode": self.args.mode, "worker": loop_worker["id"], "ms": ms, "downstream": self.args.upstream,
+            "status": status, "reused": reused, "attempts": attempts, "queued_ns": queued, "start_ns": start,
+            "end_ns": end, "answer": json.loads(body)})
 
     async def offload_pbkdf2(self, iterations):
         """PBKDF2 on the pool, or a 503 when as many tasks as it admits are running or queued."""
@@ -234,7 +403,11 @@ class Stub:
             w["connections_total"] += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    async with asyncio.timeout(self.args.idle_timeout):
+                        head = await reader.readuntil(b"\r\n\r\n")
+                except TimeoutError:
+                    break  # --idle-timeout: no request came
                 target = head.split(b" ", 2)[1].decode()
                 parts = urlsplit(target)
                 rw = self.request_worker(w)

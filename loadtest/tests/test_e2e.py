@@ -97,16 +97,17 @@ class StubEndToEndTest(LabTestCase):
         self.assertIn({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"},
                       doc["skipped"])
         run_dir = only_run_dir(self.out)
-        for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "cpu", "mixed", "imbalance", "split",
-                      "accept"):
+        for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "downstream", "cpu", "mixed",
+                      "imbalance", "split", "accept"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
         # Servers with the same spec serve every scenario that needs them: plaintext's serve overhead and cpu
         # at one worker, overhead's PBKDF2 ones serve mixed, imbalance and split; io (whose one point is its
         # most connections, where the RSS is read), /io/block and overhead's idle connections start their own
-        # for every run, and reactors its two accept strategies and io's lockstep control.
+        # for every run, and reactors its two accept strategies and io's lockstep control.  downstream starts
+        # its front servers (calling a downstream: a spec of their own) and the reactors downstream they call.
         started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
         node = ["node"] * 3 if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
-        self.assertEqual(started, node + ["pool"] * 5 + ["reactors"] * 8 + ["threads"] * 5)
+        self.assertEqual(started, node + ["pool"] * 6 + ["reactors"] * 10 + ["threads"] * 6)
         overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
         peers = {"node"} if HAVE_NODE else set()
         for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):
@@ -121,6 +122,29 @@ class StubEndToEndTest(LabTestCase):
         self.assertTrue(all(c["per_worker"] and {w["kind"] for w in c["per_worker"]} == {"loop"} for c in accept))
         self.assertEqual(self.stub_processes(), [], "no server left running")
         self.check_what_the_servers_said(doc)
+        self.check_the_downstream_calls(doc)
+
+    def check_the_downstream_calls(self, doc):
+        """Every front server called the downstream through its pools: /stats figures and the downstream's CPU."""
+        cells = [c for c in doc["cells"] if c["scenario"] == "downstream"]
+        self.assertEqual({c["mode"] for c in cells}, {"reactors", "pool", "threads"})
+        for c in cells:
+            d = c["downstream"]
+            self.assertEqual(c["path"], "/io/http?ms=19..21", c["id"])
+            self.assertEqual(c["errors"]["total"], 0, c["id"])
+            self.assertEqual(d["pools"], 2 if c["mode"] == "reactors" else 1, f"{c['id']}: per loop, or shared")
+            self.assertGreaterEqual(d["open"], 1, c["id"])
+            self.assertLessEqual(d["open"], d["capacity"], c["id"])
+            self.assertEqual(d["capacity"], d["pools"] * 10, "--upstream-connections: the connections")
+            self.assertEqual(d["faults_total"], 0, c["id"])
+            self.assertGreater(d["server_cpu_us_per_request"], 0, f"{c['id']}: the downstream's CPU was read")
+            self.assertIn("reactors", c["server"]["upstream"]["description"])
+            self.assertTrue(d["origin"].startswith("http://127.0.0.1:"), d["origin"])
+            self.assertEqual(c["runs"][0]["downstream"]["origin"], d["origin"])
+        md = (only_run_dir(self.out) / "report.md").read_text()
+        self.assertIn("## downstream: a real call through a pool of keep-alive connections", md)
+        self.assertIn("| /io/http at c=1,000 with a 100 ms downstream: single reaches ≥ 97% of the Little's-law bound "
+                      "| - | not measured |", md)
 
     def check_what_the_servers_said(self, doc):
         """Parallelism, worker kinds, the io footprint and imbalance, as the stub reported them."""

@@ -34,10 +34,10 @@ class QuickPlanTest(unittest.TestCase):
         return [c for c in self.cells if c.scenario == scenario
                 and all(getattr(c, k, None) == v or c.params.get(k) == v for k, v in where.items())]
 
-    def test_fits_in_eight_minutes_on_two_cpus_with_five_models_and_both_peers(self):
+    def test_fits_in_ten_minutes_on_two_cpus_with_five_models_and_both_peers(self):
         p = plan.build(settings(nginx=True, node=True))
         self.assertEqual(len(MODELS), 5)
-        self.assertLess(p.estimate_s(), 480)
+        self.assertLess(p.estimate_s(), 600)
         self.assertEqual(p.repeats, 3)
 
     def test_every_scenario_runs_every_model_but_the_one_model_ones(self):
@@ -184,7 +184,7 @@ class OtherPlansTest(unittest.TestCase):
     def test_smoke_is_tiny(self):
         p = plan.build(settings(profile=SMOKE, nginx=True, node=True))
         self.assertEqual(p.repeats, 1)
-        self.assertLess(p.estimate_s(), 100, "every scenario, five models and both peers")
+        self.assertLess(p.estimate_s(), 110, "every scenario, five models and both peers")
         keys = {(c.scenario, c.loads[0].variant, c.mode) for c in p.cells}
         self.assertEqual(len(keys), len(p.cells), "one point per scenario, variant and model")
 
@@ -356,7 +356,8 @@ class ModelFlagsTest(unittest.TestCase):
 
     def test_every_cvp_server_in_a_plan_is_started_with_them(self):
         p = plan.build(settings(profile=FULL, nginx=True, node=True))
-        extra = {"accept": 2, "overload": 2}  # --accept S; --pool-queue N [--overload-pause D]
+        extra = {"accept": 2, "overload": 2, "downstream": 2}  # --accept S; --pool-queue N [--overload-pause D];
+        # --upstream-connections N
         for c in p.cells:
             if c.mode in ("nginx", "node"):
                 continue

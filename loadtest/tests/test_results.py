@@ -94,8 +94,9 @@ class ResultsFileTest(unittest.TestCase):
 
     def test_footprint_cells(self):
         fps = [c for c in self.doc["cells"] if c.footprint]
-        self.assertEqual({c.id for c in fps}, {f"io/sleep/{m}/c1000" for m in
-                                                  ("single", "reactors", "offload", "pool", "threads")})
+        models = ("single", "reactors", "offload", "pool", "threads")
+        self.assertEqual({c.id for c in fps}, {f"io/sleep/{m}/c1000" for m in models}
+                         | {f"downstream/{m}/c1000" for m in models}, "threads alive while wrk held them")
         for c in fps:
             for key in ("rss_per_connection_bytes", "voluntary_switches_per_request",
                         "involuntary_switches_per_request", "switches_per_request", "threads_alive"):
