@@ -1,5 +1,6 @@
 #include "server/pg_link.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -152,9 +153,30 @@ pg_link::want pg_link::read_worlds(std::vector<world_row>& rows)
     return want::read;
 }
 
+void pg_link::note_failure(PGresult const* r)
+{
+    query_error_ = PQresultErrorMessage(r);
+    while (!query_error_.empty() && query_error_.back() == '\n')
+        query_error_.pop_back();
+    char const* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    cancelled_ = state != nullptr && std::strcmp(state, "57014") == 0;
+}
+
+bool pg_link::limit_statements(std::chrono::milliseconds limit)
+{
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
+        return false;
+    auto const sql = "SET statement_timeout = " + std::to_string(std::max<std::int64_t>(limit.count(), 1));
+    PGresult* r = PQexec(conn_, sql.c_str());
+    bool const ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
 bool pg_link::exec_world(std::int32_t id, world_row& row)
 {
     query_error_.clear();
+    cancelled_ = false;
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK)
         return false;
     // The statement, once per connection.
@@ -162,7 +184,7 @@ bool pg_link::exec_world(std::int32_t id, world_row& row)
         PGresult* p = PQprepare(conn_, statement_name, statement_sql, 1, nullptr);
         bool const ok = PQresultStatus(p) == PGRES_COMMAND_OK;
         if (!ok)
-            query_error_ = PQresultErrorMessage(p);
+            note_failure(p);
         PQclear(p);
         if (!ok)
             return false;
@@ -175,7 +197,7 @@ bool pg_link::exec_world(std::int32_t id, world_row& row)
     if (ok && PQntuples(r) > 0)
         row = world_row{int_at(r, 0, 0), int_at(r, 0, 1)};
     else if (!ok)
-        query_error_ = PQresultErrorMessage(r);
+        note_failure(r);
     PQclear(r);
     return ok;
 }

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -62,6 +63,13 @@ public:
 
     /// The synchronous path: PQexecPrepared of one id, blocking.
     bool exec_world(std::int32_t id, world_row& row);
+    /// The synchronous path's bound: the database cancels any statement of this connection
+    /// that runs longer than `limit` (statement_timeout), so a blocking call cannot wait
+    /// forever. False when the setting failed (the connection broke).
+    bool limit_statements(std::chrono::milliseconds limit);
+    /// True when the last exec_world failed because the database cancelled it (SQLSTATE
+    /// 57014: statement_timeout).
+    bool cancelled() const noexcept { return cancelled_; }
 
 private:
     PGconn* conn_ = nullptr;
@@ -69,6 +77,10 @@ private:
     /// Results still to take in the current pipeline: the prepare's, each query's.
     std::size_t commands_left_ = 0;
     std::string query_error_;
+    bool cancelled_ = false;
+
+    /// Keeps a failed result's message, and whether it was a cancellation.
+    void note_failure(PGresult const* r);
 };
 
 } // namespace cvp

@@ -47,10 +47,11 @@ db_answer sync_database::world(std::int32_t id)
         }
         a.reused = link != nullptr;
 
-        // A new one connects here, blocking (libpq's connect_timeout in --db bounds it).
+        // A new one connects here, blocking (libpq's connect_timeout in --db bounds it);
+        // the database itself bounds its statements by --db-timeout.
         if (!link) {
             link = std::make_unique<pg_link>(target_.conninfo, true);
-            if (!link->alive()) {
+            if (!link->alive() || !link->limit_statements(target_.timeout)) {
                 auto const why = link->error();
                 link.reset();
                 pool_.discard();
@@ -67,10 +68,14 @@ db_answer sync_database::world(std::int32_t id)
             pool_.release(std::move(link));
             return a;
         }
-        // The database refused the query on a live connection: the connection stays.
+        // The database refused the query on a live connection, or cancelled it past
+        // --db-timeout: the connection stays.
         if (link->alive()) {
             auto why = link->query_error();
+            bool const timed_out = link->cancelled();
             pool_.release(std::move(link));
+            if (timed_out)
+                return fail(downstream_fault::timeout, {});
             return fail(downstream_fault::query_failed, why);
         }
         // The connection broke: a stale idle one is tried once more on a new one.
