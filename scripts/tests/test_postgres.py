@@ -1,5 +1,5 @@
 """scripts/postgres: a throwaway cluster starts, serves world over TCP and the socket, counts
-statements, and stops without leaving its folder or its port behind.
+statements, halts and resumes on its port, and stops without leaving its folder or its port behind.
 
 Skips only when the server binaries are missing and this is not root; root installs them
 first (scripts/deps). Run: /usr/bin/python3 -m unittest discover -s scripts/tests -t scripts
@@ -179,6 +179,95 @@ class LifecycleTest(PostgresTestCase):
         self.assertFalse(folder.exists())
 
 
+class HaltResumeTest(PostgresTestCase):
+    """halt keeps the folder, the data and the port; resume brings the same cluster back."""
+
+    def test_halt_then_resume_on_the_same_port_and_socket(self):
+        folder = Path(self.tmp.name) / "halted"
+        conninfo = self.start("--dir", str(folder))
+        self.addCleanup(run, "stop", "--dir", str(folder), env=self.env)
+        port = port_of(conninfo)
+        on_socket = run("conninfo", "--dir", str(folder), "--socket", env=self.env).stdout.strip()
+        self.psql(conninfo, "CREATE TABLE kept (n integer); INSERT INTO kept VALUES (42)")
+
+        # Halted: nothing answers, on TCP or the socket; the folder and its conninfo stay.
+        halt = run("halt", "--dir", str(folder), env=self.env)
+        self.assertEqual(halt.returncode, 0, halt.stderr)
+        self.assertIn(f"halted {folder}", halt.stderr)
+        self.assertFalse(port_open(port))
+        self.assertFalse((folder / f".s.PGSQL.{port}").exists(), "the socket is gone while halted")
+        self.assertTrue((folder / "data" / "PG_VERSION").is_file())
+        status = run("status", "--dir", str(folder), env=self.env)
+        self.assertEqual((status.returncode, status.stdout.strip()), (3, f"stopped: {folder}"))
+        self.assertEqual(run("conninfo", "--dir", str(folder), env=self.env).stdout.strip(), conninfo)
+
+        # Halting again is no error, and says so.
+        again = run("halt", "--dir", str(folder), env=self.env)
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("already halted", again.stderr)
+
+        # Resumed: the same port, the same socket, the same data.
+        resume = run("resume", "--dir", str(folder), env=self.env)
+        self.assertEqual(resume.returncode, 0, resume.stderr)
+        self.assertIn(f"resumed {folder}", resume.stderr)
+        self.assertEqual(resume.stdout, "", "resume prints nothing on stdout: the conninfo is unchanged")
+        self.assertTrue(port_open(port))
+        self.assertEqual(self.psql(conninfo, "SELECT n FROM kept"), "42")
+        self.assertEqual(self.psql(on_socket, "SELECT count(*) FROM world"), "10000")
+        self.assertTrue(run("status", "--dir", str(folder), env=self.env).stdout.startswith(f"running: {folder} (pid "))
+
+        # Resuming a running cluster is no error either.
+        twice = run("resume", "--dir", str(folder), env=self.env)
+        self.assertEqual(twice.returncode, 0, twice.stderr)
+        self.assertIn("already runs", twice.stderr)
+
+        # Without --dir: the one started last.
+        self.assertEqual(run("halt", env=self.env).returncode, 0)
+        self.assertFalse(port_open(port))
+        self.assertEqual(run("resume", env=self.env).returncode, 0)
+        self.assertEqual(self.psql(conninfo, "SELECT 1"), "1")
+
+        # stop still removes a cluster that was halted.
+        self.assertEqual(run("halt", "--dir", str(folder), env=self.env).returncode, 0)
+        self.assertEqual(run("stop", "--dir", str(folder), env=self.env).returncode, 0)
+        self.assertFalse(folder.exists())
+
+    def test_resume_refuses_a_port_taken_meanwhile(self):
+        folder = Path(self.tmp.name) / "taken"
+        port = port_of(self.start("--dir", str(folder)))
+        self.addCleanup(run, "stop", "--dir", str(folder), env=self.env)
+        self.assertEqual(run("halt", "--dir", str(folder), env=self.env).returncode, 0)
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen(1)
+            resume = run("resume", "--dir", str(folder), env=self.env)
+        self.assertEqual(resume.returncode, 1)
+        self.assertIn(f"port {port} on 127.0.0.1 is taken", resume.stderr)
+        self.assertTrue((folder / "data" / "PG_VERSION").is_file(), "a failed resume keeps the folder")
+        # Once the port is free again, it resumes.
+        self.assertEqual(run("resume", "--dir", str(folder), env=self.env).returncode, 0)
+        self.assertTrue(port_open(port))
+
+    def test_halt_and_resume_need_a_cluster_of_ours(self):
+        foreign = Path(self.tmp.name) / "foreign"
+        foreign.mkdir()
+        gone = Path(self.tmp.name) / "never-made"
+        for cmd in ("halt", "resume"):
+            proc = run(cmd, "--dir", str(foreign), env=self.env)
+            self.assertEqual(proc.returncode, 1, cmd)
+            self.assertIn("not made by scripts/postgres", proc.stderr)
+            proc = run(cmd, "--dir", str(gone), env=self.env)
+            self.assertEqual(proc.returncode, 1, cmd)
+            self.assertIn("it is gone", proc.stderr)
+            self.assertFalse(gone.exists())
+            for args in ([cmd, "--bogus"], [cmd, "--dir"]):
+                bad = run(*args, env=self.env)
+                self.assertNotEqual(bad.returncode, 0, args)
+                self.assertIn("scripts/postgres: ", bad.stderr, args)
+        self.assertEqual(run("resume", "--dir", str(foreign), "--timeout", "0", env=self.env).returncode, 2)
+
+
 class BadInputTest(PostgresTestCase):
     """Bad arguments and foreign folders: a message, a non-zero exit, nothing touched."""
 
@@ -202,6 +291,10 @@ class BadInputTest(PostgresTestCase):
         self.assertTrue((folder / "keep").is_file())
 
     def test_nothing_started(self):
+        for cmd in ("halt", "resume"):
+            proc = run(cmd, env=self.env)
+            self.assertEqual(proc.returncode, 1, cmd)
+            self.assertIn("no cluster started", proc.stderr)
         stop = run("stop", env=self.env)
         self.assertEqual(stop.returncode, 0)
         self.assertIn("no cluster to stop", stop.stderr)
