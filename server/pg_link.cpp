@@ -164,6 +164,17 @@ pg_link::want pg_link::read_worlds(std::vector<world_row>& rows)
     return want::read;
 }
 
+void pg_link::note_failure(PGresult const* r)
+{
+    // The database's words, and whether statement_timeout cancelled it (SQLSTATE 57014):
+    // the prepare waits for the table's lock as the query does.
+    query_error_ = PQresultErrorMessage(r);
+    while (!query_error_.empty() && query_error_.back() == '\n')
+        query_error_.pop_back();
+    auto const* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    timed_out_ = state != nullptr && std::string_view{state} == "57014";
+}
+
 bool pg_link::exec_world(std::int32_t id, world_row& row)
 {
     query_error_.clear();
@@ -175,7 +186,7 @@ bool pg_link::exec_world(std::int32_t id, world_row& row)
         PGresult* p = PQprepare(conn_, statement_name, statement_sql, 1, nullptr);
         bool const ok = PQresultStatus(p) == PGRES_COMMAND_OK;
         if (!ok)
-            query_error_ = PQresultErrorMessage(p);
+            note_failure(p);
         PQclear(p);
         if (!ok)
             return false;
@@ -187,11 +198,8 @@ bool pg_link::exec_world(std::int32_t id, world_row& row)
     bool const ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (ok && PQntuples(r) > 0)
         row = world_row{int_at(r, 0, 0), int_at(r, 0, 1)};
-    else if (!ok) {
-        query_error_ = PQresultErrorMessage(r);
-        auto const* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        timed_out_ = state != nullptr && std::string_view{state} == "57014";
-    }
+    else if (!ok)
+        note_failure(r);
     PQclear(r);
     return ok;
 }

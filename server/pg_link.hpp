@@ -68,6 +68,9 @@ public:
     bool exec_world(std::int32_t id, world_row& row);
 
 private:
+    /// Keeps a failed synchronous statement's error and whether it was cancelled as too slow.
+    void note_failure(PGresult const* r);
+
     PGconn* conn_ = nullptr;
     bool prepared_ = false;
     /// Results still to take in the current pipeline: the prepare's, each query's.

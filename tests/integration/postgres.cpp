@@ -204,7 +204,8 @@ void own_cluster::resume()
 std::string own_cluster::script(std::string const& command, bool check) const
 {
     // Its "last started" pointer stays in this folder; its progress goes to the test's stderr.
-    std::string const line = "CVP_PG_CURRENT='" + parent_ + "/current' '" CVP_SOURCE_DIR "/scripts/postgres' " + command + " --dir '" + dir_ + "'";
+    std::string const line =
+        "CVP_PG_CURRENT='" + parent_ + "/current' '" CVP_SOURCE_DIR "/scripts/postgres' " + command + " --dir '" + dir_ + "'";
     FILE* out = ::popen(line.c_str(), "r");
     if (out == nullptr)
         throw std::runtime_error("cannot run " + line);
