@@ -23,7 +23,7 @@ from . import manifest as manifest_mod
 from . import models as models_mod
 from . import peers as peers_mod
 from . import plan as plan_mod
-from . import procs, report, results, runner, servers
+from . import database, node_packages, procs, report, results, runner, servers
 from .scenarios import NAMES as SCENARIO_NAMES
 from .scenarios import REGISTRY
 from .cpus import (Placement, allowed_cpus, default_placement, format_cpu_list, parse_cpu_list,
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                "See docs/results-format.md.")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
-                      help="short runs of every scenario and model, about 9 minutes on 2 CPUs (default)")
+                      help="short runs of every scenario and model, about 11 minutes on 2 CPUs (default)")
     prof.add_argument("--full", dest="profile", action="store_const", const="full",
                       help="the complete sweeps (io up to 10,000 connections, cpu up to every usable CPU)")
     prof.add_argument("--smoke", dest="profile", action="store_const", const="smoke",
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "profile's ms)")
     p.add_argument("--no-nginx", action="store_true",
                    help="leave nginx out of plaintext and overhead even when installed")
-    p.add_argument("--no-node", action="store_true", help="leave the Node.js peer out of overhead even when installed")
+    p.add_argument("--no-node", action="store_true", help="leave the Node.js peer out of overhead and db even when installed")
     p.add_argument("--dry-run", action="store_true", help="print the plan and its estimated time, run nothing")
     p.add_argument("--report", type=Path, metavar="RUN_DIR",
                    help="only (re)write report.md, report.html and the charts from RUN_DIR/results.json")
@@ -264,12 +264,14 @@ def _run(args, argv, profile, allowed, placement, warnings, registry, parser) ->
         calibration = _calibrate(args, remote, placement, profile.cpu_work_ms, registry)
         iterations = calibration["iterations"]
     peers, left_out = _peers(args, remote)
+    database_left_out, node_db, node_db_left_out = _database(args, remote, "node" in peers)
     settings = plan_mod.Settings(
         profile=profile, scenarios=args.scenarios, models=models, placement=placement,
         pbkdf2_iterations=iterations or 0, max_connections=file_limit.soft - FD_MARGIN,
         nginx="nginx" in peers, node="node" in peers,
         target=remote.spec if remote else None,
-        target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out, catalog=catalog)
+        target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out, catalog=catalog,
+        database_left_out=database_left_out, node_db=node_db, node_db_left_out=node_db_left_out)
     plan = plan_mod.build(settings)
     for w in warnings:
         print(f"lab: warning: {w}", file=sys.stderr)
@@ -351,6 +353,22 @@ def _peers(args, remote) -> tuple[set[str], tuple[tuple[str, str], ...]]:
         else:
             peers.add(name)
     return peers, tuple(left_out)
+
+
+def _database(args, remote, node: bool) -> tuple[str | None, bool, str | None]:
+    """For the db scenario: why PostgreSQL cannot run here (None: it can), and whether the Node peer
+    has node-postgres (installed now with npm ci where it is missing, except in a dry run), with why not."""
+    if "db" not in args.scenarios or remote is not None:
+        return None, False, None
+    why = database.available()
+    if not node:
+        return why, False, None
+    if args.dry_run:
+        ready = node_packages.installed()
+        return why, ready, None if ready else "node-postgres is not installed yet (a real run installs it)"
+    install = node_packages.ensure()
+    print(f"lab: {install.detail}", file=sys.stderr)
+    return why, install.ready, None if install.ready else install.detail
 
 
 def _report_only(run_dir: Path) -> int:

@@ -26,7 +26,6 @@ import json
 import selectors
 import socket
 import struct
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -333,43 +332,23 @@ class IdleResult:
         return self.cpu_s / self.wall_s / self.cpus if self.wall_s > 0 else 0.0
 
 
-class IdleRun:
+class IdleRun(procs.LoggedRun):
     """A started helper; :meth:`finish` waits for it and parses its line."""
+
+    error = IdleError
 
     def __init__(self, *, hold_: Hold, host: str, port: int, pgid: int | None, cpus: tuple[int, ...], name: str,
                  raw_stem: Path, registry: procs.ProcessRegistry) -> None:
-        self.name, self.hold, self.cpus, self.registry = name, hold_, cpus, registry
-        self.stdout_path = raw_stem.with_name(raw_stem.name + ".stdout")
-        self.stderr_path = raw_stem.with_name(raw_stem.name + ".stderr")
-        self.argv = command(hold_, host, port, pgid, cpus)
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.started = time.monotonic()
-            self.proc = registry.spawn(self.argv, name=f"idle helper ({name})", stdout=out, stderr=err,
-                                       cwd=LOADTEST_DIR)
+        self.hold, self.cpus = hold_, cpus
+        self._start(command(hold_, host, port, pgid, cpus), what="idle helper", name=name, raw_stem=raw_stem,
+                    registry=registry, cwd=LOADTEST_DIR)
 
     def finish(self) -> IdleResult:
-        limit = self.hold.timeout_s + self.hold.settle_s + 30
-        try:
-            exit_ = procs.wait_with_rusage(self.proc, started=self.started, timeout_s=limit, registry=self.registry)
-        except subprocess.TimeoutExpired:
-            self.registry.stop(self.proc, grace_s=1.0)
-            raise IdleError(self.name, f"still running {limit:g} s after it started; stopped", self._stderr()) from None
-        if exit_.returncode != 0:
-            raise IdleError(self.name, f"exited with status {exit_.returncode}", self._stderr())
-        try:
-            data = parse_result(self.stdout_path.read_text(errors="replace"))
-        except ValueError as e:
-            raise IdleError(self.name, str(e), self._stderr()) from None
+        exit_, data = self._wait(self.hold.timeout_s + self.hold.settle_s + 30, parse_result)
         if not data["held"]:
             raise IdleError(self.name, f"held no connection of {data['wanted']:,} (errors {data['errors']}; "
-                                       + "; ".join(data["notes"]) + ")", self._stderr())
+                                       + "; ".join(data["notes"]) + ")", self.stderr())
         return IdleResult(data, exit_.cpu_s, exit_.wall_s, len(self.cpus))
-
-    def _stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ class Peer:
 PEERS = (
     Peer("nginx", "nginx-light", "tab:gray"),
     Peer("node", "nodejs", "tab:red"),
+    Peer("pgbench", "postgresql", "tab:olive"),  # the database's own limit (db); its "server" is PostgreSQL
 )
 NAMES = tuple(p.name for p in PEERS)
 

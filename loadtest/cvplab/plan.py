@@ -47,6 +47,8 @@ IDLE_RUN_S = 0.25
 RUN_OVERHEAD_S = 0.1
 #: Estimated seconds to start and stop a server.
 SERVER_START_S = 0.15
+#: Estimated seconds to start a PostgreSQL cluster (initdb, the world table) and stop it.
+DATABASE_START_S = 4.0
 #: Estimated seconds for the calibration, the manifest and the report.
 FIXED_S = 10.0
 
@@ -151,6 +153,7 @@ class Plan:
         servers = {spec for g in self.groups for spec in g.servers}  # each started and warmed up once
         total += len(servers) * (SERVER_START_S + (self.warmup_s + RUN_OVERHEAD_S if self.warmup_s else 0))
         total += len({spec.upstream for spec in servers if spec.upstream is not None}) * SERVER_START_S  # not warmed
+        total += len({spec.database for spec in servers if spec.database is not None}) * DATABASE_START_S
         for g in self.groups:
             for point in g.points:
                 for cell in point:
@@ -173,6 +176,9 @@ class Settings:
     target: ServerSpec | None = None  # a remote server: it is the only model
     target_accept: str | None = None  # the remote server's accept strategy, from /stats
     peers_left_out: tuple[tuple[str, str], ...] = ()  # (peer, why) for nginx or node when absent
+    database_left_out: str | None = None  # why the lab cannot start PostgreSQL and pgbench here (db); None: it can
+    node_db: bool = False  # the Node peer has node-postgres, for its /db/* (db)
+    node_db_left_out: str | None = None  # why it has not, where the Node peer runs
     catalog: Catalog | None = None  # the server's models (--list-models); None only with a remote target
 
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -122,6 +122,45 @@ def wait_with_rusage(proc: subprocess.Popen, *, started: float, timeout_s: float
         time.sleep(0.01)
 
 
+class LoggedRun:
+    """A load tool the lab started (wrk, the idle helper, pgbench), its output in files beside the results.
+
+    Subclasses call :meth:`_start` with the command, then their ``finish`` calls :meth:`_wait`
+    with their parser of its stdout; a failure raises their ``error`` with the tool's stderr.
+    """
+
+    #: The ProcessError subclass a failed run raises.
+    error: type[ProcessError] = ProcessError
+
+    def _start(self, argv: list[str], *, what: str, name: str, raw_stem: Path, registry: ProcessRegistry,
+               cwd: Path | None = None) -> None:
+        self.name, self.registry, self.argv = name, registry, argv
+        self.stdout_path = raw_stem.with_name(raw_stem.name + ".stdout")
+        self.stderr_path = raw_stem.with_name(raw_stem.name + ".stderr")
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.started = time.monotonic()
+            self.proc = registry.spawn(argv, name=f"{what} ({name})", stdout=out, stderr=err, cwd=cwd)
+
+    def _wait(self, limit_s: float, parse: Callable[[str], dict]) -> tuple[Exit, dict]:
+        """Waits at most ``limit_s`` for a clean exit; returns it with ``parse`` of the run's stdout
+        (a ValueError from it is the run's error)."""
+        try:
+            exit_ = wait_with_rusage(self.proc, started=self.started, timeout_s=limit_s, registry=self.registry)
+        except subprocess.TimeoutExpired:
+            self.registry.stop(self.proc, grace_s=1.0)
+            raise self.error(self.name, f"still running {limit_s:g} s after it started; stopped",
+                             self.stderr()) from None
+        if exit_.returncode != 0:
+            raise self.error(self.name, f"exited with status {exit_.returncode}", self.stderr())
+        try:
+            return exit_, parse(self.stdout_path.read_text(errors="replace"))
+        except ValueError as e:
+            raise self.error(self.name, str(e), self.stderr()) from None
+
+    def stderr(self) -> str:
+        return tail_text(self.stderr_path, limit=1 << 20)
+
+
 def _stat_fields(pid: str) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (field 3 onward)."""
     try:
@@ -174,6 +213,39 @@ def group_cpu_s(pgid: int) -> float:
         if fields is not None and int(fields[2]) == pgid:
             total += _process_cpu_s(pid, fields)
     return total
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by process ``root``, its live children, and its children that have exited.
+
+    For a server that forks a process per connection and whose children leave its process
+    group (PostgreSQL's backends call setsid): the kernel adds a reaped child's user and system
+    time to its parent's ``cutime``/``cstime``, so the backends that have exited count too.
+    Whole clock ticks for the exited ones; a live process as :func:`_process_cpu_s`.
+    """
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        fields = _stat_fields(pid)
+        if fields is None or (int(pid) != root and int(fields[1]) != root):
+            continue
+        total += _process_cpu_s(pid, fields) + (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+    return total
+
+
+def is_running(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    fields = _stat_fields(str(pid)) if pid > 0 else None
+    return fields is not None and fields[0] != "Z"
+
+
+def tail_text(path: Path, limit: int = 4000) -> str:
+    """The last ``limit`` characters of a log file; empty when it cannot be read."""
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
 
 
 def _group_pids(pgid: int) -> list[str]:

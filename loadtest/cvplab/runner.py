@@ -4,6 +4,10 @@ A server whose spec has an ``upstream`` (a front server calling a downstream cvp
 ``/io/http``) is started after its downstream, with ``--upstream http://HOST:PORT``; the
 downstream is started once, kept while any group still has a server that calls it, and its
 CPU is read around each run of a cell whose server calls it.
+
+A server whose spec has a ``database`` (the db scenario) is started after that PostgreSQL
+cluster (:mod:`cvplab.database`), with its conninfo; the cluster is kept as a downstream is,
+and its CPU read around each run.  A ``pgbench`` cell's loads are pgbench runs against it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from urllib.parse import urlsplit
 from . import procs, results
 from .cpus import format_cpu_list
 from .cells import Measured
+from .database import Database, DatabaseError, DatabaseSpec, PgbenchPeer, PgbenchRun, PgbenchStream, \
+    find_pgbench, start_database
 from .idle import IdleError, IdleResult, IdleRun
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
@@ -27,7 +33,7 @@ from .stats import NOISY_CPUS, Run, downstream_delta, footprint_delta, model_fac
 from .wrk import WrkError, WrkResult, WrkRun
 
 #: What a failed run raises; anything else is a bug and propagates.
-RUN_ERRORS = (WrkError, IdleError, ServerError, OSError, ValueError)
+RUN_ERRORS = (WrkError, IdleError, ServerError, DatabaseError, OSError, ValueError)
 #: A footprint cell's second /proc sample is taken this long before wrk's run ends (at the latest
 #: halfway through it), while wrk still holds every connection and the server every thread.
 FOOTPRINT_BEFORE_END_S = 0.25
@@ -46,7 +52,8 @@ class Measurement:
     server_wall_s: float | None = None  # between the two readings of the server's CPU
     model: dict | None = None  # model_facts of /stats after the run
     footprint: dict | None = None  # footprint_delta: RSS and context switches while wrk held its connections
-    downstream: dict | None = None  # downstream_delta of the front's /stats, and its downstream server's CPU
+    # downstream_delta of the front's /stats (its downstream or its database pools), and that service's CPU
+    downstream: dict | None = None
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Runner:
         self.cells: list[Measured] = []
         self.failures: list[str] = []  # one line per problem, for the summary
         self.upstreams: dict[ServerSpec, Server] = {}  # downstream servers started for the specs that call them
+        self.databases: dict[DatabaseSpec, Database] = {}  # clusters started for the specs that query them
         self._done_runs = 0
         self._started = time.monotonic()
         self._estimate = plan.estimate_s()
@@ -137,16 +145,24 @@ class Runner:
                 raise ServerError("nginx", "not installed")
             return start_nginx(binary, spec, max_connections=self.env.max_connections, log_dir=log_dir,
                                registry=self.env.registry)
+        # A server that queries a database: the database first, for its conninfo.
+        conninfo = self.database_for(spec).conninfo if spec.database is not None else None
         if spec.label == "node":
             binary = find_node()
             if binary is None:
                 raise ServerError("node", "not installed")
-            return start_node(binary, spec, log_dir=log_dir, registry=self.env.registry)
+            return start_node(binary, spec, log_dir=log_dir, registry=self.env.registry, db_conninfo=conninfo)
+        if spec.label == "pgbench":
+            binary = find_pgbench()
+            if binary is None or spec.database is None:
+                raise ServerError("pgbench", "not installed" if binary is None else "has no database to query")
+            return PgbenchPeer(spec, binary)
         assert self.env.server_binary is not None
         # A front server: its downstream first, for the address it calls.
         upstream_url = self.upstream_for(spec).base_url if spec.upstream is not None else None
         return start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
-                         log_dir=log_dir, registry=self.env.registry, upstream_url=upstream_url)
+                         log_dir=log_dir, registry=self.env.registry, upstream_url=upstream_url,
+                         db_conninfo=conninfo)
 
     def upstream_for(self, spec: ServerSpec) -> Server:
         """The running downstream of ``spec`` (started on first use); ServerError if it cannot start or has died.
@@ -161,6 +177,25 @@ class Runner:
             self.say(f"  .. downstream {server.name} listens at {server.base_url}")
         server.check_alive()
         return server
+
+    def database_for(self, spec: ServerSpec) -> Database:
+        """The running database of ``spec`` (started on first use); DatabaseError if it cannot start or has died."""
+        assert spec.database is not None
+        db = self.databases.get(spec.database)
+        if db is None:
+            self.say(f"  .. starting {spec.database.description}")
+            self.databases[spec.database] = db = start_database(spec.database)
+            self.say(f"  .. PostgreSQL listens at {db.conninfo}")
+        db.check_alive()
+        return db
+
+    def dependency_for(self, spec: ServerSpec) -> Server | Database | None:
+        """What the server behind ``spec`` calls, whose CPU a run counts too: its downstream or its database."""
+        if spec.upstream is not None:
+            return self.upstream_for(spec)
+        if spec.database is not None:
+            return self.database_for(spec)
+        return None
 
     def stop_server(self, server: Server, grace_s: float = 3.0) -> None:
         """Stops a server the lab started; a remote target is left running."""
@@ -181,6 +216,8 @@ class Runner:
         # A downstream is kept as long as a group still has a server that calls it.
         upstream_use = {spec.upstream: i for i, g in enumerate(self.plan.groups) for spec in g.servers
                         if spec.upstream is not None}
+        database_use = {spec.database: i for i, g in enumerate(self.plan.groups) for spec in g.servers
+                        if spec.database is not None}
         servers: dict[ServerSpec, Server | ServerError] = {}
         try:
             for i, group in enumerate(self.plan.groups):
@@ -191,6 +228,8 @@ class Runner:
                         self.stop_server(server)
                 for spec in [sp for sp, last in upstream_use.items() if last == i and sp in self.upstreams]:
                     self.stop_server(self.upstreams.pop(spec))
+                for db in [db for db, last in database_use.items() if last == i and db in self.databases]:
+                    self.databases.pop(db).stop()
         finally:
             for server in servers.values():
                 if isinstance(server, Server):
@@ -198,6 +237,9 @@ class Runner:
             for server in self.upstreams.values():  # after the servers that call them
                 self.stop_server(server)
             self.upstreams.clear()
+            for db in self.databases.values():
+                db.stop()
+            self.databases.clear()
 
     def run_group(self, group: Group, servers: dict[ServerSpec, Server | ServerError]) -> None:
         """Starts the group's servers that are not running yet, warms them up, and runs its points."""
@@ -210,8 +252,8 @@ class Runner:
                 continue
             try:
                 servers[spec] = started[spec] = self.start_server(spec)
-            except ServerError as e:
-                servers[spec] = e
+            except (ServerError, DatabaseError) as e:
+                servers[spec] = ServerError(spec.description, str(e)) if isinstance(e, DatabaseError) else e
                 self._problem(str(e))
         self._warm_up(group, started)
         for point in group.points:
@@ -301,7 +343,7 @@ class Runner:
         before = server.stats() if stats_ok else None
         footprint = cell.footprint and stats_ok and server.pgid is not None and tag != "warmup"
         sample0 = self._proc_sample(server, before) if footprint else None
-        upstream = self.upstream_for(cell.server) if cell.server.upstream is not None else None
+        upstream = self.dependency_for(cell.server)
         up0 = upstream.cpu_s() if upstream is not None else 0.0
         cpu0, busy0, t0 = server.cpu_s(), system_busy_s(), time.monotonic()
         stem = self._raw / cell.scenario / f"{results.cell_id(cell, cell.loads[0]).replace('/', '_')}-{tag}"
@@ -312,11 +354,17 @@ class Runner:
         try:
             for load in cell.loads:
                 time.sleep(max(0.0, first + load.start_after_s - time.monotonic()))
+                name = f"{cell.title} {tag}{' ' + load.variant if len(cell.loads) > 1 else ''}"
+                raw_stem = stem.with_name(stem.name + f".{load.stream.name}")
+                if isinstance(load.stream, PgbenchStream):
+                    assert isinstance(upstream, Database)
+                    wrks.append(PgbenchRun(pgbench=server.info["binary"], stream=load.stream, conninfo=upstream.conninfo,
+                                           duration_s=duration_s, cpus=self.env.client_cpus, name=name,
+                                           raw_stem=raw_stem, registry=self.env.registry))
+                    continue
                 wrks.append(WrkRun(wrk=self.env.wrk, stream=load.stream, url=server.base_url,
-                                   duration_s=duration_s, cpus=self.env.client_cpus,
-                                   name=f"{cell.title} {tag}{' ' + load.variant if len(cell.loads) > 1 else ''}",
-                                   raw_stem=stem.with_name(stem.name + f".{load.stream.name}"),
-                                   registry=self.env.registry))
+                                   duration_s=duration_s, cpus=self.env.client_cpus, name=name,
+                                   raw_stem=raw_stem, registry=self.env.registry))
             if footprint:
                 at = first + max(duration_s / 2, duration_s - FOOTPRINT_BEFORE_END_S)
                 time.sleep(max(0.0, at - time.monotonic()))
@@ -338,7 +386,9 @@ class Runner:
         wrk_cpu = sum(r.cpu_s for r, _ in measured)
         # A remote server's CPU is not this machine's: only wrk is subtracted then.  A downstream's is the lab's.
         local_server = (0.0 if server is self.env.remote else cpu1 - cpu0) + (up1 - up0)
-        downstream = downstream_delta(before, after) if stats_ok else None
+        # The front's pools: its downstream's, or its database's.
+        pools = "database" if cell.server.database is not None else "downstream"
+        downstream = downstream_delta(before, after, pools) if stats_ok else None
         if upstream is not None:
             downstream = dict(downstream or {}, server_cpu_s=round(up1 - up0, 4),
                               server_cpus=format_cpu_list(upstream.spec.cpus))

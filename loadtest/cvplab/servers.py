@@ -30,10 +30,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import peers, procs
 from .cpus import format_cpu_list
+
+if TYPE_CHECKING:  # cvplab.database imports this module
+    from .database import DatabaseSpec
 
 #: How long a server may take to print its start-up line or open its port.
 START_TIMEOUT_S = 10.0
@@ -63,6 +67,11 @@ class ServerSpec:
     # the cvp-server this one calls (/io/http): the runner starts it first and adds
     # --upstream http://HOST:PORT to this one's flags once it listens
     upstream: "ServerSpec | None" = None
+    # the PostgreSQL cluster it queries (the db scenario): the runner starts it first and passes its
+    # conninfo (cvp-server's --db, the Node peer's PG_CONNINFO, pgbench's last argument)
+    database: "DatabaseSpec | None" = None
+    # environment it starts with, beyond the lab's own (the Node peer's PG_POOL_SIZE)
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def description(self) -> str:
@@ -70,11 +79,16 @@ class ServerSpec:
             what = f"nginx, {self.workers} worker{'s' if self.workers != 1 else ''}"
         elif self.label == "node":
             what = f"node {NODE_SERVER.name}, UV_THREADPOOL_SIZE={self.workers}"
+        elif self.label == "pgbench":
+            what = f"pgbench -M prepared -c {self.workers}"
         else:
             what = f"cvp-server --mode {self.label}"
         up = self.upstream
         upstream = f" --upstream <{up.label} on CPUs {format_cpu_list(up.cpus)}>" if up is not None else ""
-        return " ".join([what, *self.flags]) + upstream + f" (CPUs {format_cpu_list(self.cpus)})"
+        database = (f" <PostgreSQL on CPUs {format_cpu_list(self.database.cpus)}>" if self.database is not None
+                    else "")
+        env = "".join(f" {k}={v}" for k, v in self.env)
+        return " ".join([what, *self.flags]) + env + upstream + database + f" (CPUs {format_cpu_list(self.cpus)})"
 
 
 def parse_startup_line(line: str, program: str = "cvp-server") -> dict[str, str]:
@@ -138,13 +152,6 @@ def get_json(base_url: str, path: str, timeout_s: float = 5.0) -> dict:
         return _get(conn, path)
     finally:
         conn.close()
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
 
 
 @dataclass
@@ -227,7 +234,7 @@ class Server:
         """Raises ServerError, with the server's stderr, if it has exited."""
         if not self.alive:
             raise ServerError(self.name, f"exited with status {self.proc.returncode} during the run",
-                              _tail(self.stderr_path) if self.stderr_path else "")
+                              procs.tail_text(self.stderr_path) if self.stderr_path else "")
 
     def stop(self, grace_s: float = 3.0) -> None:
         """Stops a server the lab started (a remote one is left alone): SIGTERM, SIGKILL after ``grace_s``."""
@@ -239,25 +246,29 @@ class Server:
 
 
 def start_cvp(binary: Path, spec: ServerSpec, *, max_connections: int, log_dir: Path,
-              registry: procs.ProcessRegistry, upstream_url: str | None = None) -> Server:
+              registry: procs.ProcessRegistry, upstream_url: str | None = None,
+              db_conninfo: str | None = None) -> Server:
     """Starts cvp-server on loopback with ``--port 0`` and waits for its start-up line.
 
     The line must say ``parallelism=N``: the lab reads each model's parallelism from it.
-    ``upstream_url``: where the downstream of ``spec.upstream`` listens (``--upstream``).
+    ``upstream_url``: where the downstream of ``spec.upstream`` listens (``--upstream``);
+    ``db_conninfo``: the libpq conninfo of ``spec.database`` (``--db``).
     A flag of ``spec.flags`` wins over the lab's own (``--max-connections``): the last one given counts.
     """
     if (spec.upstream is None) != (upstream_url is None):
         raise ValueError(f"{spec.description}: an upstream spec needs its URL, and a URL its spec")
+    if (spec.database is None) != (db_conninfo is None):
+        raise ValueError(f"{spec.description}: a database spec needs its conninfo, and a conninfo its spec")
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), str(binary), "--mode", spec.label,
             "--address", "127.0.0.1", "--port", "0", "--max-connections", str(max_connections),
             "--drain-timeout", DRAIN_TIMEOUT, *spec.flags,
-            *(("--upstream", upstream_url) if upstream_url else ())]
-    server = _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry)
+            *(("--upstream", upstream_url) if upstream_url else ()), *(("--db", db_conninfo) if db_conninfo else ())]
+    server = _start_with_line(argv, spec, "cvp-server", log_dir=log_dir, registry=registry, env=dict(spec.env) or None)
     if server.parallelism is None or server.parallelism < 1:
         server.stop()
         raise ServerError(spec.description, "its start-up line has no parallelism=N (N ≥ 1), which the lab reads "
                                             "each model's parallelism from (docs/API.md)",
-                          _tail(server.stderr_path) if server.stderr_path else "")
+                          procs.tail_text(server.stderr_path) if server.stderr_path else "")
     return server
 
 
@@ -277,11 +288,11 @@ def _start_with_line(argv: list[str], spec: ServerSpec, program: str, *, log_dir
         if proc.poll() is not None:
             registry.stop(proc, 0.1)
             raise ServerError(spec.description, f"exited with status {proc.returncode} before its start-up line",
-                              _tail(err_path))
+                              procs.tail_text(err_path))
         if time.monotonic() > deadline:
             server.stop()
             raise ServerError(spec.description, f"printed no start-up line within {START_TIMEOUT_S:.0f} s",
-                              _tail(err_path))
+                              procs.tail_text(err_path))
         time.sleep(0.01)
     try:
         info = parse_startup_line(text.splitlines()[0], program)
@@ -290,7 +301,7 @@ def _start_with_line(argv: list[str], spec: ServerSpec, program: str, *, log_dir
             raise ValueError(f"it listens on {host}, which is not a loopback address")
     except ValueError as e:
         server.stop()
-        raise ServerError(spec.description, f"unusable start-up line: {e}", _tail(err_path)) from None
+        raise ServerError(spec.description, f"unusable start-up line: {e}", procs.tail_text(err_path)) from None
     server.base_url, server.info = url_for(host, port), info
     return server
 
@@ -355,7 +366,7 @@ def start_nginx(binary: str, spec: ServerSpec, *, max_connections: int, log_dir:
     while True:
         if proc.poll() is not None:
             registry.stop(proc, 0.1)
-            raise ServerError("nginx", f"exited with status {proc.returncode} at start-up", _tail(err_path))
+            raise ServerError("nginx", f"exited with status {proc.returncode} at start-up", procs.tail_text(err_path))
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             break
@@ -363,7 +374,7 @@ def start_nginx(binary: str, spec: ServerSpec, *, max_connections: int, log_dir:
             if time.monotonic() > deadline:
                 server.stop()
                 raise ServerError("nginx", f"did not open port {port} within {START_TIMEOUT_S:.0f} s",
-                                  _tail(err_path)) from None
+                                  procs.tail_text(err_path)) from None
             time.sleep(0.02)
     version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
     server.info = {"version": version.removeprefix("nginx version: "), "listening": f"127.0.0.1:{port}",
@@ -376,15 +387,19 @@ def find_node() -> str | None:
     return shutil.which("node") or shutil.which("nodejs")
 
 
-def start_node(binary: str, spec: ServerSpec, *, log_dir: Path, registry: procs.ProcessRegistry) -> Server:
+def start_node(binary: str, spec: ServerSpec, *, log_dir: Path, registry: procs.ProcessRegistry,
+               db_conninfo: str | None = None) -> Server:
     """Starts the Node peer on loopback, any free port, pinned, with a libuv pool of ``spec.workers``.
 
     One process, one event loop; UV_THREADPOOL_SIZE is set in its environment before it
-    starts, as libuv reads it once.  Waits for its start-up line, as for cvp-server.
+    starts, as libuv reads it once.  With ``db_conninfo`` it serves /db/* over a pg.Pool
+    (PG_CONNINFO; its size PG_POOL_SIZE, from ``spec.env``).  Waits for its start-up line, as
+    for cvp-server.
     """
     argv = ["taskset", "-c", format_cpu_list(spec.cpus), binary, str(NODE_SERVER), "0"]
-    server = _start_with_line(argv, spec, "node-peer", log_dir=log_dir, registry=registry,
-                              env={"UV_THREADPOOL_SIZE": str(spec.workers), "HOST": "127.0.0.1"})
+    env = {"UV_THREADPOOL_SIZE": str(spec.workers), "HOST": "127.0.0.1", **dict(spec.env),
+           **({"PG_CONNINFO": db_conninfo} if db_conninfo else {})}
+    server = _start_with_line(argv, spec, "node-peer", log_dir=log_dir, registry=registry, env=env)
     if "threadpool" in server.info:  # its CPU work runs on libuv's pool; its JavaScript on one thread
         server.info["parallelism"] = server.info["threadpool"]
     return server

@@ -186,15 +186,16 @@ DOWNSTREAM_COUNTERS = ("created", "reused", "waited", "retried")
 DOWNSTREAM_GAUGES = ("capacity", "open", "idle", "in_use", "waiting")
 
 
-def downstream_delta(before: dict | None, after: dict | None) -> dict | None:
-    """A front server's downstream pools (``/stats`` ``downstream``, docs/API.md) between two snapshots.
+def downstream_delta(before: dict | None, after: dict | None, key: str = "downstream") -> dict | None:
+    """A front server's downstream pools (``/stats`` ``downstream``, or with ``key="database"`` its
+    database pools, which have the same fields: docs/API.md) between two snapshots.
 
     Counters (DOWNSTREAM_COUNTERS, and ``faults`` by kind) grow between the snapshots and are
     summed over the pools; gauges (DOWNSTREAM_GAUGES) are the second snapshot's, summed, with
     each pool's ``open`` beside them (``open_per_pool``).  A pool absent before counts from 0.
     None where either snapshot has no downstream (a server started without ``--upstream``).
     """
-    old, new = (before or {}).get("downstream"), (after or {}).get("downstream")
+    old, new = (before or {}).get(key), (after or {}).get(key)
     if not old or not new:
         return None
     prev = {pool["name"]: pool for pool in old.get("pools", [])}

@@ -6,7 +6,6 @@ import json
 import math
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,44 +141,23 @@ def command(wrk: str, stream: Stream, url: str, duration_s: int, cpus: tuple[int
             url + "/", "--", *stream.args]
 
 
-class WrkRun:
+class WrkRun(procs.LoggedRun):
     """A started wrk process; :meth:`finish` waits for it and parses its output."""
+
+    error = WrkError
 
     def __init__(self, *, wrk: str, stream: Stream, url: str, duration_s: int, cpus: tuple[int, ...],
                  name: str, raw_stem: Path, registry: procs.ProcessRegistry) -> None:
-        self.name, self.cpus, self.duration_s = name, cpus, duration_s
-        self.stream, self.registry = stream, registry
-        self.stdout_path = raw_stem.with_name(raw_stem.name + ".stdout")
-        self.stderr_path = raw_stem.with_name(raw_stem.name + ".stderr")
-        self.argv = command(wrk, stream, url, duration_s, cpus)
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.started = time.monotonic()
-            self.proc = registry.spawn(self.argv, name=f"wrk ({name})", stdout=out, stderr=err)
+        self.cpus, self.duration_s, self.stream = cpus, duration_s, stream
+        self._start(command(wrk, stream, url, duration_s, cpus), what="wrk", name=name, raw_stem=raw_stem,
+                    registry=registry)
 
     def finish(self) -> WrkResult:
         """Waits for wrk, then returns its result or raises WrkError with its stderr."""
-        limit = self.duration_s + self.stream.timeout_s + 30
-        try:
-            exit_ = procs.wait_with_rusage(self.proc, started=self.started, timeout_s=limit,
-                                           registry=self.registry)
-        except subprocess.TimeoutExpired:
-            self.registry.stop(self.proc, grace_s=1.0)
-            raise WrkError(self.name, f"still running {limit} s after it started; stopped", self._stderr()) from None
-        if exit_.returncode != 0:
-            raise WrkError(self.name, f"exited with status {exit_.returncode}", self._stderr())
-        try:
-            data = parse_result(self.stdout_path.read_text(errors="replace"))
-        except ValueError as e:
-            raise WrkError(self.name, str(e), self._stderr()) from None
+        exit_, data = self._wait(self.duration_s + self.stream.timeout_s + 30, parse_result)
         return WrkResult(requests=data["requests"], duration_s=data["duration_s"], latency_us=data["latency_us"],
                          errors=data["errors"], cpu_s=exit_.cpu_s, wall_s=exit_.wall_s, cpus=len(self.cpus),
                          non2xx=data["non2xx"])
-
-    def _stderr(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
 
 
 def version(wrk: str) -> str:

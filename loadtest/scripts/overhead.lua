@@ -1,5 +1,5 @@
--- overhead.lua: the `overhead` scenario's keep-alive points, per-request cost.
--- GET path=P (/plaintext or /json) over keep-alive connections: one prebuilt request,
+-- overhead.lua: the `overhead` scenario's keep-alive points, per-request cost; `db` uses it too.
+-- GET path=P (/plaintext, /json, /db/query...) over keep-alive connections: one prebuilt request,
 -- no Lua per request or per response.  Every server answers both paths: cvp, nginx
 -- (`return 200` from the lab's generated config) and the Node peer (loadtest/peers).
 -- Arguments: path=P

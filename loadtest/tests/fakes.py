@@ -64,6 +64,9 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> 
         wait = cell.params["wait_ms"] * 1000
         share = (0.95 if mode == "single" else 0.97) if not good else 0.985
         return load.bound_rps * share, wait / share, wait * 1.08
+    if cell.scenario == "db":  # cvp's fronts at a third of that when unhealthy
+        rps = DB_RPS[load.variant][mode] / (3.0 if not good and mode in DB_RPS["blocking"] else 1.0)
+        return rps, c / rps * 1e6, c / rps * 3e6
     if cell.scenario == "cpu":
         rps = 200.0 if mode == "single" else 200.0 * cell.workers * CPU_SCALING[good][mode]
         return rps, c / rps * 1e6, c / rps * 1.5e6
@@ -98,6 +101,15 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> 
     rps = {"single": 60_000.0, "reactors": 58_000.0, "offload": 55_000.0, "pool": 57_000.0, "threads": 40_000.0,
            "nginx": 140_000.0}[mode]
     return rps, c / rps * 1e6, c / rps * 4e6
+
+
+#: db: requests (pgbench: transactions) per second by variant and server.
+DB_RPS = {"query": {"single": 9_000.0, "reactors": 9_200.0, "offload": 8_500.0, "pool": 8_800.0, "threads": 6_000.0,
+                    "node": 5_000.0, "pgbench": 15_000.0},
+          "queries": {"single": 900.0, "reactors": 920.0, "offload": 850.0, "pool": 880.0, "threads": 700.0,
+                      "node": 300.0, "pgbench": 1_400.0},
+          "blocking": {"single": 2_500.0, "reactors": 2_500.0, "offload": 2_400.0, "pool": 2_500.0,
+                       "threads": 5_000.0}}
 
 
 #: overload: refused (503) responses per second a healthy (or unhealthy) run might show, by variant.
@@ -163,6 +175,20 @@ def _downstream(cell: plan.Cell, f: float, requests: int) -> dict:
             "server_cpus": cell.params["downstream_cpus"]}
 
 
+def _database(cell: plan.Cell, f: float, requests: int) -> dict:
+    """A front server's database pools over one run (pgbench's: none), and the database's CPU."""
+    figures = {"server_cpu_s": 0.6 * cell.duration_s * f, "server_cpus": cell.params["database_cpus"]}
+    if cell.mode == "pgbench" or cell.mode == "node":
+        return figures
+    open_ = int(cell.params["db_connections"] * f)
+    return {"pools": 2 if cell.loads[0].variant == "blocking" else 1, "created": open_, "reused": requests - open_,
+            "waited": 0, "retried": 0, "capacity": cell.params["db_connections"], "open": open_, "idle": open_,
+            "in_use": 0, "waiting": 0,
+            "open_per_pool": {"loop 0": open_, "blocking": open_ if cell.loads[0].variant == "blocking" else 0},
+            "faults": {}, "faults_total": 0,
+            **figures}
+
+
 def _per_worker(cell: plan.Cell, load: plan.Load, info: dict) -> list[dict] | None:
     """Per-worker deltas of one run, where the lab reads /stats."""
     if cell.scenario == "accept":
@@ -192,7 +218,7 @@ def synthetic_doc(good: bool = True) -> dict:
     """A results.json document for the quick profile on two CPUs, with nginx and Node."""
     settings = plan.Settings(profile=QUICK, scenarios=scenarios.NAMES, models=catalog().names,
                              placement=Placement((0,), (1,)), pbkdf2_iterations=4700, max_connections=20_000,
-                             nginx=True, node=True, catalog=catalog())
+                             nginx=True, node=True, node_db=True, catalog=catalog())
     p = plan.build(settings)
     cells = []
     for cell in p.cells:
@@ -220,7 +246,8 @@ def synthetic_doc(good: bool = True) -> dict:
                         server_requests=requests, raw=[], per_worker=per_worker, pool=pool,
                         server_wall_s=cell.duration_s, model=model,
                         footprint=_footprint(cell, f, requests, good) if cell.footprint else None,
-                        downstream=_downstream(cell, f, requests) if cell.server.upstream else None)
+                        downstream=(_downstream(cell, f, requests) if cell.server.upstream else
+                                    _database(cell, f, requests) if cell.server.database else None))
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

@@ -24,6 +24,11 @@ lab's wiring, never anything about performance.  The five models differ only whe
   fault ``exhausted``); an idle connection the downstream closed is dropped with the other idle ones and
   the call sent once more on a new one (``retried``); /stats ``downstream`` has the pools' counts, as
   docs/API.md "Downstream calls" and "/stats" describe; without ``--upstream`` /io/http answers 503.
+- /db/query, /db/queries?n=N, /db/query-blocking (with ``--db CONNINFO``): rows of the shape cvp answers
+  with, made up, never queried (the stub has no libpq: the lab's tests check that it starts the database,
+  passes the conninfo and reads the pools, not PostgreSQL); /stats ``database`` counts pools of
+  ``--db-connections`` as the downstream pools are counted (the blocking path's pool is ``blocking``);
+  without ``--db`` they answer 503.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.  ``--list-models``
 prints its model table as cvp-server does (the contract of docs/architecture.md) and exits 0: the lab
@@ -91,6 +96,8 @@ def parse_args(argv=None):
     p.add_argument("--upstream", default=None)
     p.add_argument("--upstream-connections", type=int, default=64)
     p.add_argument("--upstream-queue", type=int, default=1024)
+    p.add_argument("--db", default=None)
+    p.add_argument("--db-connections", type=int, default=16)
     p.add_argument("--fail-start", action="store_true")
     return p.parse_args(argv)
 
@@ -106,6 +113,34 @@ class DownstreamFault(Exception):
     def __init__(self, fault, status):
         super().__init__(fault)
         self.fault, self.status = fault, status
+
+
+class FakeDatabasePool:
+    """A database pool that only counts: the connections a call holds while it is in flight, never queried."""
+
+    def __init__(self, name, capacity):
+        self.name, self.capacity = name, capacity
+        self.open = self.in_use = 0
+        self.counts = {"created": 0, "reused": 0, "waited": 0, "retried": 0}
+
+    def stats(self):
+        return {"name": self.name, "capacity": self.capacity, "queue_capacity": 1024, "open": self.open,
+                "idle": self.open - self.in_use, "in_use": self.in_use, "waiting": 0, **self.counts,
+                "faults": dict.fromkeys(FAULTS, 0)}
+
+    async def rows(self, n):
+        """n made-up rows, after a turn of the loop with a connection held."""
+        self.in_use += 1
+        if self.in_use > self.open:
+            self.open += 1
+            self.counts["created"] += 1
+        else:
+            self.counts["reused"] += 1
+        try:
+            await asyncio.sleep(0)
+            return [{"id": 1 + i % 10000, "randomNumber": 1 + (i * 7919) % 10000} for i in range(n)]
+        finally:
+            self.in_use -= 1
 
 
 class DownstreamPool:
@@ -270,6 +305,12 @@ class Stub:
                      if mode in ("single", "reactors", "offload") else ["shared"])
             self.pools = {n: DownstreamPool(n, origin.hostname, origin.port, args.upstream_connections,
                                             args.upstream_queue) for n in names}
+        # The database's pools, named as the downstream's, and one "blocking" for the synchronous path.
+        self.db_pools = {}
+        if args.db:
+            names = ([f"loop {w['id']}" for w in self.workers if w["kind"] == "loop"]
+                     if mode in ("single", "reactors", "offload") else ["shared"])
+            self.db_pools = {n: FakeDatabasePool(n, args.db_connections) for n in names + ["blocking"]}
 
     def stats(self):
         t = os.times()
@@ -290,6 +331,8 @@ class Stub:
                     "rejected": self.counts["rejected"], "nice_below_loop": 0},
                 "downstream": None if not self.pools else {
                     "origin": self.args.upstream, "pools": [pool.stats() for pool in self.pools.values()]},
+                "database": None if not self.db_pools else {
+                    "pools": [pool.stats() for pool in self.db_pools.values()]},
                 "totals": {"requests": self.counts["requests"], "connections_open": self.open,
                            "connections_total": self.accepted, "connections_rejected": 0}}
 
@@ -336,6 +379,13 @@ class Stub:
             return 200, "application/json", json.dumps({"ms": int(q["ms"]), "worker": loop_worker["id"]})
         if path == "/io/http":
             return await self.io_http(int(q["ms"]), loop_worker)
+        if path in ("/db/query", "/db/queries", "/db/query-blocking"):
+            if not self.db_pools:
+                return 503, "application/json", '{"error":"no database: start the server with --db","status":503}'
+            pool = (self.db_pools["blocking"] if path == "/db/query-blocking" else
+                    self.db_pools.get(f"loop {loop_worker['id']}") or self.db_pools.get("shared"))
+            rows = await pool.rows(int(q.get("n", 1)))
+            return 200, "application/json", json.dumps(rows if path == "/db/queries" else rows[0])
         if path == "/io/block":
             await self.blocking(time.sleep, int(q["ms"]) / 1000)
             return 200, "application/json", json.dumps({"ms": int(q["ms"])})

@@ -8,7 +8,7 @@ import unittest
 from pathlib import Path
 
 from cvplab import plan, procs, runner
-from cvplab.cpus import Placement, default_placement
+from cvplab.cpus import default_placement
 from cvplab.profiles import FULL, QUICK, SMOKE
 from cvplab.query import ordered_by
 from cvplab.scenarios import downstream

@@ -69,6 +69,9 @@ class LabTestCase(unittest.TestCase):
             if cell["variant"] == "pipeline":  # wrk's latency means nothing with pipelining: none is kept
                 self.assertEqual(set(cell["latency_us"].values()), {None}, cell["id"])
                 continue
+            if cell["mode"] == "pgbench":  # pgbench reports a mean latency, no percentiles
+                self.assertGreater(cell["latency_us"]["mean"], 0, cell["id"])
+                continue
             self.assertIsNotNone(cell["latency_us"]["p99"], cell["id"])
         for name in ("report.md", "report.html", "results.csv"):
             self.assertTrue((run_dir / name).is_file(), name)
@@ -86,6 +89,27 @@ class LabTestCase(unittest.TestCase):
         out = subprocess.run(["pgrep", "-f", str(self.stub)], capture_output=True, text=True)
         return out.stdout.split()
 
+    def check_the_database(self, doc, models, queried):
+        """Every model queried the database the lab started, beside pgbench; its CPU was read for each run.
+        ``queried``: the servers really query it (cvp-server; the stub makes its rows up)."""
+        cells = [c for c in doc["cells"] if c["scenario"] == "db"]
+        self.assertEqual({c["variant"] for c in cells}, {"query", "queries", "blocking"})
+        for variant in ("query", "queries", "blocking"):
+            modes = {c["mode"] for c in cells if c["variant"] == variant}
+            self.assertLessEqual(set(models), modes, variant)
+            self.assertEqual("pgbench" in modes, variant != "blocking", variant)
+        for c in cells:
+            d = c["downstream"]
+            self.assertEqual(c["errors"]["total"], 0, c["id"])
+            if c["mode"] in models:
+                used = {k: v for k, v in d["open_per_pool"].items() if (k == "blocking") == (c["variant"] == "blocking")}
+                self.assertTrue(used and all(v >= 1 for v in used.values()), f"{c['id']}: {d['open_per_pool']}")
+                self.assertEqual(d["faults_total"], 0, c["id"])
+            if c["mode"] == "pgbench" or (queried and c["mode"] in models):
+                self.assertGreater(d["server_cpu_us_per_request"], 0, f"{c['id']}: the database's CPU was read")
+        md = (only_run_dir(self.out) / "report.md").read_text()
+        self.assertIn("## db: PostgreSQL through each model's pools", md)
+
 
 class StubEndToEndTest(LabTestCase):
     """The whole lab against the Python stub: every scenario, both accept strategies, a report."""
@@ -97,7 +121,7 @@ class StubEndToEndTest(LabTestCase):
         self.assertIn({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"},
                       doc["skipped"])
         run_dir = only_run_dir(self.out)
-        for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "downstream", "cpu", "mixed",
+        for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "downstream", "db", "cpu", "mixed",
                       "imbalance", "split", "accept"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
         # Servers with the same spec serve every scenario that needs them: plaintext's serve overhead and cpu
@@ -106,8 +130,10 @@ class StubEndToEndTest(LabTestCase):
         # for every run, and reactors its two accept strategies and io's lockstep control.  downstream starts
         # its front servers (calling a downstream: a spec of their own) and the reactors downstream they call.
         started = sorted(p.name.split("-")[1] for p in (run_dir / "raw" / "servers").glob("server-*.stdout"))
-        node = ["node"] * 3 if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
-        self.assertEqual(started, node + ["pool"] * 6 + ["reactors"] * 10 + ["threads"] * 6)
+        # db starts its own (each queries the database) and, where it has node-postgres, a Node peer.
+        node_db = any(c["scenario"] == "db" and c["mode"] == "node" for c in doc["cells"])
+        node = ["node"] * (3 + node_db) if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
+        self.assertEqual(started, node + ["pool"] * 7 + ["reactors"] * 11 + ["threads"] * 7)
         overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
         peers = {"node"} if HAVE_NODE else set()
         for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):
@@ -123,6 +149,7 @@ class StubEndToEndTest(LabTestCase):
         self.assertEqual(self.stub_processes(), [], "no server left running")
         self.check_what_the_servers_said(doc)
         self.check_the_downstream_calls(doc)
+        self.check_the_database(doc, ["reactors", "pool", "threads"], queried=False)
 
     def check_the_downstream_calls(self, doc):
         """Every front server called the downstream through its pools: /stats figures and the downstream's CPU."""
@@ -273,6 +300,7 @@ class CvpServerSmokeTest(LabTestCase):
         doc = self.assert_complete_run(proc, SCENARIOS)
         modes = {c["mode"] for c in doc["cells"]}
         self.assertTrue(set(listed) <= modes)
+        self.check_the_database(doc, list(listed), queried=True)
         for cell in doc["cells"]:
             if cell["mode"] in listed:
                 self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])
