@@ -188,7 +188,12 @@ def find(docs: list[dict], kind: str, name: str) -> dict:
 
 
 def env_of(container: dict) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in container.get("env", [])}
+    """A container's variables: each one's value, or its valueFrom where it has one."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+#: Variables the servers take from a Secret (valueFrom), not from a value in the manifests.
+FROM_SECRETS = {"CVP_DB"}
 
 
 def threads_running_work(mode: str, env: dict) -> int | None:
@@ -392,7 +397,8 @@ class Kustomize(unittest.TestCase):
 
 
 #: The kustomizations a user applies: the five servers, and the lab once they are up.
-ENTRY_POINTS = (K8S, LAB)
+DATABASE = K8S / "database"
+ENTRY_POINTS = (K8S, LAB, DATABASE)
 
 
 class KubernetesManifests(unittest.TestCase):
@@ -550,6 +556,8 @@ class KubernetesManifests(unittest.TestCase):
                 self.assertEqual(len(env), len(container["env"]), "a variable is set twice")
                 for name, value in env.items():
                     self.assertIn(name, allowed, f"{name} is not a flag in docs/API.md")
+                    if name in FROM_SECRETS:  # valueFrom: see DatabaseManifests
+                        continue
                     # The API server rejects numbers and booleans as env values
                     self.assertIsInstance(value, str, f"{name} must be a quoted string")
                 if "CVP_DRAIN_TIMEOUT" in env:
@@ -665,6 +673,76 @@ class KubernetesManifests(unittest.TestCase):
                     self.assertEqual(theirs[key], ours[key], key)
 
 
+class DatabaseManifests(unittest.TestCase):
+    """docker/k8s/database: the Secret the connection strings go in, and the PostgreSQL that reads it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.docs = kustomize(DATABASE)
+        cls.secret = find(cls.docs, "Secret", "cvp-db")
+        cls.deployment = find(cls.docs, "Deployment", "cvp-postgres")
+        cls.service = find(cls.docs, "Service", "cvp-postgres")
+
+    def test_it_renders_the_secret_the_database_and_its_service(self):
+        self.assertEqual(sorted(by_id(self.docs)), [("Deployment", "cvp-postgres"), ("Secret", "cvp-db"),
+                                                    ("Service", "cvp-postgres")])
+
+    def test_the_servers_read_the_conninfo_from_the_secret_and_run_without_it(self):
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                deployment = find(kustomize(OVERLAYS / mode), "Deployment", f"cvp-{mode}")
+                env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+                ref = env["CVP_DB"]["secretKeyRef"]
+                self.assertEqual(ref["name"], self.secret["metadata"]["name"])
+                self.assertIn(ref["key"], self.secret["stringData"])
+                self.assertIs(ref["optional"], True, "without the database the other endpoints serve")
+
+    def test_the_conninfo_names_the_service_and_the_same_password(self):
+        data = self.secret["stringData"]
+        conninfo = dict(pair.split("=", 1) for pair in data["conninfo"].split())
+        port = self.service["spec"]["ports"][0]["port"]
+        self.assertEqual({k: conninfo[k] for k in ("host", "port", "dbname", "user")},
+                         {"host": self.service["metadata"]["name"], "port": str(port), "dbname": "cvp", "user": "cvp"})
+        self.assertEqual(conninfo["password"], data["password"])
+
+    def test_the_database_takes_its_password_from_the_secret_file(self):
+        pod = self.deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        path = env_of(container)["CVP_DB_PASSWORD_FILE"]
+        (volume,) = [v for v in pod["volumes"] if "secret" in v]
+        self.assertEqual(volume["secret"]["secretName"], "cvp-db")
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+        (item,) = volume["secret"]["items"]
+        self.assertEqual(path, f"{mount['mountPath']}/{item['path']}")
+        self.assertEqual(item["key"], "password")
+
+    def test_it_runs_as_the_images_user_on_the_image_built_here(self):
+        pod = self.deployment["spec"]["template"]["spec"]
+        stage = dockerfile_stages()["postgres"]
+        (user,) = instructions(stage, "USER")
+        uid, _, gid = user.partition(":")
+        self.assertEqual(str(pod["securityContext"]["runAsUser"]), uid)
+        self.assertEqual(str(pod["securityContext"]["runAsGroup"]), gid)
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        self.assertEqual(pod["containers"][0]["image"], "cvp-postgres:latest")
+        # Its data folder is a volume where the image keeps PGDATA
+        (volume,) = instructions(stage, "VOLUME")
+        mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        self.assertIn(volume, mounts)
+
+    def test_the_service_selects_the_database_alone(self):
+        selector = self.service["spec"]["selector"]
+        labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+        self.assertLessEqual(selector.items(), labels.items())
+        for mode in MODES:
+            server = find(kustomize(OVERLAYS / mode), "Service", f"cvp-{mode}")["spec"]["selector"]
+            self.assertFalse(server.items() <= labels.items(), f"cvp-{mode}'s Service would select the database")
+
+
+#: The services every model's server depends on in compose.yaml: what /io/http and /db/* call.
+DEPENDENCIES = ("postgres", "cvp-downstream")
+
+
 class ComposeFile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -685,6 +763,24 @@ class ComposeFile(unittest.TestCase):
                     self.assertIn(name, self.known, f"{name} is not a flag in docs/API.md")
                 self.assertNotIn("profiles", service, "the servers start with a plain `up`")
 
+    def test_the_models_call_the_downstream_and_query_the_database(self):
+        down, pg = self.services["cvp-downstream"], self.services["postgres"]
+        self.assertEqual(pg["build"]["target"], "postgres")
+        self.assertIn("CVP_DB_PASSWORD", pg["environment"])
+        self.assertEqual(down["environment"]["CVP_MODE"], "reactors")
+        self.assertNotIn("CVP_UPSTREAM", down["environment"], "the downstream calls no one")
+        for mode in MODES:
+            with self.subTest(mode=mode):
+                service = self.services[f"cvp-{mode}"]
+                self.assertEqual(set(service["depends_on"]), set(DEPENDENCIES), "--upstream resolves at start-up")
+                env = service["environment"]
+                self.assertEqual(env["CVP_UPSTREAM"], f"http://cvp-downstream:{PORT}")
+                conninfo = dict(pair.split("=", 1) for pair in env["CVP_DB"].split())
+                self.assertEqual({k: conninfo[k] for k in ("host", "port", "dbname", "user")},
+                                 {"host": "postgres", "port": "5432", "dbname": "cvp", "user": "cvp"})
+                # The same password the database's role gets, from one variable.
+                self.assertEqual(conninfo["password"], pg["environment"]["CVP_DB_PASSWORD"])
+
     def test_build_uses_the_dockerfile_targets(self):
         stages = dockerfile_stages()
         for name, service in self.services.items():
@@ -697,14 +793,14 @@ class ComposeFile(unittest.TestCase):
 
     def test_distinct_host_ports(self):
         host_ports = []
-        for mode in MODES:
-            (mapping,) = self.services[f"cvp-{mode}"]["ports"]
+        for name in [f"cvp-{mode}" for mode in MODES] + ["cvp-downstream"]:
+            (mapping,) = self.services[name]["ports"]
             # "127.0.0.1:${VAR:-8081}:8080": the default after substitution
             mapping = re.sub(r"\$\{[A-Z_]+:-(\d+)\}", r"\1", mapping)
             *host, container = mapping.split(":")
             self.assertEqual(int(container), PORT)
             host_ports.append(int(host[-1]))
-        self.assertEqual(len(set(host_ports)), len(MODES), host_ports)
+        self.assertEqual(len(set(host_ports)), len(MODES) + 1, host_ports)
 
     def _limits(self, mode: str) -> dict:
         return self.services[f"cvp-{mode}"].get("deploy", {}).get("resources", {}).get("limits", {})
@@ -759,10 +855,12 @@ class ComposeFile(unittest.TestCase):
         # podman-compose 1.0.3 (Debian 12) has no `config`: a dry run of `up` prints the
         # podman commands it would run; `true` as podman keeps it from creating a network.
         result = run_tool(["podman-compose", "--podman-path", "true", "--dry-run", "-p", "cvp-dry",
-                           "-f", str(COMPOSE), "up", "-d", "--no-build", *(f"cvp-{m}" for m in MODES)])
+                           "-f", str(COMPOSE), "up", "-d", "--no-build", *DEPENDENCIES, *(f"cvp-{m}" for m in MODES)])
         self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
         runs = [l for l in result.stdout.splitlines() if re.match(r"\S*true run ", l)]
-        self.assertEqual(len(runs), len(MODES), result.stdout)
+        self.assertEqual(len(runs), len(MODES) + len(DEPENDENCIES), result.stdout)
+        self.assertTrue(any("--network-alias postgres" in l for l in runs), result.stdout)
+        runs = [l for l in runs if "-e CVP_MODE=" in l and "--network-alias cvp-downstream" not in l]
         for mode in MODES:
             with self.subTest(mode=mode):
                 (line,) = [l for l in runs if f"-e CVP_MODE={mode} " in l]

@@ -358,8 +358,9 @@ class Runner:
                 raw_stem = stem.with_name(stem.name + f".{load.stream.name}")
                 if isinstance(load.stream, PgbenchStream):
                     assert isinstance(upstream, Database)
+                    # pgbench runs on its spec's CPUs: the db scenario puts it where the front servers run.
                     wrks.append(PgbenchRun(pgbench=server.info["binary"], stream=load.stream, conninfo=upstream.conninfo,
-                                           duration_s=duration_s, cpus=self.env.client_cpus, name=name,
+                                           duration_s=duration_s, cpus=cell.server.cpus, name=name,
                                            raw_stem=raw_stem, registry=self.env.registry))
                     continue
                 wrks.append(WrkRun(wrk=self.env.wrk, stream=load.stream, url=server.base_url,

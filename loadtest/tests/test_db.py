@@ -38,8 +38,8 @@ class PlanTest(unittest.TestCase):
     def test_one_database_for_every_server_with_pools_as_the_profile_says(self):
         p = build(node=True, node_db=True)
         specs = p.groups[0].servers
-        self.assertEqual({sp.database for sp in specs}, {database.DatabaseSpec((0,))},
-                         "two CPUs: the database shares the server CPU, wrk and pgbench the client CPU")
+        self.assertEqual({sp.database for sp in specs}, {database.DatabaseSpec((1,))},
+                         "two CPUs: the database shares the client CPU with wrk, never the front's")
         for sp in specs:
             if sp.label in catalog().names:
                 flags = list(sp.flags)
@@ -48,11 +48,12 @@ class PlanTest(unittest.TestCase):
         node = next(sp for sp in specs if sp.label == "node")
         self.assertEqual(dict(node.env), {"PG_POOL_SIZE": "16"})
         bench = next(sp for sp in specs if sp.label == "pgbench")
-        self.assertEqual(bench.cpus, (1,))
+        self.assertEqual(bench.cpus, (0,), "pgbench stands where the front servers stand")
         streams = [c.loads[0].stream for c in p.cells if c.mode == "pgbench"]
         self.assertEqual([(s.connections, s.queries) for s in streams], [(16, 1), (16, 20)],
                          "as many connections as the pools may open, the same queries per request")
         self.assertTrue(all(not c.read_stats for c in p.cells if c.mode == "pgbench"))
+        self.assertTrue(all(any("shares CPU 1 with wrk" in n for n in c.notes) for c in p.cells), "and says so")
 
     def test_with_three_server_cpus_the_database_gets_one_of_its_own(self):
         p = build(placement=Placement((0, 1, 2), (3,)))
@@ -60,6 +61,8 @@ class PlanTest(unittest.TestCase):
         self.assertEqual({sp.database.cpus for sp in specs}, {(2,)})
         fronts = [sp for sp in specs if sp.label in catalog().names]
         self.assertTrue(all(sp.cpus == (0, 1) and sp.workers == 2 for sp in fronts))
+        self.assertEqual(next(sp for sp in specs if sp.label == "pgbench").cpus, (0, 1))
+        self.assertTrue(all(not c.notes for c in p.cells), "nothing shares the database's CPU")
         bench = [c.loads[0].stream.connections for c in p.cells if c.mode == "pgbench"]
         self.assertEqual(set(bench), {32}, "two loops' pools of 16 at most")
 
@@ -206,7 +209,7 @@ class ReportTest(unittest.TestCase):
         self.assertIn(f"threads {threads.rps * trip_us / 1e6:.1f}", text)
         self.assertIn("× Node with pg", text)
         self.assertIn("pgbench's", text)
-        self.assertIn("PostgreSQL on CPU 0 (shared with the front", text)
+        self.assertIn("PostgreSQL on CPU 1 (shared with wrk", text)
 
     def test_the_database_cpu_is_per_query(self):
         cells = db_cells()

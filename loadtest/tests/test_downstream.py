@@ -64,17 +64,18 @@ class PlanTest(unittest.TestCase):
             f = list(sp.flags)
             self.assertEqual(f[f.index("--upstream-connections") + 1], "1000", f"{sp.label}: the most connections")
             self.assertNotIn("--upstream", f, "its address is known once the downstream listens")
-            self.assertIn("--upstream <reactors on CPUs 0>", sp.description)
+            self.assertIn("--upstream <reactors on CPUs 1>", sp.description)
 
     def test_two_cpus_leave_none_spare_so_the_downstream_shares_and_says_so(self):
         down = self.cells[0].server.upstream
-        self.assertEqual(down.cpus, (0,))
+        self.assertEqual(down.cpus, (1,), "beside wrk, the less busy of the two")
         for c in self.cells:
             self.assertEqual(c.server.cpus, (0, 1), "the fronts get every CPU, as io's")
             self.assertEqual(c.workers, 2)
-            self.assertTrue(any("the downstream (reactors) shares CPU 0 with the front server" in n for n in c.notes))
+            self.assertTrue(any("the downstream (reactors) shares CPU 1 with the front server and wrk" in n
+                                for n in c.notes), c.notes)
             self.assertTrue(c.params["downstream_shares"])
-            self.assertEqual(c.params["downstream_cpus"], "0")
+            self.assertEqual(c.params["downstream_cpus"], "1")
 
     def test_a_spare_cpu_is_the_downstream_own(self):
         p = build(placement=default_placement((0, 1, 2, 3)))  # server 0-2, wrk 3
@@ -255,7 +256,7 @@ class ReportTest(unittest.TestCase):
                       "(51 against 51 µs) and 4.42× reactors' context switches per request", text)
         self.assertIn("Context switches per request (every thread's, from /proc, voluntary + involuntary): "
                       "single 0.31", text)
-        self.assertIn("the downstream (`--mode reactors`) on CPU 0, shared", text)
+        self.assertIn("the downstream (`--mode reactors`) on CPU 1, shared", text)
         self.assertEqual(len(rows), len(cells))
         # a model whose per-loop pools held no more than one pool: said so, not the opposite
         for c in cells:
