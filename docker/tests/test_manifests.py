@@ -4,8 +4,8 @@ docker/Dockerfile.
 They parse, and they agree with each other and with docs/API.md: the probes, ports,
 CVP_* variables, CPU limits against thread counts, memory against the `threads` model's
 connection cap, and grace periods against the drain timeout. No cluster or engine is
-needed: docker/k8s/ (the five servers) and docker/k8s/lab/ (the lab's Job, on demand) are
-rendered here by a small kustomize (below) that knows only the features the manifests use
+needed: docker/k8s/ (the five servers), docker/k8s/lab/ (the lab's Job, on demand) and
+docker/k8s/lab/load/ (the distributed cvp-load generators and their merge) are rendered here by a small kustomize (below) that knows only the features the manifests use
 and refuses any other. Where `kubectl`, `docker compose` or `podman-compose` is installed,
 they are asked to accept the files too, and kubectl's rendering must equal this one.
 
@@ -20,8 +20,14 @@ import math
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import tempfile
+import threading
+import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
@@ -32,6 +38,8 @@ K8S = DOCKER / "k8s"
 BASE = K8S / "base"
 OVERLAYS = K8S / "overlays"
 LAB = K8S / "lab"
+#: The distributed open-loop generators (an Indexed Job) and the Job that merges them.
+LOAD = LAB / "load"
 COMPOSE = DOCKER / "compose.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 API = REPO / "docs" / "API.md"
@@ -398,7 +406,7 @@ class Kustomize(unittest.TestCase):
 
 #: The kustomizations a user applies: the five servers, and the lab once they are up.
 DATABASE = K8S / "database"
-ENTRY_POINTS = (K8S, LAB, DATABASE)
+ENTRY_POINTS = (K8S, LAB, DATABASE, LOAD)
 
 
 class KubernetesManifests(unittest.TestCase):
@@ -438,6 +446,9 @@ class KubernetesManifests(unittest.TestCase):
         servers, lab = set().union(*kustomization_tree(K8S)), set().union(*kustomization_tree(LAB))
         self.assertFalse(servers & lab, "a file is reached from both docker/k8s/ and docker/k8s/lab/")
         self.assertFalse([p for p in servers if LAB.resolve() in p.parents], "docker/k8s/ reaches into lab/")
+        # Nor do the wrk lab and the distributed generators start each other: both load servers
+        load = set().union(*kustomization_tree(LOAD))
+        self.assertFalse((servers | lab) & load, "docker/k8s/lab/load/ shares a file with the servers or the lab")
 
     def test_one_deployment_not_five_copies(self):
         # The Deployment and Service are written once, in the base; overlays patch only
@@ -662,7 +673,7 @@ class KubernetesManifests(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("kubectl"), "kubectl is not installed")
     def test_kubectl_renders_the_same(self):
-        for directory in [K8S, LAB, BASE, *(OVERLAYS / m for m in MODES)]:
+        for directory in [K8S, LAB, LOAD, BASE, *(OVERLAYS / m for m in MODES)]:
             with self.subTest(directory=directory.relative_to(K8S).as_posix() or "."):
                 result = run_tool(["kubectl", "kustomize", str(directory)])
                 self.assertEqual(result.returncode, 0, result.stderr)
@@ -737,6 +748,315 @@ class DatabaseManifests(unittest.TestCase):
         for mode in MODES:
             server = find(kustomize(OVERLAYS / mode), "Service", f"cvp-{mode}")["spec"]["selector"]
             self.assertFalse(server.items() <= labels.items(), f"cvp-{mode}'s Service would select the database")
+
+
+#: What the fake cvp-load of DistributedGenerators does: a run records its flags in its JSON
+#: file (a few buckets for the histogram); `merge` writes the files it was given, in order.
+FAKE_CVP_LOAD = """\
+import json, sys
+args = sys.argv[1:]
+def flag(name):
+    return args[args.index(name) + 1]
+if args[0] == "merge":
+    inputs = args[1:args.index("--json")]
+    merged = {"tool": "cvp-load", "generators": len(inputs), "inputs": [json.load(open(f)) for f in inputs]}
+    json.dump(merged, open(flag("--json"), "w"))
+    sys.exit(0)
+urls = [a for a in args[:next((k for k, a in enumerate(args) if a.startswith("--")), len(args))]]
+result = {"tool": "cvp-load", "argv": args, "urls": urls, "rate_asked": float(flag("--rate")),
+          "seed": int(flag("--seed")), "arrival": flag("--arrival"),
+          "histogram": {"count": 3, "buckets": [[100, 1], [200, 2]]}}
+json.dump(result, open(flag("--json"), "w"), indent=1)
+print("fake cvp-load:", " ".join(args))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Kill a script started in a session of its own, with its children (perl, cvp-load):
+    they hold its output pipe open."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+    proc.communicate()
+
+
+def between(text: str, begin: str, end: str = "--- end ---") -> str:
+    """The lines between a marker line and the end marker, as the README's sed takes them."""
+    lines = text.splitlines()
+    start = lines.index(begin)
+    return "\n".join(lines[start + 1:lines.index(end, start)])
+
+
+class DistributedGenerators(unittest.TestCase):
+    """docker/k8s/lab/load: N cvp-load pods at rate/N (an Indexed Job) and the merge of their
+    histograms (a Job behind a Service), rendered; then their commands run here, N of them,
+    against a fake cvp-load and a local /readyz."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.docs = kustomize(LOAD)
+        cls.settings = find(cls.docs, "ConfigMap", "cvp-load")["data"]
+        cls.job = find(cls.docs, "Job", "cvp-load")
+        cls.merge = find(cls.docs, "Job", "cvp-load-merge")
+        cls.service = find(cls.docs, "Service", "cvp-load-merge")
+        (cls.generator,) = cls.job["spec"]["template"]["spec"]["containers"]
+        (cls.merger,) = cls.merge["spec"]["template"]["spec"]["containers"]
+
+    @staticmethod
+    def script(container: dict) -> str:
+        """The shell script a container runs: `bash -c` and its one argument."""
+        assert container["command"] == ["bash", "-c"], container["command"]
+        (script,) = container["args"]
+        return script
+
+    def test_it_renders_the_generators_their_settings_and_the_merge(self):
+        self.assertEqual(sorted(by_id(self.docs)), [("ConfigMap", "cvp-load"), ("Job", "cvp-load"),
+                                                    ("Job", "cvp-load-merge"), ("Service", "cvp-load-merge")])
+        self.assertEqual(load_kustomization(LOAD)["resources"], ["settings.yaml", "generators.yaml", "merge.yaml"])
+
+    def test_n_indexed_pods_run_at_once(self):
+        spec = self.job["spec"]
+        self.assertEqual(spec["completionMode"], "Indexed")
+        n = int(self.settings["CVP_LOAD_GENERATORS"])
+        self.assertEqual(n, 2, "the default N")
+        self.assertEqual(spec["completions"], n)
+        self.assertEqual(spec["parallelism"], n, "all N at once, or their loads would not add up")
+        # A pod rerun later would not overlap the others
+        self.assertEqual(spec["backoffLimit"], 0)
+        self.assertEqual(self.merge["spec"]["backoffLimit"], 0)
+        for job in (self.job, self.merge):
+            self.assertEqual(job["spec"]["template"]["spec"]["restartPolicy"], "Never")
+
+    def test_both_read_the_same_settings(self):
+        for container in (self.generator, self.merger):
+            with self.subTest(container=container["name"]):
+                self.assertEqual(container["envFrom"], [{"configMapRef": {"name": "cvp-load"}}])
+        for name, value in self.settings.items():
+            self.assertIsInstance(value, str, f"{name}: a ConfigMap holds strings")
+        # Every setting the scripts read exists (set -u would stop them otherwise), and none is unused
+        read = set(re.findall(r"\b(CVP_LOAD_[A-Z_]+)", self.script(self.generator) + self.script(self.merger)))
+        given = set(self.settings) | {e["name"] for c in (self.generator, self.merger) for e in c.get("env", [])}
+        self.assertEqual(read, given)
+        float(self.settings["CVP_LOAD_RATE"]), float(self.settings["CVP_LOAD_DURATION"])
+        self.assertIn(self.settings["CVP_LOAD_ARRIVAL"], ("constant", "poisson"))
+
+    def test_the_generators_run_cvp_load_from_the_runtime_image(self):
+        images = {i["name"]: i for i in load_kustomization(LOAD)["images"]}
+        base_images = {i["name"]: i for i in load_kustomization(BASE)["images"]}
+        # The servers' image, named the same way: it is the one that carries cvp-load
+        self.assertEqual(images["cvp"], base_images["cvp"])
+        expected = f"{images['cvp']['newName']}:{images['cvp']['newTag']}"
+        for container in (self.generator, self.merger):
+            self.assertEqual(container["image"], expected)
+        copy_line = " ".join(instructions(dockerfile_stages()["runtime"], "COPY"))
+        self.assertIn("cvp-load", copy_line)
+        script = self.script(self.generator)
+        # The one cvp-load command, its continuation lines joined
+        (run,) = [line for line in script.splitlines() if re.match(r"\s*cvp-load ", line)]
+        call = re.sub(r"\\\n\s*", " ", script[script.index(run):].split("||")[0])
+        for flag, value in (("--rate", '"$rate"'), ("--seed", '"$seed"'), ("--json", '"$out"'),
+                            ("--arrival", '"$CVP_LOAD_ARRIVAL"'), ("--duration", '"$CVP_LOAD_DURATION"')):
+            self.assertRegex(call, rf"{flag} {re.escape(value)}", f"cvp-load is not given {flag}")
+        self.assertIn('"${urls[@]}"', call)
+        # The JSON file is on the emptyDir: the root filesystem is read-only
+        mounts = {m["mountPath"]: m["name"] for m in self.generator["volumeMounts"]}
+        out = env_of(self.generator)["CVP_LOAD_OUT"]
+        volumes = {v["name"]: v for v in self.job["spec"]["template"]["spec"]["volumes"]}
+        self.assertIn("emptyDir", volumes[mounts[out]])
+
+    def test_the_merge_calls_cvp_load_merge(self):
+        script = self.script(self.merger)
+        (line,) = [line for line in script.splitlines() if "cvp-load merge" in line]
+        self.assertRegex(line, r'^\s*cvp-load merge "\$\{files\[@\]\}" --json \S+')
+        # on the N files the collector wrote, in index order
+        self.assertIn('for ((i = 0; i < n; i++)); do files+=("$dir/$i.json"); done', script)
+        self.assertIn("set -euo pipefail", script, "a failed collection must not merge what is there")
+
+    def test_rate_and_seed_per_index(self):
+        script = self.script(self.generator)
+        self.assertIn('rate=$(awk -v total="$CVP_LOAD_RATE" -v n="$n"', script)
+        self.assertIn("seed=$((CVP_LOAD_SEED + i))", script)
+        self.assertIn("i=$JOB_COMPLETION_INDEX", script)
+
+    def test_the_collector_service_reaches_the_merge_pod_alone(self):
+        host, port = self.settings["CVP_LOAD_COLLECTOR"].rsplit(":", 1)
+        self.assertEqual(host, self.service["metadata"]["name"])
+        (sport,) = self.service["spec"]["ports"]
+        self.assertEqual(sport["port"], int(port))
+        (cport,) = self.merger["ports"]
+        self.assertIn(sport["targetPort"], (cport["name"], cport["containerPort"]))
+        self.assertEqual(cport["containerPort"], int(port), "the collector listens on CVP_LOAD_COLLECTOR's port")
+        selector = self.service["spec"]["selector"].items()
+        self.assertLessEqual(selector, self.merge["spec"]["template"]["metadata"]["labels"].items())
+        self.assertFalse(selector <= self.job["spec"]["template"]["metadata"]["labels"].items(),
+                         "the Service would select the generators")
+        for mode in MODES:
+            labels = find(kustomize(K8S), "Deployment", f"cvp-{mode}")["spec"]["template"]["metadata"]["labels"]
+            self.assertFalse(selector <= labels.items(), f"the Service would select cvp-{mode}")
+            self.assertFalse(find(kustomize(K8S), "Service", f"cvp-{mode}")["spec"]["selector"].items()
+                             <= self.job["spec"]["template"]["metadata"]["labels"].items(),
+                             f"cvp-{mode}'s Service would select the generators")
+
+    def test_the_target_is_a_server_service(self):
+        m = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", self.settings["CVP_LOAD_TARGET"])
+        self.assertTrue(m, "CVP_LOAD_TARGET is http://SERVICE:PORT")
+        service = find(kustomize(K8S), "Service", m.group(1))
+        self.assertEqual(service["spec"]["ports"][0]["port"], int(m.group(2)))
+        for path in self.settings["CVP_LOAD_PATHS"].split():
+            self.assertRegex(path, r"^(\d+@)?/")
+
+    def test_resources_are_limited(self):
+        # A generator is one thread: one whole CPU, never throttled (Guaranteed QoS)
+        resources = self.generator["resources"]
+        for what in ("cpu", "memory"):
+            self.assertEqual(str(resources["requests"][what]), str(resources["limits"][what]))
+        self.assertEqual(cpu_quantity(resources["limits"]["cpu"]), 1)
+        resources = self.merger["resources"]
+        self.assertLessEqual(cpu_quantity(resources["limits"]["cpu"]), 1)
+        memory_quantity(resources["limits"]["memory"]), memory_quantity(resources["requests"]["memory"])
+        self.assertIn("cpu", resources["requests"])
+
+    def test_deadlines_cover_the_waits(self):
+        s = self.settings
+        # target's /readyz, the start barrier and the hand-in each wait up to CVP_LOAD_WAIT
+        need = 3 * int(s["CVP_LOAD_WAIT"]) + float(s["CVP_LOAD_WARMUP"]) + float(s["CVP_LOAD_DURATION"]) + 10
+        for job in (self.job, self.merge):
+            self.assertGreater(job["spec"]["activeDeadlineSeconds"], need, job["metadata"]["name"])
+            self.assertIn("ttlSecondsAfterFinished", job["spec"])
+
+    def test_security_context(self):
+        for job in (self.job, self.merge):
+            with self.subTest(job=job["metadata"]["name"]):
+                pod = job["spec"]["template"]["spec"]
+                self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+                self.assertEqual(pod["securityContext"]["runAsUser"], runtime_uid())
+                self.assertIs(pod["automountServiceAccountToken"], False, "no API access is needed")
+                (container,) = pod["containers"]
+                self.assertFalse(container["securityContext"]["allowPrivilegeEscalation"])
+                self.assertTrue(container["securityContext"]["readOnlyRootFilesystem"])
+
+    @unittest.skipUnless(shutil.which("bash") and shutil.which("perl") and shutil.which("awk"),
+                         "bash, perl and awk run the Jobs' scripts")
+    def test_the_scripts_run_n_generators_and_merge_them(self):
+        n, total, base_seed = 3, "1000.5", 7
+
+        class Ready(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200 if self.path == "/readyz" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        tmp = Path(tempfile.mkdtemp(prefix="cvp-load-k8s-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        fake = bin_dir / "cvp-load"
+        fake.write_text(f"#!{sys.executable}\n" + FAKE_CVP_LOAD)
+        fake.chmod(0o755)
+        env = {**os.environ, **self.settings,
+               "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "CVP_LOAD_TARGET": f"http://127.0.0.1:{server.server_address[1]}",
+               "CVP_LOAD_PATHS": "/plaintext 9@/io/sleep?ms=1",
+               "CVP_LOAD_COLLECTOR": f"127.0.0.1:{free_port()}",
+               "CVP_LOAD_GENERATORS": str(n), "CVP_LOAD_RATE": total, "CVP_LOAD_SEED": str(base_seed),
+               "CVP_LOAD_WAIT": "20"}
+
+        def start(container: dict, out: Path, **more) -> subprocess.Popen:
+            out.mkdir()
+            return subprocess.Popen(["bash", "-c", self.script(container)], env={**env, "CVP_LOAD_OUT": str(out), **more},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+        procs = {"merge": start(self.merger, tmp / "merge")}
+        for i in range(n - 1):
+            procs[i] = start(self.generator, tmp / f"gen{i}", JOB_COMPLETION_INDEX=str(i))
+        try:
+            # N-1 are ready and wait for the last: none has run yet
+            time.sleep(3)
+            for i in range(n - 1):
+                self.assertFalse((tmp / f"gen{i}" / "result.json").exists(), f"generator {i} started before all were ready")
+                self.assertIsNone(procs[i].poll(), f"generator {i} gave up waiting")
+            procs[n - 1] = start(self.generator, tmp / f"gen{n - 1}", JOB_COMPLETION_INDEX=str(n - 1))
+            logs = {key: p.communicate(timeout=60)[0] for key, p in procs.items()}
+        finally:
+            for p in procs.values():
+                stop(p)
+        for key, p in procs.items():
+            self.assertEqual(p.returncode, 0, f"{key}: {logs[key]}")
+
+        results = []
+        for i in range(n):
+            result = json.loads((tmp / f"gen{i}" / "result.json").read_text())
+            # Its JSON is in its log too, between the markers the README's sed reads
+            self.assertEqual(json.loads(between(logs[i], f"--- cvp-load json {i} ---")), result)
+            results.append(result)
+        # Each pod runs at total/N: the shares add up to the total, the decimal kept
+        rates = [r["rate_asked"] for r in results]
+        self.assertEqual(rates, [float(total) / n] * n)
+        self.assertAlmostEqual(sum(rates), float(total), places=6)
+        # A seed of its own per index
+        self.assertEqual([r["seed"] for r in results], [base_seed + i for i in range(n)])
+        for r in results:
+            self.assertEqual(r["urls"], [env["CVP_LOAD_TARGET"] + "/plaintext",
+                                         "9@" + env["CVP_LOAD_TARGET"] + "/io/sleep?ms=1"])
+            self.assertEqual(r["arrival"], self.settings["CVP_LOAD_ARRIVAL"])
+            self.assertIn("--warmup", r["argv"])
+        # The merge got the N results, in index order, and printed what cvp-load merge wrote
+        merged = json.loads((tmp / "merge" / "merged.json").read_text())
+        self.assertEqual(merged["inputs"], results)
+        self.assertEqual(json.loads(between(logs["merge"], "--- merged json ---")), merged)
+        self.assertIn(f"go: all {n} generators start", logs["merge"])
+
+    @unittest.skipUnless(shutil.which("bash") and shutil.which("perl"), "bash and perl run the Jobs' scripts")
+    def test_the_collector_counts_an_index_once_and_refuses_strangers(self):
+        port = free_port()
+        tmp = Path(tempfile.mkdtemp(prefix="cvp-load-k8s-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        fake = bin_dir / "cvp-load"
+        fake.write_text(f"#!{sys.executable}\n" + FAKE_CVP_LOAD)
+        fake.chmod(0o755)
+        env = {**os.environ, **self.settings, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+               "CVP_LOAD_COLLECTOR": f"127.0.0.1:{port}", "CVP_LOAD_GENERATORS": "2", "CVP_LOAD_OUT": str(tmp)}
+        proc = subprocess.Popen(["bash", "-c", self.script(self.merger)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+        def send(data: bytes) -> bytes:
+            for _ in range(100):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                        s.sendall(data)
+                        s.shutdown(socket.SHUT_WR)  # all sent: a short body ends here
+                        return s.makefile("rb").readline()
+                except ConnectionRefusedError:
+                    time.sleep(0.1)
+            raise AssertionError("the collector does not listen")
+
+        try:
+            self.assertEqual(send(b"hello\n"), b"")
+            self.assertEqual(send(b"result 2 2\n{}"), b"", "index 2 of N=2")
+            self.assertEqual(send(b"result 0 9\n{}"), b"", "a short body is not a result")
+            self.assertEqual(send(b'result 0 8\n{"a": 1}'), b"ok\n")
+            self.assertEqual(send(b'result 0 8\n{"a": 2}'), b"ok\n")   # a retry replaces it
+            self.assertIsNone(proc.poll(), "one index twice is not two generators")
+            self.assertEqual(send(b'result 1 8\n{"b": 3}'), b"ok\n")
+            out = proc.communicate(timeout=30)[0]
+        finally:
+            stop(proc)
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertEqual(json.loads(between(out, "--- merged json ---"))["inputs"], [{"a": 2}, {"b": 3}])
 
 
 #: The services every model's server depends on in compose.yaml: what /io/http and /db/* call.
@@ -904,16 +1224,30 @@ class Dockerfile(unittest.TestCase):
         env = " ".join(instructions(runtime, "ENV"))
         self.assertIn("CVP_ADDRESS=0.0.0.0", env)
         self.assertIn(f"CVP_PORT={PORT}", env)
-        # Only the binary comes from the build stage
-        copies = instructions(runtime, "COPY")
-        self.assertEqual(len(copies), 1)
-        self.assertIn("cvp-server", copies[0])
+        # Only the two binaries come from the build stage, in one layer, onto the PATH
+        (copy,) = instructions(runtime, "COPY")
+        words = copy.split()
+        self.assertEqual(words[0], "--from=build")
+        self.assertEqual(sorted(Path(w).name for w in words[1:-1]), ["cvp-load", "cvp-server"])
+        self.assertEqual(words[-1], "/usr/local/bin/")
+        # The library check covers the generator too
+        (check,) = [r for r in instructions(runtime, "RUN") if "ldd" in r]
+        self.assertIn("/usr/local/bin/cvp-server", check)
+        self.assertIn("/usr/local/bin/cvp-load", check)
 
-    def test_build_stage_builds_only_the_server(self):
-        run = " ".join(instructions(self.stages["build"], "RUN"))
+    def test_build_stage_builds_only_the_server_and_the_generator(self):
+        build = self.stages["build"]
+        run = " ".join(instructions(build, "RUN"))
         self.assertIn("cmake --preset release", run)
         self.assertIn("-DBUILD_TESTING=OFF", run)
-        self.assertIn("--target cvp-server", run)
+        targets = re.search(r"--target((?:\s+[\w-]+)+)", run).group(1).split()
+        self.assertEqual(sorted(targets), ["cvp-load", "cvp-server"])
+        for binary in targets:
+            self.assertRegex(run, rf"strip --strip-unneeded[^&]*build/release/{binary}\b")
+        # cvp-load's folder alone: the rest of loadtest/ (the lab) stays out of the build layer
+        copied = [c.split()[0] for c in instructions(build, "COPY")]
+        self.assertIn("loadtest/load/", copied)
+        self.assertFalse([c for c in copied if c.rstrip("/") == "loadtest"], "all of loadtest/ in the build stage")
 
     def test_build_packages_are_the_documented_ones(self):
         # The documented install: scripts/deps' list and any apt-get install line in the README
