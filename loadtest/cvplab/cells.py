@@ -60,6 +60,8 @@ class Measured:
     runs: list = field(default_factory=list)
     # cells whose server calls a downstream (the downstream scenario): its pools and the downstream server's CPU
     downstream: dict | None = None
+    # open-loop cells (cvp-load): rates asked and achieved, late, dropped, lag, service time (openloop.summarize_open)
+    open_loop: dict | None = None
     # idle cells (overhead)
     idle_connections: int | None = None
     idle_connections_wanted: int | None = None

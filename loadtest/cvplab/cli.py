@@ -23,7 +23,7 @@ from . import manifest as manifest_mod
 from . import models as models_mod
 from . import peers as peers_mod
 from . import plan as plan_mod
-from . import database, node_packages, procs, report, results, runner, servers
+from . import database, node_packages, openloop, procs, report, results, runner, servers
 from .scenarios import NAMES as SCENARIO_NAMES
 from .scenarios import REGISTRY
 from .cpus import (Placement, allowed_cpus, default_placement, format_cpu_list, parse_cpu_list,
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=_target_url, metavar="URL",
                    help="measure a server started elsewhere (http://host:port); its model comes from /stats")
     p.add_argument("--wrk", default="wrk", metavar="PATH", help="wrk binary (default: wrk on PATH)")
+    p.add_argument("--cvp-load", type=Path, metavar="PATH",
+                   help="the open-loop generator (default: cvp-load beside --server-binary, the same build)")
     p.add_argument("--pbkdf2-iterations", type=_int_in(1, 1_000_000), metavar="N",
                    help="PBKDF2 iterations for cpu, mixed, imbalance and overload (default: calibrated to the "
                         "profile's ms)")
@@ -265,13 +267,15 @@ def _run(args, argv, profile, allowed, placement, warnings, registry, parser) ->
         iterations = calibration["iterations"]
     peers, left_out = _peers(args, remote)
     database_left_out, node_db, node_db_left_out = _database(args, remote, "node" in peers)
+    cvp_load, open_loop_left_out = _cvp_load(args)
     settings = plan_mod.Settings(
         profile=profile, scenarios=args.scenarios, models=models, placement=placement,
         pbkdf2_iterations=iterations or 0, max_connections=file_limit.soft - FD_MARGIN,
         nginx="nginx" in peers, node="node" in peers,
         target=remote.spec if remote else None,
         target_accept=(remote.info.get("accept") if remote else None), peers_left_out=left_out, catalog=catalog,
-        database_left_out=database_left_out, node_db=node_db, node_db_left_out=node_db_left_out)
+        database_left_out=database_left_out, node_db=node_db, node_db_left_out=node_db_left_out,
+        open_loop_left_out=open_loop_left_out)
     plan = plan_mod.build(settings)
     for w in warnings:
         print(f"lab: warning: {w}", file=sys.stderr)
@@ -296,6 +300,8 @@ def _run(args, argv, profile, allowed, placement, warnings, registry, parser) ->
         allowed=allowed, limits=limits, usable=usable, file_limit=file_limit, wrk_version=_wrk_version(wrk),
         server_binary=None if remote else args.server_binary.resolve(), target=args.target)
     manifest["calibration"] = calibration
+    manifest["lab"]["cvp_load"] = ({"path": str(cvp_load), "help": openloop.version(str(cvp_load))} if cvp_load
+                                   else {"left_out": open_loop_left_out})
     manifest["models"] = catalog.to_json()
     manifest["models_from"] = ("/stats of the target (its one model)" if remote else
                                f"{args.server_binary.resolve()} --list-models")
@@ -309,7 +315,8 @@ def _run(args, argv, profile, allowed, placement, warnings, registry, parser) ->
         manifest["server"]["target_info"] = remote.info
     env = runner.Environment(out_dir=out_dir, wrk=wrk, client_cpus=placement.client, registry=registry,
                              server_binary=None if remote else args.server_binary.resolve(), remote=remote,
-                             max_connections=plan.max_connections + FD_MARGIN)
+                             max_connections=plan.max_connections + FD_MARGIN,
+                             cvp_load=str(cvp_load) if cvp_load else None)
     lab = runner.Runner(plan, env, manifest)
     print(f"results: {out_dir}", flush=True)
     status = "complete"
@@ -371,6 +378,22 @@ def _database(args, remote, node: bool) -> tuple[str | None, bool, str | None]:
     return why, install.ready, None if install.ready else install.detail
 
 
+def _cvp_load(args) -> tuple[Path | None, str | None]:
+    """The open-loop generator, and why it is left out where it cannot run (None: it can)."""
+    if args.cvp_load is not None:
+        path = args.cvp_load.resolve()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path, None
+        return None, f"--cvp-load {args.cvp_load} is missing or not executable"
+    if args.target is not None:
+        return None, "with --target there is no build to take cvp-load from: name it with --cvp-load"
+    found = openloop.find_cvp_load(args.server_binary)
+    if found is None:
+        return None, (f"cvp-load is not built beside {args.server_binary} "
+                      "(cmake --build --preset release builds both)")
+    return found, None
+
+
 def _report_only(run_dir: Path) -> int:
     """Rewrites a run's report from its results.json."""
     try:
@@ -429,6 +452,8 @@ def _print_plan(plan, profile, placement, settings, remote) -> None:
               f"{format_cpu_list(placement.all)} and watch wrk")
     if settings.pbkdf2_iterations:
         print(f"  PBKDF2 iterations: {settings.pbkdf2_iterations}")
+    print("  estimated per scenario: " + ", ".join(f"{name} {_clock(s)}" for name, s in
+                                                     plan.estimate_by_scenario().items()))
     for s in plan.skipped:
         print(f"  skipped in {s['scenario']}: {s['what']} ({s['reason']})")
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from .cpus import Placement, format_cpu_list
 from .idle import Hold
 from .models import Catalog
+from .openloop import OpenStream
 from .servers import ServerSpec
 from .wrk import Stream
 
@@ -57,7 +58,8 @@ FIXED_S = 10.0
 class Load:
     """One wrk stream of a cell and how its result is labelled."""
 
-    stream: Stream | Hold  # a Hold: the idle-connection helper instead of wrk (overhead's idle cells)
+    # a Hold: the idle-connection helper instead of wrk (overhead's idle cells); an OpenStream: cvp-load (open loop)
+    stream: Stream | Hold | OpenStream
     # io: sleep/block; mixed: io/cpu/io-alone; accept: round-robin/reuseport;
     # overhead: plaintext/json/pipeline/idle/pbkdf2; overload: saturation/flood/flood-nopause
     variant: str | None
@@ -87,6 +89,7 @@ class Cell:
     notes: tuple[str, ...] = ()
     # io at the most connections: RSS and context switches sampled from /proc while wrk holds its connections
     footprint: bool = False
+    repeats: int | None = None  # its own number of repeats; None: the profile's
 
     @property
     def mode(self) -> str:
@@ -139,9 +142,13 @@ class Plan:
     def cells(self) -> list[Cell]:
         return [c for g in self.groups for p in g.points for c in p]
 
+    def repeats_of(self, cell: Cell) -> int:
+        """How many times ``cell`` runs: its own repeats, else the profile's."""
+        return cell.repeats if cell.repeats is not None else self.repeats
+
     @property
     def runs(self) -> int:
-        return len(self.cells) * self.repeats
+        return sum(self.repeats_of(c) for c in self.cells)
 
     @property
     def max_connections(self) -> int:
@@ -149,16 +156,28 @@ class Plan:
 
     def estimate_s(self) -> float:
         """Seconds the plan should take, from durations and fixed overheads."""
-        total = FIXED_S
-        servers = {spec for g in self.groups for spec in g.servers}  # each started and warmed up once
-        total += len(servers) * (SERVER_START_S + (self.warmup_s + RUN_OVERHEAD_S if self.warmup_s else 0))
-        total += len({spec.upstream for spec in servers if spec.upstream is not None}) * SERVER_START_S  # not warmed
-        total += len({spec.database for spec in servers if spec.database is not None}) * DATABASE_START_S
+        return FIXED_S + sum(self.estimate_by_scenario().values())
+
+    def estimate_by_scenario(self) -> dict[str, float]:
+        """Seconds each scenario should take, in plan order; a server (its upstream, its database) shared
+        by several scenarios counts where it is first started and warmed up."""
+        out: dict[str, float] = {}
+        seen: set = set()
         for g in self.groups:
+            total = 0.0
+            for spec in g.servers:  # each started and warmed up once
+                if spec not in seen:
+                    total += SERVER_START_S + (self.warmup_s + RUN_OVERHEAD_S if self.warmup_s else 0)
+                for dep, cost in ((spec.upstream, SERVER_START_S), (spec.database, DATABASE_START_S)):
+                    if dep is not None and ("dep", dep) not in seen:  # a downstream is not warmed up
+                        total += cost
+                        seen.add(("dep", dep))
+                seen.add(spec)
             for point in g.points:
                 for cell in point:
-                    total += self.repeats * cell.estimate_run_s()
-        return total
+                    total += self.repeats_of(cell) * cell.estimate_run_s()
+            out[g.scenario] = out.get(g.scenario, 0.0) + total
+        return out
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,7 @@ class Settings:
     database_left_out: str | None = None  # why the lab cannot start PostgreSQL and pgbench here (db); None: it can
     node_db: bool = False  # the Node peer has node-postgres, for its /db/* (db)
     node_db_left_out: str | None = None  # why it has not, where the Node peer runs
+    open_loop_left_out: str | None = None  # why cvp-load (the open-loop generator) cannot run here; None: it can
     catalog: Catalog | None = None  # the server's models (--list-models); None only with a remote target
 
 

@@ -160,6 +160,15 @@ class LoggedRun:
     def stderr(self) -> str:
         return tail_text(self.stderr_path, limit=1 << 20)
 
+    @property
+    def raw_paths(self) -> list[Path]:
+        """The files the run wrote beside the results: its stdout and stderr."""
+        return [self.stdout_path, self.stderr_path]
+
+    def stop(self, grace_s: float) -> None:
+        """Stops the run's process group if it is still running."""
+        self.registry.stop(self.proc, grace_s)
+
 
 def _stat_fields(pid: str) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (field 3 onward)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from . import READABLE_SCHEMA_VERSIONS, RESULTS_SCHEMA_VERSION
 from .cells import Measured
 from .cpus import format_cpu_list
+from .openloop import OpenStream, summarize_open
 from .plan import Cell, Load
 from . import scenarios
 from .stats import Run, littles_law_bound, summarize, summarize_idle
@@ -74,6 +75,8 @@ def make_cell(cell: Cell, load: Load, runs: list[Run] | list[dict], *, server_in
         out.update({"rps": None, "latency_us": None, "errors": None, "server_cpu_us_per_request": None,
                     "client_cpu": None, "client_saturated": None, "model": None, "footprint": None,
                     "littles_law_bound_rps": bound, "runs": []})
+    if isinstance(load.stream, OpenStream):  # what only an open loop measures
+        out["open_loop"] = summarize_open(runs)
     out.update(scenarios.get(cell.scenario).summarize(cell, load, runs))
     return Measured.from_json(out)
 
@@ -99,6 +102,9 @@ CSV_COLUMNS = (
     # added with the downstream scenario: the front's downstream pools and the downstream server's CPU
     "downstream_open", "downstream_created", "downstream_waited", "downstream_faults",
     "downstream_server_cpu_us_per_request",
+    # added with open-loop load (cvp-load): the rate asked and achieved, late and dropped requests, the
+    # generator's send lag and the service time (from the actual send) at p99
+    "rate_asked", "rate_achieved", "late", "dropped", "send_lag_p99_us", "service_p99_us",
 )
 
 
@@ -137,6 +143,10 @@ def csv_row(measured: Measured) -> dict:
     row.update({f"downstream_{k}": ds.get(k) for k in ("open", "created", "waited")})
     row["downstream_faults"] = ds.get("faults_total")
     row["downstream_server_cpu_us_per_request"] = ds.get("server_cpu_us_per_request")
+    ol = cell.get("open_loop") or {}
+    row.update({k: ol.get(k) for k in ("rate_asked", "rate_achieved", "late", "dropped")})
+    row["send_lag_p99_us"] = (ol.get("send_lag_us") or {}).get("p99")
+    row["service_p99_us"] = (ol.get("service_us") or {}).get("p99")
     return {k: "" if v is None else v for k, v in row.items()}
 
 

@@ -8,6 +8,10 @@ CPU is read around each run of a cell whose server calls it.
 A server whose spec has a ``database`` (the db scenario) is started after that PostgreSQL
 cluster (:mod:`cvplab.database`), with its conninfo; the cluster is kept as a downstream is,
 and its CPU read around each run.  A ``pgbench`` cell's loads are pgbench runs against it.
+
+An open-loop load (:class:`cvplab.openloop.OpenStream`) runs cvp-load instead of wrk; a rate
+given as :class:`cvplab.openloop.RateOf` is resolved when its run starts, from the cells
+already measured (a capacity measured earlier in the run).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .cells import Measured
 from .database import Database, DatabaseError, DatabaseSpec, PgbenchPeer, PgbenchRun, PgbenchStream, \
     find_pgbench, start_database
 from .idle import IdleError, IdleResult, IdleRun
+from .openloop import OpenLoopError, OpenRun, OpenStream, RateOf
 from .plan import Cell, Group, Plan
 from .procs import ProcessRegistry, system_busy_s
 from .servers import (Server, ServerError, ServerSpec, find_nginx, find_node, get_json, start_cvp, start_nginx,
@@ -33,7 +38,7 @@ from .stats import NOISY_CPUS, Run, downstream_delta, footprint_delta, model_fac
 from .wrk import WrkError, WrkResult, WrkRun
 
 #: What a failed run raises; anything else is a bug and propagates.
-RUN_ERRORS = (WrkError, IdleError, ServerError, DatabaseError, OSError, ValueError)
+RUN_ERRORS = (WrkError, IdleError, ServerError, DatabaseError, OpenLoopError, OSError, ValueError)
 #: A footprint cell's second /proc sample is taken this long before wrk's run ends (at the latest
 #: halfway through it), while wrk still holds every connection and the server every thread.
 FOOTPRINT_BEFORE_END_S = 0.25
@@ -77,6 +82,7 @@ class Environment:
     server_binary: Path | None  # None with a remote target
     remote: Server | None = None
     max_connections: int = 10_000  # passed to local servers
+    cvp_load: str | None = None  # the open-loop generator, for OpenStream loads
     log: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -280,9 +286,11 @@ class Runner:
         failures: dict[Cell, list[dict]] = {c: [] for c in point}
         infos: dict[Cell, dict] = {c: {} for c in point}
         try:
-            for repeat in range(self.plan.repeats):
+            for repeat in range(max(self.plan.repeats_of(c) for c in point)):
                 shift = repeat % len(point)
                 for cell in point[shift:] + point[:shift]:
+                    if repeat >= self.plan.repeats_of(cell):  # a cell with fewer repeats of its own
+                        continue
                     try:
                         server = self._server_for(cell, servers)
                         infos[cell] = server.info
@@ -306,7 +314,7 @@ class Runner:
                 for i, load in enumerate(cell.loads):
                     self.cells.append(results.make_cell(
                         cell, load, [r[i] for r in runs[cell]], server_info=infos[cell],
-                        client_cpus=self.env.client_cpus, repeats_planned=self.plan.repeats,
+                        client_cpus=self.env.client_cpus, repeats_planned=self.plan.repeats_of(cell),
                         failures=failures[cell]))
             self.save()
 
@@ -356,6 +364,12 @@ class Runner:
                 time.sleep(max(0.0, first + load.start_after_s - time.monotonic()))
                 name = f"{cell.title} {tag}{' ' + load.variant if len(cell.loads) > 1 else ''}"
                 raw_stem = stem.with_name(stem.name + f".{load.stream.name}")
+                if isinstance(load.stream, OpenStream):
+                    assert self.env.cvp_load is not None, "the plan has open-loop loads but no cvp-load"
+                    wrks.append(OpenRun(binary=self.env.cvp_load, stream=load.stream, rate=self.rate_for(load.stream),
+                                        base_url=server.base_url, duration_s=duration_s, cpus=self.env.client_cpus,
+                                        name=name, raw_stem=raw_stem, registry=self.env.registry))
+                    continue
                 if isinstance(load.stream, PgbenchStream):
                     assert isinstance(upstream, Database)
                     # pgbench runs on its spec's CPUs: the db scenario puts it where the front servers run.
@@ -375,7 +389,7 @@ class Runner:
                         for load, (r, w) in zip(cell.loads, measured)]
         except BaseException:
             for w in wrks:
-                self.env.registry.stop(w.proc, 0.5)
+                w.stop(0.5)
             raise
         cpu1, busy1, t1 = server.cpu_s(), system_busy_s(), time.monotonic()
         up1 = upstream.cpu_s() if upstream is not None else 0.0
@@ -402,6 +416,13 @@ class Runner:
                            footprint=(footprint_delta(sample0, sample1, cell.connections)
                                       if sample0 and sample1 else None),
                            downstream=downstream)
+
+    def rate_for(self, stream: OpenStream) -> float:
+        """An open-loop stream's rate: its own, or its fraction of a cell measured earlier (ValueError if that
+        cell has no measured throughput: it failed, or has not run)."""
+        if not isinstance(stream.rate, RateOf):
+            return float(stream.rate)
+        return resolve_rate(stream.rate, self.cells)
 
     @staticmethod
     def _proc_sample(server: Server, stats: dict) -> dict:
@@ -453,14 +474,35 @@ class Runner:
                     latency_us=r.latency_us, errors=r.errors, client_cpu=m.client_cpu, client_cpu_s=r.cpu_s,
                     server_cpu_s=m.server_cpu_s, server_requests=total_requests,
                     background_cpus=m.background_cpus,
-                    raw=[str(w.stdout_path.relative_to(out_dir)), str(w.stderr_path.relative_to(out_dir))],
+                    raw=[str(path.relative_to(out_dir)) for path in w.raw_paths],
                     per_worker=m.per_worker, pool=m.pool, server_wall_s=m.server_wall_s, model=m.model,
-                    footprint=m.footprint, downstream=m.downstream)
+                    footprint=m.footprint, downstream=m.downstream, open_loop=self._open_loop(r, w))
                 for r, w in m.wrk]
+
+    @staticmethod
+    def _open_loop(r: WrkResult, w) -> dict | None:
+        """An open-loop run's extras, with where its rate came from when it was a fraction of a measured cell."""
+        if r.open_loop is None:
+            return None
+        rate = w.stream.rate
+        if isinstance(rate, RateOf):
+            return dict(r.open_loop, rate_from={"cell": results.cell_id(rate.cell, rate.cell.loads[rate.load]),
+                                                "fraction": rate.fraction})
+        return r.open_loop
 
     def _problem(self, text: str) -> None:
         self.failures.append(text)
         self.say("  !! " + text.replace("\n", "\n     "))
+
+
+def resolve_rate(rate: RateOf, cells: list[Measured]) -> float:
+    """``rate.fraction`` × the throughput of the cell ``rate`` names, among ``cells`` (measured so far)."""
+    wanted = results.cell_id(rate.cell, rate.cell.loads[rate.load])
+    found = next((c for c in reversed(cells) if c.id == wanted), None)
+    if found is None or not found.rps:
+        raise ValueError(f"the rate is {rate.fraction:g}× the throughput of {wanted}, which was "
+                         + ("not measured" if found is None or not found.runs else "0") + " in this run")
+    return rate.fraction * found.rps
 
 
 def calibrate_pbkdf2(base_url: str, target_ms: float, probe_iterations: int = 20_000, samples: int = 5) -> dict:

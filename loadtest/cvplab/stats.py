@@ -297,6 +297,7 @@ class Run:
     footprint: dict | None = None  # footprint_delta, for io at the most connections
     # a front server with an upstream: downstream_delta of its /stats, and the downstream server's CPU over the run
     downstream: dict | None = None
+    open_loop: dict | None = None  # an open-loop run (cvp-load): openloop.to_result's extras
 
     def to_json(self) -> dict:
         out = {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
@@ -313,6 +314,8 @@ class Run:
             out["footprint"] = self.footprint
         if self.downstream is not None:
             out["downstream"] = self.downstream
+        if self.open_loop is not None:
+            out["open_loop"] = self.open_loop
         return out
 
     @property

@@ -55,6 +55,8 @@ class WrkResult:
     cpus: int  # CPUs wrk was allowed
     # wrk's "Non-2xx or 3xx responses: N" (0 when its summary has no such line); None when not read
     non2xx: int | None = None
+    # an open-loop run (cvp-load): the rate asked and achieved, late and dropped requests, lag, service time
+    open_loop: dict | None = None
 
     @property
     def refused(self) -> int:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from cvplab import RESULTS_SCHEMA_VERSION, manifest, models, peers, plan, results, scenarios
 from cvplab.cpus import CgroupLimits, Placement
+from cvplab.openloop import OpenStream
 from cvplab.procs import FileLimit
+from cvplab.queueing import md1_wait
 from cvplab.profiles import QUICK
 from cvplab.stats import Run, littles_law_bound
 
@@ -48,9 +50,57 @@ IMBALANCE_P99 = {True: {"single": 7_600.0, "reactors": 7_200.0, "offload": 2_400
                          "threads": 3_000.0}}
 
 
+#: latency: each workload's capacity (req/s) by model, and its unloaded latency (µs); theory's S (µs).
+LATENCY_CAPACITY = {"cpu": {"single": 200.0}, "io": {}, "mixed": {"single": 1_800.0}, "theory": {}, "co": {}}
+LATENCY_DEFAULT = {"cpu": 380.0, "io": 20_000.0, "mixed": 3_000.0, "theory": 900.0, "co": 10_000.0}
+LATENCY_BASE_US = {"cpu": 5_000.0, "io": 10_000.0, "mixed": 10_000.0, "theory": 1_300.0, "co": 500.0}
+THEORY_S_US = 1_100.0
+
+
+def _latency_figures(cell: plan.Cell, load: plan.Load, good: bool) -> tuple[float, float, float]:
+    """latency: capacity cells as wrk measures them; open-loop cells with a hockey stick, theory on M/D/1."""
+    w = cell.params["workload"]
+    cap = LATENCY_CAPACITY[w].get(cell.mode, LATENCY_DEFAULT[w])
+    base = LATENCY_BASE_US[w]
+    if load.variant == "co-block":
+        return 1.0, cell.params["block_ms"] * 1000.0, cell.params["block_ms"] * 1000.0
+    if w == "co":
+        stalled = cell.params["point"] == "open" and good  # the open loop shows the stall; an unhealthy one not
+        return cap, base, 150_000.0 if stalled else 2_000.0
+    f = cell.params.get("fraction")
+    if f is None:
+        return cap, base * 2, base * 3
+    if w == "theory":
+        rho = f * cap * THEORY_S_US / 1e6
+        wait = 0.0 if cell.params["role"] == "base" else md1_wait(rho, THEORY_S_US) * (1.05 if good else 1.5)
+        return f * cap, base + wait, (base + wait) * 3
+    p99 = base * min(100.0, 1.5 / max(0.05, 1 - f))
+    return min(f, 1.0) * cap, base * (1 + f), p99
+
+
+def _open_loop(cell: plan.Cell, load: plan.Load, rps: float, p99: float, good: bool) -> dict | None:
+    """An open-loop run's extras (openloop.to_result's), for a latency cell that cvp-load drove."""
+    if not isinstance(load.stream, OpenStream):
+        return None
+    w = cell.params["workload"]
+    cap = LATENCY_CAPACITY[w].get(cell.mode, LATENCY_DEFAULT[w])
+    asked = 1.0 if load.variant == "co-block" else cap * cell.params.get("fraction", 1.0) if w != "co" else cap
+    scheduled = int(asked * cell.duration_s)
+    lat = _latency(p99 / 3, p99)
+    return {"rate_asked": asked, "rate_achieved": asked, "throughput": rps, "arrival": "poisson", "generators": 1,
+            "scheduled": scheduled, "sent": scheduled, "completed": scheduled, "late": 0 if good else scheduled // 20,
+            "late_after_us": 1000, "dropped": 0, "unfinished": 0, "errors": {}, "behind": not good,
+            "behind_reason": None if good else "the generator's own lag p99 was 2000 us, over 1000 us",
+            "latency_us": lat, "service_us": _latency(p99 / 6, p99 / 5 if w == "co" else p99),
+            "send_lag_us": _latency(50.0, 300.0 if good else 2000.0), "connections_opened": 8,
+            "connections_max_open": 8, "cpu_s": 0.1, "cpu_share": 0.05}
+
+
 def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> tuple[float, float, float]:
     """rps, mean latency and p99 (µs) that a healthy (or, with good=False, an unhealthy) run might show."""
     c, mode = load.stream.connections, cell.mode
+    if cell.scenario == "latency":
+        return _latency_figures(cell, load, good)
     if cell.scenario == "io":
         wait = cell.params["wait_ms"] * 1000
         if load.variant == "block":
@@ -238,16 +288,19 @@ def synthetic_doc(good: bool = True) -> dict:
             model = ({"name": cell.mode, "description": "", "parallelism": int(info["parallelism"]),
                       "threads_alive": alive, "worker_kinds": {}} if cell.read_stats and "mode" in info else None)
             requests = int(rps * cell.duration_s) + int(refused)
+            theory = cell.params.get("workload") == "theory"  # the server's CPU: S per request
             runs = [Run(repeat=i + 1, rps=rps * f, requests=int(rps * f * cell.duration_s) + int(refused),
                         duration_s=cell.duration_s,
                         latency_us=_latency(mean, p99) if load.latency else dict.fromkeys(_latency(mean, p99)),
                         errors={"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": int(refused)},
-                        client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s, server_cpu_s=busy * cell.duration_s,
+                        client_cpu=0.3, client_cpu_s=0.3 * cell.duration_s,
+                        server_cpu_s=(THEORY_S_US * requests / 1e6 if theory else busy * cell.duration_s),
                         server_requests=requests, raw=[], per_worker=per_worker, pool=pool,
                         server_wall_s=cell.duration_s, model=model,
                         footprint=_footprint(cell, f, requests, good) if cell.footprint else None,
                         downstream=(_downstream(cell, f, requests) if cell.server.upstream else
-                                    _database(cell, f, requests) if cell.server.database else None))
+                                    _database(cell, f, requests) if cell.server.database else None),
+                        open_loop=_open_loop(cell, load, rps * f, p99, good))
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

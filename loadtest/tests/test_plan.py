@@ -152,7 +152,9 @@ class QuickPlanTest(unittest.TestCase):
             for point in g.points:
                 controls = {c.loads[0].variant for c in point} == {"sleep-lockstep"}  # one loop only
                 pbkdf2 = {c.loads[0].variant for c in point} == {"pbkdf2"}  # reactors and offload only
-                if g.scenario not in ("accept", "overload") and not controls and not pbkdf2:
+                # latency's theory check and coordinated omission: single on a CPU of its own
+                apart = g.scenario == "latency" and {c.mode for c in point} == {"single"}
+                if g.scenario not in ("accept", "overload") and not controls and not pbkdf2 and not apart:
                     self.assertEqual([c.mode for c in point if c.mode not in peers.NAMES], list(MODELS))
 
 
@@ -184,7 +186,9 @@ class OtherPlansTest(unittest.TestCase):
     def test_smoke_is_tiny(self):
         p = plan.build(settings(profile=SMOKE, nginx=True, node=True))
         self.assertEqual(p.repeats, 1)
-        self.assertLess(p.estimate_s(), 140, "every scenario, five models, both peers and PostgreSQL")
+        # 140 s before the latency scenario, whose smoke cells (the cpu workload at one rate, the theory at one ρ,
+        # the stall closed and open) add 16 s
+        self.assertLess(p.estimate_s(), 150, "every scenario, five models, both peers and PostgreSQL")
         keys = {(c.scenario, c.loads[0].variant, c.mode) for c in p.cells}
         self.assertEqual(len(keys), len(p.cells), "one point per scenario, variant and model")
 

@@ -16,8 +16,8 @@ HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 CHECKS = ["overhead /plaintext", "overhead /json", "overhead pipelined c16", "overhead pipelined c64", "overhead idle",
           "overhead idle descriptors", "overhead PBKDF2 offload", "overhead PBKDF2 reactors",
           "io", "io block threads", "io footprint", "io descriptors", "downstream",
-          "db query node", "db query pgbench", "db queries node", "cpu", "cpu pool, threads", "mixed", "imbalance",
-          "overload"]
+          "db query node", "db query pgbench", "db queries node", "cpu", "cpu pool, threads", "mixed",
+          "latency theory", "latency co", "latency schedule", "imbalance", "overload"]
 
 
 class ChecksTest(unittest.TestCase):
@@ -59,8 +59,10 @@ class ChecksTest(unittest.TestCase):
         # without nginx and Node only the idle figure (against 1 KiB, no peer needed) is checked
         verdicts = {c.name: c.verdict for c in checks}
         # and the descriptor counts (one model, no peer needed)
+        # and latency's theory check, coordinated omission and the generator's schedule (all on single)
         self.assertEqual({n for n, v in verdicts.items() if v != "not measured"},
-                         {"io", "overhead idle", "overhead idle descriptors", "io descriptors", "downstream"})
+                         {"io", "overhead idle", "overhead idle descriptors", "io descriptors", "downstream",
+                          "latency theory", "latency co", "latency schedule"})
         self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
 
 

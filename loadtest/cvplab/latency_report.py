@@ -1,0 +1,292 @@
+"""The latency scenario's figures, sentences and charts, computed from its cells.
+
+What is derived here: each model's curve (offered rate, throughput, p50/p99/p99.9) and its knee,
+the theory check's rows (M/D/1 on single, M/D/c on offload) and the coordinated-omission pair.
+The scenario module (``cvplab/scenarios/latency.py``) plans the runs and lays out the section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cells import Measured
+from .charts import color, plain_log_ticks, pyplot, save
+from .fmt import fmt_pct, fmt_rps, fmt_us, join, poss
+from .query import is_model, modes_of
+from .queueing import KNEE_FACTOR, is_finite, knee, md1_wait, mdc_wait, most_under_budget, nearest
+
+#: The offered load the sentences compare models at (the nearest measured share of capacity).
+COMPARE_AT = 0.8
+#: The ρ the M/D/c rows read from the sweep where the run has no theory cells.
+DEFAULT_RHOS = (0.5, 0.8)
+#: The percentiles charted, with their labels.
+CHARTED = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
+
+__all__ = ["KNEE_FACTOR", "Curve", "TheoryRow", "curves", "chart_sweep", "sweep_text", "md1_rows", "mdc_rows",
+           "theory_sentence", "co_pair", "chart_co", "co_text"]
+
+
+@dataclass
+class Curve:
+    """One model's open-loop cells of one workload, lowest rate first, and what they say."""
+
+    mode: str
+    cells: list[Measured]
+    capacity: Measured | None
+
+    @property
+    def unloaded_p50(self) -> float | None:
+        """The p50 at the lowest offered rate: the latency of the work without queueing."""
+        return self.cells[0].latency_us.get("p50") if self.cells else None
+
+    @property
+    def budget(self) -> float | None:
+        """The knee's p99 budget: KNEE_FACTOR × the unloaded p50."""
+        return None if self.unloaded_p50 is None else KNEE_FACTOR * self.unloaded_p50
+
+    def points(self) -> list[tuple[float, float, float | None]]:
+        """(offered rate, throughput, p99) of each cell."""
+        return [(offered(c), c.rps, c.latency_us.get("p99")) for c in self.cells]
+
+    @property
+    def knee(self) -> float | None:
+        """The highest offered rate within the budget (queueing.knee)."""
+        if self.budget is None:
+            return None
+        return knee([(r, p99) for r, _, p99 in self.points()], self.budget)
+
+    def at(self, fraction: float) -> Measured | None:
+        """The cell offered the share of capacity nearest ``fraction``."""
+        share = nearest([c.params["fraction"] for c in self.cells], fraction)
+        return next((c for c in self.cells if c.params["fraction"] == share), None)
+
+
+def offered(c: Measured) -> float:
+    """The rate asked of cvp-load (req/s)."""
+    return (c.open_loop or {}).get("rate_asked") or 0.0
+
+
+def curves(sweep: list[Measured]) -> list[Curve]:
+    """Each model's curve in one workload's cells (capacity cells apart), in the catalog's order."""
+    out = []
+    for m in [x for x in modes_of(sweep) if is_model(x)]:
+        mine = [c for c in sweep if c.mode == m]
+        rates = sorted((c for c in mine if c.open_loop and c.latency_us and c.params.get("fraction") is not None),
+                       key=lambda c: c.params["fraction"])
+        cap = next((c for c in mine if c.params.get("point") == "capacity"), None)
+        if rates:
+            out.append(Curve(m, rates, cap))
+    return out
+
+
+def chart_sweep(sweep: list[Measured], path: Path, title: str) -> None:
+    """p50, p99 and p99.9 against the offered rate, a line per model, each model's knee starred on p99."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for curve in curves(sweep):
+        xs = [offered(c) for c in curve.cells]
+        for ax, (key, label) in zip(axes, CHARTED):
+            ys = [(c.latency_us.get(key) or float("nan")) / 1000 for c in curve.cells]
+            ax.plot(xs, ys, marker="o", color=color(curve.mode), label=curve.mode)
+            if key == "p99" and curve.knee is not None:
+                at = next(c for c in curve.cells if offered(c) == curve.knee)
+                ax.plot([curve.knee], [at.latency_us["p99"] / 1000], marker="*", markersize=16, color=color(curve.mode),
+                        markeredgecolor="black", linestyle="none")
+    for ax, (_, label) in zip(axes, CHARTED):
+        ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
+        ax.set_xlabel("offered rate (req/s, Poisson)")
+        ax.set_title(f"{label}" + (" (★ the knee)" if label == "p99" else ""))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("latency from the scheduled send (ms, log)")
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def sweep_text(sweep: list[Measured]) -> list[str]:
+    """Each model's capacity and knee; p99s at 80% of capacity; the most throughput under one p99 budget."""
+    cs = curves(sweep)
+    if not cs:
+        return []
+    out = []
+    knees = []
+    for cv in cs:
+        cap = f"capacity {fmt_rps(cv.capacity.rps)} req/s" if cv.capacity and cv.capacity.rps else "capacity unknown"
+        if cv.knee is None:
+            knees.append(f"{cv.mode} ({cap}) none: its p99 was over {fmt_us(cv.budget)} already at the lowest rate")
+        else:
+            share = next(c.params["fraction"] for c in cv.cells if offered(c) == cv.knee)
+            knees.append(f"{cv.mode} ({cap}) at {fmt_rps(cv.knee)} req/s ({fmt_pct(share, 0)} of it; p99 within "
+                         f"{fmt_us(cv.budget)}, {KNEE_FACTOR:g}× its unloaded p50 of {fmt_us(cv.unloaded_p50)})")
+    out.append("Knees: " + join(knees) + ".")
+    at = [(cv.mode, cv.at(COMPARE_AT)) for cv in cs]
+    at = [(m, c) for m, c in at if c is not None and c.latency_us.get("p99") is not None]
+    if at:
+        share = at[0][1].params["fraction"]
+        parts = [f"{poss(m)} p99 was {fmt_us(c.latency_us['p99'])} (at {fmt_rps(offered(c))} req/s)" for m, c in at]
+        out.append(f"At {fmt_pct(share, 0)} of its capacity, {join(parts)}.")
+    budgets = [cv.budget for cv in cs if cv.budget is not None]
+    if budgets:
+        budget = min(budgets)
+        served = [(cv.mode, most_under_budget(cv.points(), budget)) for cv in cs]
+        ok = sorted([(tp, m) for m, tp in served if tp], reverse=True)
+        none = [m for m, tp in served if not tp]
+        text = f"Under one p99 budget of {fmt_us(budget)} ({KNEE_FACTOR:g}× the lowest unloaded p50), "
+        if ok:
+            text += (f"{ok[0][1]} served the most: {fmt_rps(ok[0][0])} req/s"
+                     + (f"; then {join([f'{m} {fmt_rps(tp)}' for tp, m in ok[1:]])}" if len(ok) > 1 else ""))
+        else:
+            text += "no model kept its p99 within it at any rate"
+        out.append(text + (f"; {join(none)} not even at the lowest rate" if ok and none else "") + ".")
+    late = [c for cv in cs for c in cv.cells if (c.open_loop or {}).get("dropped") or (c.open_loop or {}).get("behind")]
+    if late:
+        out.append("Where the generator could not keep its schedule (requests dropped, or cvp-load behind): "
+                   + join([f"{c.mode} at {fmt_pct(c.params['fraction'], 0)} ({c.open_loop.get('dropped', 0):,} "
+                           f"dropped{', behind' if c.open_loop.get('behind') else ''})" for c in late]) + ".")
+    return out
+
+
+@dataclass
+class TheoryRow:
+    """One load of the theory check: what was measured and what the formula says."""
+
+    rho_asked: float
+    rate: float  # λ, the rate cvp-load achieved
+    service_us: float  # S, the server's CPU per request
+    mean_us: float  # mean latency at this load
+    base_us: float  # mean latency at the low rate
+    theory_us: float  # the formula's mean wait
+    requests: int
+    servers: int = 1
+    source: str = ""  # where S came from
+
+    @property
+    def rho(self) -> float:
+        """ρ = λ·S / c."""
+        return self.rate * self.service_us / 1e6 / self.servers
+
+    @property
+    def measured_us(self) -> float:
+        return self.mean_us - self.base_us
+
+    @property
+    def diff(self) -> float:
+        """(measured − theory) ÷ theory."""
+        return (self.measured_us - self.theory_us) / self.theory_us if self.theory_us else float("nan")
+
+    def cells(self) -> list[str]:
+        return [f"{self.rho_asked:.2f}", fmt_rps(self.rate), fmt_us(self.service_us), f"{self.rho:.3f}",
+                fmt_us(self.mean_us), fmt_us(self.base_us), fmt_us(self.measured_us), fmt_us(self.theory_us),
+                f"{self.diff:+.1%}"]
+
+
+def service_us(c: Measured) -> tuple[float | None, str]:
+    """S: the server's own work interval per task (``/stats`` ``busy_ns`` ÷ ``tasks``) on its pool threads
+    where it has any, else on its loops; the CPU per request from /proc where /stats has neither."""
+    workers = c.per_worker or []
+    for kind in ("pool-thread", "loop"):
+        mine = [w for w in workers if w.get("kind") == kind and w.get("tasks")]
+        tasks = sum(w["tasks"] for w in mine)
+        if tasks:
+            return sum(w.get("busy_ns") or 0 for w in mine) / tasks / 1000, f"{kind}s' busy time per task (/stats)"
+    return c.server_cpu_us_per_request, "CPU per request (/proc)"
+
+
+def _row(c: Measured, base: Measured, servers: int) -> TheoryRow | None:
+    """A theory row from one loaded cell and the low-rate one; None where a figure is missing or ρ ≥ 1."""
+    ol, (s_us, source) = c.open_loop or {}, service_us(c)
+    mean, base_mean = (c.latency_us or {}).get("mean"), (base.latency_us or {}).get("mean")
+    if not ol.get("rate_achieved") or not s_us or not is_finite(mean) or not is_finite(base_mean):
+        return None
+    a = ol["rate_achieved"] * s_us / 1e6
+    if a >= servers:
+        return None
+    s = s_us / 1e6
+    theory = md1_wait(a, s) if servers == 1 else mdc_wait(servers, a, s)
+    return TheoryRow(c.params["fraction"], ol["rate_achieved"], s_us, mean, base_mean, theory * 1e6,
+                     c.requests or 0, servers, source)
+
+
+def md1_rows(cells: list[Measured]) -> list[TheoryRow]:
+    """single on one CPU at each ρ of the theory cells, against its low-rate cell."""
+    theory = [c for c in cells if c.params.get("workload") == "theory" and c.open_loop and c.mode == "single"]
+    base = next((c for c in theory if c.params.get("role") == "base"), None)
+    if base is None:
+        return []
+    rows = [_row(c, base, 1) for c in sorted(theory, key=lambda c: c.params["fraction"]) if c.params.get("role") == "rho"]
+    return [r for r in rows if r is not None]
+
+
+def mdc_rows(cells: list[Measured], model: str) -> list[TheoryRow]:
+    """``model``'s sweep cpu cells at the theory's ρ as M/D/c, c its parallelism, against its lowest rate."""
+    mine = sorted((c for c in cells if c.params.get("workload") == "cpu" and c.mode == model and c.open_loop
+                   and c.params.get("fraction") is not None), key=lambda c: c.params["fraction"])
+    if len(mine) < 2 or not mine[0].parallelism:
+        return []
+    rhos = sorted({c.params["fraction"] for c in cells if c.params.get("role") == "rho"}) or DEFAULT_RHOS
+    rows = [_row(c, mine[0], mine[0].parallelism) for c in mine[1:] if c.params["fraction"] in rhos]
+    return [r for r in rows if r is not None]
+
+
+def theory_sentence(rows: list[TheoryRow], tolerance: float) -> str:
+    """How far each measured wait was from the formula."""
+    parts = [f"at ρ = {r.rho:.2f} the mean wait was {fmt_us(r.measured_us)} against {fmt_us(r.theory_us)} "
+             f"({r.diff:+.0%}, {'within' if abs(r.diff) <= tolerance else 'outside'} {tolerance:.0%}; "
+             f"{r.requests:,} requests)" for r in rows]
+    lead = f"With c = {rows[0].servers}, " if rows[0].servers > 1 else ""
+    text = lead + join(parts) + f". S is the {rows[0].source}."
+    return text[0].upper() + text[1:]
+
+
+def co_pair(cells: list[Measured]) -> tuple[Measured, Measured] | None:
+    """The coordinated-omission /plaintext cells: (wrk's closed run, cvp-load's open run)."""
+    co = [c for c in cells if c.variant == "co" and c.latency_us]
+    closed = next((c for c in co if c.params.get("point") == "closed"), None)
+    open_ = next((c for c in co if c.params.get("point") == "open"), None)
+    return (closed, open_) if closed and open_ else None
+
+
+def chart_co(closed: Measured, open_: Measured, path: Path) -> None:
+    """Percentile bars: wrk (closed), cvp-load from the scheduled send (open), and from the actual send."""
+    plt = pyplot()
+    keys = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
+    service = (open_.open_loop or {}).get("service_us") or {}
+    series = [("wrk, closed loop", closed.latency_us, "#9ecae1"),
+              ("cvp-load, from the scheduled send", open_.latency_us, "#08519c"),
+              ("cvp-load, from the actual send", service, "#fdae6b")]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(series)
+    for j, (label, lat, col) in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(keys))]
+        ys = [max((lat.get(k) or 0) / 1000, 1e-3) for k, _ in keys]
+        ax.bar(xs, ys, width, label=label, color=col)
+    ax.axhline(open_.params.get("block_ms", 0), color="tab:red", linestyle="--", linewidth=1, label="the stall")
+    ax.set_xticks(range(len(keys)), [label for _, label in keys])
+    ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title("single stalled once a second: closed loop against open loop, same throughput")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def co_text(closed: Measured, open_: Measured) -> list[str]:
+    """Both p99s, their difference, and what each tool saw."""
+    c99, o99 = closed.latency_us.get("p99"), open_.latency_us.get("p99")
+    if c99 is None or o99 is None:
+        return []
+    ol = open_.open_loop or {}
+    s99 = (ol.get("service_us") or {}).get("p99")
+    out = [f"wrk measured {fmt_rps(closed.rps)} req/s with a p99 of {fmt_us(c99)}; at that rate "
+           f"({fmt_rps(ol.get('rate_asked'))} asked, {fmt_rps(ol.get('rate_achieved'))} sent) cvp-load measured a p99 "
+           f"of {fmt_us(o99)}: {fmt_us(o99 - c99)} more ({o99 / c99:.1f}×). Timed from the actual send, as a closed "
+           f"loop times it, cvp-load's own p99 was {fmt_us(s99)}: the difference is the time requests spent "
+           "scheduled but not yet sendable, waiting behind the stall."]
+    out.append("A closed loop stops sending while the server stalls: each of its connections records one slow request "
+               "per stall and none of those that would have arrived meanwhile. Debian's wrk 4.1 adds synthetic samples "
+               "for the gap (its stats_correct), which restores part of the tail; an open loop needs no correction. "
+               f"cvp-load sent {ol.get('late', 0):,} of {ol.get('scheduled', 0):,} requests more than "
+               f"{fmt_us(ol.get('late_after_us'))} late and dropped {ol.get('dropped', 0):,}.")
+    return out
