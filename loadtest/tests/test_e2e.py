@@ -22,6 +22,8 @@ LAB = LOADTEST / "lab"
 REPO = LOADTEST.parent
 SERVER = REPO / "build" / "release" / "cvp-server"
 STUB = Path(__file__).resolve().parent / "stub_server.py"
+#: The stand-in for cvp-load, the open-loop generator (the latency scenario), beside the stub.
+FAKE_LOAD = Path(__file__).resolve().parent / "fake_cvp_load.py"
 SCENARIOS = set(scenarios.NAMES)
 KINDS = {"loop", "pool-thread", "connection-thread"}
 HAVE_NODE = bool(shutil.which("node") or shutil.which("nodejs"))
@@ -116,13 +118,13 @@ class StubEndToEndTest(LabTestCase):
 
     def test_smoke_profile(self):
         proc = run_lab("--smoke", "--server-binary", str(self.stub), "--out", str(self.out), "--no-nginx",
-                       "--models", "reactors,pool,threads")
+                       "--models", "reactors,pool,threads", "--cvp-load", str(FAKE_LOAD))
         doc = self.assert_complete_run(proc, SCENARIOS - {"overload"})  # offload's alone: test_overload_scenario
         self.assertIn({"scenario": "overload", "what": "the scenario", "reason": "offload was not chosen"},
                       doc["skipped"])
         run_dir = only_run_dir(self.out)
         for chart in ("plaintext", "overhead", "latency", "io", "io_footprint", "downstream", "db", "cpu", "mixed",
-                      "imbalance", "split", "accept"):
+                      "latency_cpu", "imbalance", "split", "accept"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
         # Servers with the same spec serve every scenario that needs them: plaintext's serve overhead and cpu
         # at one worker, overhead's PBKDF2 ones serve mixed, imbalance and split; io (whose one point is its
@@ -150,6 +152,19 @@ class StubEndToEndTest(LabTestCase):
         self.check_what_the_servers_said(doc)
         self.check_the_downstream_calls(doc)
         self.check_the_database(doc, ["reactors", "pool", "threads"], queried=False)
+        self.check_open_loop(doc, ["reactors", "pool", "threads"])
+
+    def check_open_loop(self, doc, models):
+        """latency: each model's capacity by wrk, then cvp-load at a fraction of it, its extras kept."""
+        cells = [c for c in doc["cells"] if c["scenario"] == "latency"]
+        for m in models:
+            cap = next(c for c in cells if c["mode"] == m and c["params"]["point"] == "capacity")
+            for c in (c for c in cells if c["mode"] == m and c["params"].get("fraction")):
+                ol = c["open_loop"]
+                self.assertEqual(ol["rate_from"], {"cell": cap["id"], "fraction": c["params"]["fraction"]})
+                self.assertAlmostEqual(ol["rate_asked"], cap["rps"] * c["params"]["fraction"], delta=0.01)
+                self.assertGreater(ol["completed"], 0, c["id"])
+                self.assertTrue(any(r.endswith(".json") for r in c["runs"][0]["raw"]), c["id"])
 
     def check_the_downstream_calls(self, doc):
         """Every front server called the downstream through its pools: /stats figures and the downstream's CPU."""
@@ -301,6 +316,9 @@ class CvpServerSmokeTest(LabTestCase):
         modes = {c["mode"] for c in doc["cells"]}
         self.assertTrue(set(listed) <= modes)
         self.check_the_database(doc, list(listed), queried=True)
+        self.check_open_loop(doc, list(listed))
+        theory = [c for c in doc["cells"] if c["variant"] == "theory" and c.get("open_loop")]
+        self.assertTrue(theory, "single's theory cells ran on the real cvp-load")
         for cell in doc["cells"]:
             if cell["mode"] in listed:
                 self.assertEqual(cell["server"]["startup"].get("mode"), cell["mode"])

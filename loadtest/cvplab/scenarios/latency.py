@@ -78,7 +78,7 @@ class Latency(Scenario):
                        co_duration_s=10),
         # smoke: the cpu workload at one rate, the theory at one ρ, two generators merged
         "smoke": Params(workloads=("cpu",), fractions=(0.5,), repeats=1, duration_s=1, capacity_duration_s=1, cpu_connections=2,
-                        io_connections=16, io_wait_ms=5, mix_io_weight=3, max_connections=64, generators=2,
+                        io_connections=16, io_wait_ms=5, mix_io_weight=3, max_connections=32, generators=2,
                         theory_rhos=(0.5,), theory_base=0.05, theory_work_share=0.5, theory_duration_s=1,
                         co_block_ms=50, co_connections=2, co_duration_s=1),
     }
