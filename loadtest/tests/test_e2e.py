@@ -113,6 +113,20 @@ class LabTestCase(unittest.TestCase):
         self.assertIn("## db: PostgreSQL through each model's pools", md)
 
 
+    def check_open_loop(self, doc, models):
+        """latency: each model's capacity by wrk, then cvp-load at a fraction of it, its extras kept."""
+        cells = [c for c in doc["cells"] if c["scenario"] == "latency"]
+        caps = {(c["mode"], c["params"]["workload"]): c for c in cells if c["params"]["point"] == "capacity"}
+        for m in models:
+            for c in (c for c in cells if c["mode"] == m and c["params"].get("fraction")):
+                cap = caps[m, c["params"]["workload"]]
+                ol = c["open_loop"]
+                self.assertEqual(ol["rate_from"], {"cell": cap["id"], "fraction": c["params"]["fraction"]})
+                self.assertAlmostEqual(ol["rate_asked"], cap["rps"] * c["params"]["fraction"], delta=0.01)
+                self.assertGreater(ol["completed"], 0, c["id"])
+                self.assertTrue(any(r.endswith(".json") for r in c["runs"][0]["raw"]), c["id"])
+
+
 class StubEndToEndTest(LabTestCase):
     """The whole lab against the Python stub: every scenario, both accept strategies, a report."""
 
@@ -153,18 +167,6 @@ class StubEndToEndTest(LabTestCase):
         self.check_the_downstream_calls(doc)
         self.check_the_database(doc, ["reactors", "pool", "threads"], queried=False)
         self.check_open_loop(doc, ["reactors", "pool", "threads"])
-
-    def check_open_loop(self, doc, models):
-        """latency: each model's capacity by wrk, then cvp-load at a fraction of it, its extras kept."""
-        cells = [c for c in doc["cells"] if c["scenario"] == "latency"]
-        for m in models:
-            cap = next(c for c in cells if c["mode"] == m and c["params"]["point"] == "capacity")
-            for c in (c for c in cells if c["mode"] == m and c["params"].get("fraction")):
-                ol = c["open_loop"]
-                self.assertEqual(ol["rate_from"], {"cell": cap["id"], "fraction": c["params"]["fraction"]})
-                self.assertAlmostEqual(ol["rate_asked"], cap["rps"] * c["params"]["fraction"], delta=0.01)
-                self.assertGreater(ol["completed"], 0, c["id"])
-                self.assertTrue(any(r.endswith(".json") for r in c["runs"][0]["raw"]), c["id"])
 
     def check_the_downstream_calls(self, doc):
         """Every front server called the downstream through its pools: /stats figures and the downstream's CPU."""
