@@ -281,6 +281,7 @@ void generator::release(load_connection& c)
 
 void generator::forget(load_connection& c)
 {
+    c.close();
     --open_or_opening_;
     --connected_;
     closed_.push_back(&c);

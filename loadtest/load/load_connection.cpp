@@ -39,7 +39,8 @@ load_connection::load_connection(asio::io_context& ioc, connection_owner& owner,
 
 void load_connection::connect(asio::ip::tcp::endpoint const& to, std::int64_t now_ns)
 {
-    // A fresh socket each time: a connection object is reused after its socket failed.
+    // A fresh socket each time: a connection object is reused after its socket closed.
+    close();
     started_ns_ = now_ns;
     busy_ = true;
     expired_ = false;
@@ -85,6 +86,9 @@ void load_connection::read_some()
         error_code perr;
         auto const used = parser_->put(asio::buffer(buffer_.data(), filled_), perr);
         if (perr && perr != boost::beast::http::error::need_more)
+            return finish(outcome::framing);
+        // An answer without a Content-Length would end only at the close: refused at once.
+        if (parser_->is_header_done() && !parser_->length_known())
             return finish(outcome::framing);
         std::memmove(buffer_.data(), buffer_.data() + used, filled_ - used);
         filled_ -= used;
