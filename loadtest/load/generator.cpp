@@ -105,16 +105,14 @@ bool generator::run(run_result& out, std::string& error)
     }
     result_.cpu_s = process_cpu_s() - cpu0;
     result_.wall_s = static_cast<double>(now_ns() - wall0) / 1e9;
-    // Behind: the generator itself could not keep its schedule.
+    // Behind: the generator itself could not keep its schedule. Its CPU share is no sign
+    // of that: on this VM a generator on schedule at 40k/s already shows 100% (half of it
+    // the hypervisor's interrupt enabling around each syscall).
     auto const lag_p99 = own_lag_.percentile(99);
     if (lag_p99 > result_.late_after_us) {
         result_.behind = true;
         result_.behind_reason = "the generator's own lag (due to dispatched) p99 was " + std::to_string(lag_p99) +
                                 " us, over " + std::to_string(result_.late_after_us) + " us";
-    } else if (result_.wall_s > 0 && result_.cpu_s / result_.wall_s >= 0.95) {
-        result_.behind = true;
-        result_.behind_reason = "the generator used " + std::to_string(std::lround(100 * result_.cpu_s / result_.wall_s)) +
-                                "% of its CPU: it is the bottleneck";
     }
     out = std::move(result_);
     return true;
