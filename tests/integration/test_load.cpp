@@ -54,7 +54,7 @@ public:
 
 private:
     fs::path dir_;
-    static inline int next_ = 0;
+    static inline std::atomic<int> next_{0};
 };
 
 std::string quoted(std::string const& s)
@@ -95,9 +95,11 @@ std::string load_line(std::vector<std::string> const& args, fs::path const& err)
 /// Runs cvp-load with `args` (plus `--json` into `dir` when `json`) and waits for it.
 load_run run_load(scratch const& dir, std::vector<std::string> args, bool json = true)
 {
-    static int n = 0;
+    // Generators run from several threads at once: each run takes a number of its own.
+    static std::atomic<int> runs{0};
+    auto const n = runs++;
     auto const out_json = dir.file("run" + std::to_string(n) + ".json");
-    auto const err = dir.file("run" + std::to_string(n++) + ".err");
+    auto const err = dir.file("run" + std::to_string(n) + ".err");
     if (json) {
         args.push_back("--json");
         args.push_back(out_json.string());
