@@ -161,6 +161,7 @@ class TheoryRow:
     requests: int
     servers: int = 1
     source: str = ""  # where S came from
+    base_theory_us: float = 0.0  # the formula's mean wait at the low rate, which its mean holds too
 
     @property
     def rho(self) -> float:
@@ -169,7 +170,8 @@ class TheoryRow:
 
     @property
     def measured_us(self) -> float:
-        return self.mean_us - self.base_us
+        """The mean latency less the low rate's, whose own small wait (the formula's) is given back."""
+        return self.mean_us - self.base_us + self.base_theory_us
 
     @property
     def diff(self) -> float:
@@ -205,8 +207,14 @@ def _row(c: Measured, base: Measured, servers: int) -> TheoryRow | None:
         return None
     s = s_us / 1e6
     theory = md1_wait(a, s) if servers == 1 else mdc_wait(servers, a, s)
+    # The low rate is not quite no load: its own wait by the formula, at its rate and S.
+    base_rate, (base_s_us, _) = (base.open_loop or {}).get("rate_achieved") or 0.0, service_us(base)
+    base_a = base_rate * (base_s_us or s_us) / 1e6
+    base_s = (base_s_us or s_us) / 1e6
+    base_theory = (md1_wait(base_a, base_s) if servers == 1 else mdc_wait(servers, base_a, base_s)) \
+        if 0 < base_a < servers else 0.0
     return TheoryRow(c.params["fraction"], ol["rate_achieved"], s_us, mean, base_mean, theory * 1e6,
-                     c.requests or 0, servers, source)
+                     c.requests or 0, servers, source, base_theory * 1e6)
 
 
 def md1_rows(cells: list[Measured]) -> list[TheoryRow]:
