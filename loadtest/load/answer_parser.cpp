@@ -26,13 +26,13 @@ void answer_parser::on_response_impl(int code, boost::beast::string_view, int, e
     status_ = static_cast<unsigned>(code);
 }
 
-void answer_parser::on_field_impl(http::field, boost::beast::string_view, boost::beast::string_view, error_code&) {}
+void answer_parser::on_field_impl(http::field, boost::beast::string_view, boost::beast::string_view, error_code&)
+{}
 
 void answer_parser::on_header_impl(error_code&)
 {
     // 1xx, 204 and 304 carry no body, so they need no length; Beast knows which.
-    length_known_ = content_length().has_value() || (status_ >= 100 && status_ < 200) ||
-                    status_ == 204 || status_ == 304;
+    length_known_ = content_length().has_value() || (status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304;
 }
 
 void answer_parser::on_body_init_impl(boost::optional<std::uint64_t> const& content_length, error_code&)
@@ -46,7 +46,8 @@ std::size_t answer_parser::on_body_impl(boost::beast::string_view body, error_co
     return body.size();
 }
 
-void answer_parser::on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) {}
+void answer_parser::on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&)
+{}
 
 std::size_t answer_parser::on_chunk_body_impl(std::uint64_t, boost::beast::string_view body, error_code&)
 {
@@ -54,6 +55,7 @@ std::size_t answer_parser::on_chunk_body_impl(std::uint64_t, boost::beast::strin
     return body.size();
 }
 
-void answer_parser::on_finish_impl(error_code&) {}
+void answer_parser::on_finish_impl(error_code&)
+{}
 
 } // namespace cvp::load

@@ -6,8 +6,8 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 
-#include <cstdint>
 #include <boost/beast/core/string.hpp>
+#include <cstdint>
 
 namespace cvp::load {
 

@@ -6,9 +6,11 @@
 namespace cvp::load {
 
 arrival_schedule::arrival_schedule(arrival_kind kind, double rate, std::uint64_t seed)
-    : kind_(kind), gap_ns_(1e9 / rate), random_(seed), gaps_(1.0)
-{
-}
+    : kind_(kind)
+    , gap_ns_(1e9 / rate)
+    , random_(seed)
+    , gaps_(1.0)
+{}
 
 std::int64_t arrival_schedule::next() noexcept
 {
@@ -23,7 +25,8 @@ std::int64_t arrival_schedule::next() noexcept
 }
 
 weighted_rotation::weighted_rotation(std::vector<std::uint64_t> weights)
-    : weights_(std::move(weights)), current_(weights_.size(), 0)
+    : weights_(std::move(weights))
+    , current_(weights_.size(), 0)
 {
     for (auto w : weights_)
         total_ += static_cast<std::int64_t>(w);

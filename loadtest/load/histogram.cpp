@@ -46,7 +46,9 @@ std::uint64_t latency_histogram::bucket_highest(std::size_t bucket) noexcept
     return bucket_lowest(bucket) + (std::uint64_t{1} << shift) - 1;
 }
 
-latency_histogram::latency_histogram() : counts_(bucket_of(highest_us) + 1, 0) {}
+latency_histogram::latency_histogram()
+    : counts_(bucket_of(highest_us) + 1, 0)
+{}
 
 void latency_histogram::record(std::uint64_t us) noexcept
 {
@@ -80,8 +82,7 @@ std::uint64_t latency_histogram::percentile(double percent) const noexcept
     if (count_ == 0)
         return 0;
     // The rank of the value asked for: at least the first, at most the last.
-    auto const wanted = std::clamp(std::ceil(percent / 100.0 * static_cast<double>(count_)), 1.0,
-                                   static_cast<double>(count_));
+    auto const wanted = std::clamp(std::ceil(percent / 100.0 * static_cast<double>(count_)), 1.0, static_cast<double>(count_));
     auto const rank = static_cast<std::uint64_t>(wanted);
     // Walk the buckets until that many values are behind us.
     std::uint64_t seen = 0;
@@ -95,8 +96,7 @@ std::uint64_t latency_histogram::percentile(double percent) const noexcept
 
 latency_summary latency_histogram::summary() const noexcept
 {
-    return {count_,          mean_us(),         min_us(),          percentile(50), percentile(90),
-            percentile(99),  percentile(99.9),  percentile(99.99), max_};
+    return {count_, mean_us(), min_us(), percentile(50), percentile(90), percentile(99), percentile(99.9), percentile(99.99), max_};
 }
 
 nlohmann::json latency_histogram::to_json() const
@@ -106,10 +106,14 @@ nlohmann::json latency_histogram::to_json() const
     for (std::size_t i = 0; i < counts_.size(); ++i)
         if (counts_[i] != 0)
             buckets.push_back({bucket_lowest(i), counts_[i]});
-    return {{"unit", "us"},         {"significant_digits", significant_digits},
-            {"lowest_us", 1},       {"highest_us", highest_us},
-            {"count", count_},      {"sum_us", sum_},
-            {"min_us", min_us()},   {"max_us", max_},
+    return {{"unit", "us"},
+            {"significant_digits", significant_digits},
+            {"lowest_us", 1},
+            {"highest_us", highest_us},
+            {"count", count_},
+            {"sum_us", sum_},
+            {"min_us", min_us()},
+            {"max_us", max_},
             {"buckets", std::move(buckets)}};
 }
 
@@ -117,8 +121,7 @@ bool latency_histogram::from_json(nlohmann::json const& j, latency_histogram& ou
 {
     try {
         // The layout must be this one, or the buckets would mean other ranges.
-        if (j.at("unit") != "us" || j.at("significant_digits") != significant_digits ||
-            j.at("highest_us") != highest_us) {
+        if (j.at("unit") != "us" || j.at("significant_digits") != significant_digits || j.at("highest_us") != highest_us) {
             error = "a histogram with another layout (unit, significant_digits or highest_us differ)";
             return false;
         }
@@ -142,8 +145,7 @@ bool latency_histogram::from_json(nlohmann::json const& j, latency_histogram& ou
         h.max_ = j.at("max_us").get<std::uint64_t>();
         // The buckets must hold every value the count says.
         if (total != h.count_) {
-            error = "the buckets hold " + std::to_string(total) + " values, the count says " +
-                    std::to_string(h.count_);
+            error = "the buckets hold " + std::to_string(total) + " values, the count says " + std::to_string(h.count_);
             return false;
         }
         out = std::move(h);

@@ -14,28 +14,22 @@ using boost::system::error_code;
 std::string_view outcome_name(outcome o) noexcept
 {
     switch (o) {
-    case outcome::answered:
-        return "answered";
-    case outcome::connect:
-        return "connect";
-    case outcome::write:
-        return "write";
-    case outcome::closed:
-        return "closed";
-    case outcome::read:
-        return "read";
-    case outcome::timeout:
-        return "timeout";
-    case outcome::framing:
-        return "framing";
+    case outcome::answered: return "answered";
+    case outcome::connect: return "connect";
+    case outcome::write: return "write";
+    case outcome::closed: return "closed";
+    case outcome::read: return "read";
+    case outcome::timeout: return "timeout";
+    case outcome::framing: return "framing";
     }
     return "unknown";
 }
 
 load_connection::load_connection(asio::io_context& ioc, connection_owner& owner, std::size_t id)
-    : socket_(ioc), owner_(owner), id_(id)
-{
-}
+    : socket_(ioc)
+    , owner_(owner)
+    , id_(id)
+{}
 
 void load_connection::connect(asio::ip::tcp::endpoint const& to, std::int64_t now_ns)
 {
@@ -75,8 +69,7 @@ void load_connection::send(std::string_view request, std::int64_t now_ns)
 
 void load_connection::read_some()
 {
-    socket_.async_read_some(asio::buffer(buffer_.data() + filled_, buffer_.size() - filled_),
-                            [this](error_code ec, std::size_t n) {
+    socket_.async_read_some(asio::buffer(buffer_.data() + filled_, buffer_.size() - filled_), [this](error_code ec, std::size_t n) {
         if (expired_)
             return finish(outcome::timeout);
         if (ec)

@@ -22,8 +22,8 @@ double rounded(double v, int digits)
 nlohmann::json figures(latency_histogram const& h)
 {
     auto const s = h.summary();
-    return {{"min", s.min}, {"mean", rounded(s.mean, 1)}, {"p50", s.p50},     {"p90", s.p90},
-            {"p99", s.p99}, {"p999", s.p999},             {"p9999", s.p9999}, {"max", s.max}};
+    return {{"min", s.min},   {"mean", rounded(s.mean, 1)}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99},
+            {"p999", s.p999}, {"p9999", s.p9999},           {"max", s.max}};
 }
 
 /// Microseconds for people: "812 µs", "10.41 ms", "1.203 s".
@@ -79,8 +79,7 @@ nlohmann::json to_json(run_result const& r)
         {"unfinished", r.unfinished},
         {"errors", std::move(errors)},
         {"status", r.status},
-        {"connections", {{"opened", r.connections_opened}, {"max_open", r.connections_max_open},
-                         {"max_allowed", r.connections_allowed}}},
+        {"connections", {{"opened", r.connections_opened}, {"max_open", r.connections_max_open}, {"max_allowed", r.connections_allowed}}},
         {"latency_us", figures(r.latency)},
         {"service_us", figures(r.service)},
         {"send_lag_us", figures(r.send_lag)},
@@ -105,8 +104,8 @@ bool from_json(nlohmann::json const& j, run_result& out, std::string& error)
         run_result r;
         r.target = j.at("target").get<std::string>();
         for (auto const& u : j.at("urls"))
-            r.urls.push_back({u.at("path").get<std::string>(), u.at("weight").get<std::uint64_t>(),
-                              u.at("sent").get<std::uint64_t>(), u.at("completed").get<std::uint64_t>()});
+            r.urls.push_back({u.at("path").get<std::string>(), u.at("weight").get<std::uint64_t>(), u.at("sent").get<std::uint64_t>(),
+                              u.at("completed").get<std::uint64_t>()});
         r.arrival = j.at("arrival").get<std::string>();
         r.seed = j.at("seed").get<std::uint64_t>();
         r.rate_asked = j.at("rate_asked").get<double>();
@@ -202,31 +201,29 @@ std::string human_summary(run_result const& r)
 {
     std::ostringstream out;
     out << std::fixed << std::setprecision(1);
-    out << "cvp-load: " << r.target << ", " << r.arrival << " arrivals at " << r.rate_asked << "/s for "
-        << r.duration_s << " s" << (r.generators > 1 ? " (" + std::to_string(r.generators) + " generators)" : "")
-        << "\n";
-    out << "  rate achieved " << r.rate_achieved() << "/s, throughput " << r.throughput() << "/s; scheduled "
-        << r.scheduled << ", sent " << r.sent << ", completed " << r.completed << ", late " << r.late << " (>"
-        << static_cast<double>(r.late_after_us) / 1000.0 << " ms), dropped " << r.dropped << ", unfinished " << r.unfinished << "\n";
+    out << "cvp-load: " << r.target << ", " << r.arrival << " arrivals at " << r.rate_asked << "/s for " << r.duration_s << " s"
+        << (r.generators > 1 ? " (" + std::to_string(r.generators) + " generators)" : "") << "\n";
+    out << "  rate achieved " << r.rate_achieved() << "/s, throughput " << r.throughput() << "/s; scheduled " << r.scheduled << ", sent "
+        << r.sent << ", completed " << r.completed << ", late " << r.late << " (>" << static_cast<double>(r.late_after_us) / 1000.0
+        << " ms), dropped " << r.dropped << ", unfinished " << r.unfinished << "\n";
     // The errors that happened, by kind.
     std::string errors;
     for (auto const& [k, v] : r.errors)
         if (v != 0)
             errors += " " + k + "=" + std::to_string(v);
-    out << "  errors:" << (errors.empty() ? " none" : errors) << "; connections opened " << r.connections_opened
-        << ", most open " << r.connections_max_open << "\n";
+    out << "  errors:" << (errors.empty() ? " none" : errors) << "; connections opened " << r.connections_opened << ", most open "
+        << r.connections_max_open << "\n";
     // Percentiles, from the due time and from the actual send.
     auto row = [&](char const* name, latency_histogram const& h) {
         auto const s = h.summary();
-        out << "  " << name << " p50 " << duration_text(static_cast<double>(s.p50)) << "  p90 "
-            << duration_text(static_cast<double>(s.p90)) << "  p99 " << duration_text(static_cast<double>(s.p99))
-            << "  p99.9 " << duration_text(static_cast<double>(s.p999)) << "  max "
+        out << "  " << name << " p50 " << duration_text(static_cast<double>(s.p50)) << "  p90 " << duration_text(static_cast<double>(s.p90))
+            << "  p99 " << duration_text(static_cast<double>(s.p99)) << "  p99.9 " << duration_text(static_cast<double>(s.p999)) << "  max "
             << duration_text(static_cast<double>(s.max)) << "  mean " << duration_text(s.mean) << "\n";
     };
     row("latency (from due)  ", r.latency);
     row("service (from sent) ", r.service);
-    out << "  generator CPU " << std::setprecision(3) << r.cpu_s << " s ("
-        << std::setprecision(1) << (r.wall_s > 0 ? 100 * r.cpu_s / r.wall_s : 0.0) << "% of one CPU)\n";
+    out << "  generator CPU " << std::setprecision(3) << r.cpu_s << " s (" << std::setprecision(1)
+        << (r.wall_s > 0 ? 100 * r.cpu_s / r.wall_s : 0.0) << "% of one CPU)\n";
     if (r.behind)
         out << "  BEHIND SCHEDULE: " << r.behind_reason << "\n";
     return out.str();

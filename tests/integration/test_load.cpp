@@ -45,7 +45,8 @@ struct load_run
 class scratch
 {
 public:
-    scratch() : dir_(fs::temp_directory_path() / ("cvp-load-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_++)))
+    scratch()
+        : dir_(fs::temp_directory_path() / ("cvp-load-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_++)))
     {
         fs::create_directories(dir_);
     }
@@ -133,6 +134,15 @@ std::uint64_t all_errors(nlohmann::json const& j)
     return n;
 }
 
+/// Every one of the `n` requests the schedule asked for was sent and answered; none dropped.
+void expect_every_request_answered(nlohmann::json const& j, int n)
+{
+    EXPECT_EQ(j.at("scheduled"), n);
+    EXPECT_EQ(j.at("sent"), n);
+    EXPECT_EQ(j.at("completed"), n);
+    EXPECT_EQ(j.at("dropped"), 0);
+}
+
 class load_on_every_model : public ::testing::TestWithParam<std::string>
 {
 };
@@ -147,10 +157,7 @@ TEST_P(load_on_every_model, a_known_wait_is_timed_from_its_due_time_and_every_sc
     ASSERT_EQ(r.status, 0) << r.err;
     auto const& j = r.json;
     // The schedule's count, exactly: 40 per second for one second.
-    EXPECT_EQ(j.at("scheduled"), 40);
-    EXPECT_EQ(j.at("sent"), 40);
-    EXPECT_EQ(j.at("completed"), 40);
-    EXPECT_EQ(j.at("dropped"), 0);
+    expect_every_request_answered(j, 40);
     EXPECT_EQ(j.at("unfinished"), 0);
     EXPECT_EQ(all_errors(j), 0U) << j.at("errors");
     EXPECT_EQ(j.at("status").at("200"), 40);
@@ -179,10 +186,7 @@ TEST(load, a_stall_shows_in_full_as_late_requests_never_as_skipped_ones)
                                   "19@" + url(server.port(), "/plaintext"), "1@" + url(server.port(), "/io/block?ms=300")});
     ASSERT_EQ(r.status, 0) << r.err;
     auto const& j = r.json;
-    EXPECT_EQ(j.at("scheduled"), 100);
-    EXPECT_EQ(j.at("sent"), 100);
-    EXPECT_EQ(j.at("completed"), 100);
-    EXPECT_EQ(j.at("dropped"), 0);
+    expect_every_request_answered(j, 100);
     EXPECT_EQ(j.at("connections").at("max_open"), 1);
     // 100 a second for 300 ms: about 30 requests came due behind the block.
     EXPECT_GE(j.at("late").get<int>(), 20);
@@ -212,8 +216,8 @@ TEST(load, an_answer_later_than_the_timeout_is_a_timeout)
 {
     server_process server({"--mode", "reactors"});
     scratch dir;
-    auto const r = run_load(dir, {"--rate", "5", "--duration", "1", "--timeout", "0.3", "--quiet",
-                                  url(server.port(), "/io/sleep?ms=3000")});
+    auto const r =
+        run_load(dir, {"--rate", "5", "--duration", "1", "--timeout", "0.3", "--quiet", url(server.port(), "/io/sleep?ms=3000")});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.json.at("errors").at("timeout"), 5);
     EXPECT_EQ(r.json.at("completed"), 0);
@@ -236,7 +240,9 @@ TEST(load, error_statuses_are_answers_and_counted_as_status_errors)
 class scripted_server
 {
 public:
-    scripted_server(std::string answer, bool close_after) : answer_(std::move(answer)), close_after_(close_after)
+    scripted_server(std::string answer, bool close_after)
+        : answer_(std::move(answer))
+        , close_after_(close_after)
     {
         acceptor_.open(boost::asio::ip::tcp::v4());
         acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
@@ -292,13 +298,11 @@ private:
 };
 
 /// The error kinds a run against a scripted answer counted, and how many answers it took.
-nlohmann::json errors_against(std::string const& answer, bool close_after, std::uint64_t* completed = nullptr,
-                              int* accepted = nullptr)
+nlohmann::json errors_against(std::string const& answer, bool close_after, std::uint64_t* completed = nullptr, int* accepted = nullptr)
 {
     scripted_server bad(answer, close_after);
     scratch dir;
-    auto const r = run_load(dir, {"--rate", "10", "--duration", "0.5", "--timeout", "2", "--quiet",
-                                  url(bad.port(), "/")});
+    auto const r = run_load(dir, {"--rate", "10", "--duration", "0.5", "--timeout", "2", "--quiet", url(bad.port(), "/")});
     EXPECT_EQ(r.status, 0) << r.err;
     if (completed != nullptr)
         *completed = r.json.at("completed").get<std::uint64_t>();
@@ -326,8 +330,7 @@ TEST(load, an_answer_that_closes_the_connection_is_fine_and_the_next_request_ope
 {
     std::uint64_t completed = 0;
     int accepted = 0;
-    auto const errors =
-        errors_against("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", true, &completed, &accepted);
+    auto const errors = errors_against("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", true, &completed, &accepted);
     EXPECT_EQ(errors.at("framing"), 0);
     EXPECT_EQ(errors.at("closed"), 0);
     EXPECT_EQ(completed, 5U);
@@ -343,9 +346,8 @@ TEST(load, runs_of_n_generators_at_rate_over_n_merge_exactly)
     std::vector<load_run> runs(3);
     for (int i = 0; i < 3; ++i)
         gens.emplace_back([&, i] {
-            runs[static_cast<std::size_t>(i)] =
-                run_load(dir, {"--rate", "30", "--duration", "1", "--arrival", "poisson", "--seed", std::to_string(i + 1),
-                               "--quiet", url(server.port(), "/io/sleep?ms=5")});
+            runs[static_cast<std::size_t>(i)] = run_load(dir, {"--rate", "30", "--duration", "1", "--arrival", "poisson", "--seed",
+                                                               std::to_string(i + 1), "--quiet", url(server.port(), "/io/sleep?ms=5")});
         });
     for (auto& t : gens)
         t.join();

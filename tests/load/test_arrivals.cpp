@@ -63,8 +63,7 @@ TEST(arrivals, poisson_gaps_have_mean_one_over_rate_and_the_spread_of_an_exponen
 
 TEST(arrivals, the_same_seed_gives_the_same_schedule_and_another_seed_another)
 {
-    arrival_schedule a(arrival_kind::poisson, 50.0, 9), b(arrival_kind::poisson, 50.0, 9),
-        c(arrival_kind::poisson, 50.0, 10);
+    arrival_schedule a(arrival_kind::poisson, 50.0, 9), b(arrival_kind::poisson, 50.0, 9), c(arrival_kind::poisson, 50.0, 10);
     bool differs = false;
     for (int i = 0; i < 100; ++i) {
         auto const x = a.next();

@@ -28,9 +28,27 @@ std::string error_of(std::vector<std::string> args)
 
 TEST(load_options, a_full_command_line)
 {
-    auto const p = parse({"--rate", "2500.5", "--duration=3", "--warmup", "0.5", "--arrival", "poisson", "--seed", "7",
-                          "--connections", "4", "--max-connections", "64", "--backlog", "10", "--timeout", "2",
-                          "--json", "out.json", "--quiet", "9@http://127.0.0.1:8080/plaintext",
+    auto const p = parse({"--rate",
+                          "2500.5",
+                          "--duration=3",
+                          "--warmup",
+                          "0.5",
+                          "--arrival",
+                          "poisson",
+                          "--seed",
+                          "7",
+                          "--connections",
+                          "4",
+                          "--max-connections",
+                          "64",
+                          "--backlog",
+                          "10",
+                          "--timeout",
+                          "2",
+                          "--json",
+                          "out.json",
+                          "--quiet",
+                          "9@http://127.0.0.1:8080/plaintext",
                           "http://127.0.0.1:8080/io/sleep?ms=10"});
     auto const* o = std::get_if<run_options>(&p);
     ASSERT_NE(o, nullptr);
@@ -88,8 +106,7 @@ TEST(load_options, each_bad_command_line_names_its_problem)
     EXPECT_NE(error_of({"--rate", "0", "http://a:1/"}).find("--rate 0"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "fast", "http://a:1/"}).find("--rate fast"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "--duration", "-1", "http://a:1/"}).find("--duration -1"), std::string::npos);
-    EXPECT_NE(error_of({"--rate", "1", "--arrival", "bursty", "http://a:1/"}).find("constant or poisson"),
-              std::string::npos);
+    EXPECT_NE(error_of({"--rate", "1", "--arrival", "bursty", "http://a:1/"}).find("constant or poisson"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "--bogus", "1", "http://a:1/"}).find("unknown flag --bogus"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "http://a:1/", "--timeout"}).find("--timeout needs a value"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "https://a:1/"}).find("plain HTTP"), std::string::npos);
@@ -97,8 +114,7 @@ TEST(load_options, each_bad_command_line_names_its_problem)
     EXPECT_NE(error_of({"--rate", "1", "0@http://a:1/"}).find("weight"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "http://a:1/x y"}).find("spaces"), std::string::npos);
     EXPECT_NE(error_of({"--rate", "1", "http://a:1/", "http://b:1/"}).find("same HOST:PORT"), std::string::npos);
-    EXPECT_NE(error_of({"--rate", "1", "--connections", "5", "--max-connections", "2", "http://a:1/"})
-                  .find("more than --max-connections"),
+    EXPECT_NE(error_of({"--rate", "1", "--connections", "5", "--max-connections", "2", "http://a:1/"}).find("more than --max-connections"),
               std::string::npos);
     EXPECT_NE(error_of({"merge", "a.json"}).find("--json"), std::string::npos);
     EXPECT_NE(error_of({"merge", "--json", "x"}).find("at least one"), std::string::npos);
