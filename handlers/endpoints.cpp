@@ -3,9 +3,12 @@
 
 #include "common/clock.hpp"
 #include "handlers/downstream_reply.hpp"
+#include "handlers/endpoint_replies.hpp"
 #include "handlers/kernels.hpp"
 #include "handlers/metrics.hpp"
 #include "handlers/router.hpp"
+#include "handlers/shared_state.hpp"
+#include "handlers/state_endpoints.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -29,33 +32,6 @@ constexpr std::uint64_t max_block_ms = 10'000;
 constexpr std::uint64_t max_queries = 500;
 /// Rows of `world` (scripts/postgres fills ids 1..10,000).
 constexpr std::int32_t world_rows = 10'000;
-
-/// The body fields that say where and when work ran.
-json work_json(std::string_view mode, work_record const& w)
-{
-    return json{{"mode", mode},           {"worker", w.worker}, {"queue_ns", w.start_ns - w.submit_ns},
-                {"start_ns", w.start_ns}, {"end_ns", w.end_ns}, {"cpu_ns", w.cpu_ns}};
-}
-
-reply bad_parameter(param_error const& e)
-{
-    return error_reply(http::status::bad_request, e.message, e.parameter);
-}
-
-/// 503 for work the model refused: the pool's queue is full.
-reply overloaded()
-{
-    auto r = error_reply(http::status::service_unavailable, "overloaded: the server has no room for more work; retry later");
-    r.headers.emplace_back(http::field::retry_after, "1");
-    r.overloaded = true;
-    return r;
-}
-
-/// For endpoints without parameters: any parameter is an error.
-std::optional<param_error> no_parameters(target const& t)
-{
-    return param_reader{t.params}.finish();
-}
 
 /// Runs one PBKDF2 derivation where the model runs CPU work.
 asio::awaitable<std::optional<work_record>> derive(request_context& ctx, std::string const& password, std::string const& salt,
@@ -367,7 +343,7 @@ asio::awaitable<reply> metrics(request_context& ctx, target const& t)
         co_return bad_parameter(*err);
     reply r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = prometheus_text(ctx.server.stats());
+    r.body = prometheus_text(ctx.server.stats()) + prometheus_state_text(process_state());
     co_return r;
 }
 
@@ -385,6 +361,7 @@ router make_router()
     r.get("/db/queries", &db_queries, route_speed::may_wait);
     r.get("/db/query-blocking", &db_query_blocking, route_speed::may_wait);
     r.get("/mixed", &mixed, route_speed::may_wait);
+    add_state_routes(r);
     r.get("/healthz", &healthz);
     r.get("/readyz", &readyz);
     r.get("/stats", &stats);

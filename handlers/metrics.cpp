@@ -197,4 +197,26 @@ std::string prometheus_text(stats_snapshot const& stats)
     return out.str();
 }
 
+std::string prometheus_state_text(shared_state const& state)
+{
+    std::ostringstream out;
+
+    // Per strategy: what completed requests asked for, and what the counter holds; the difference was lost.
+    family(out, "cvp_state_counter_increments_total", "counter", "Increments that completed /state/counter requests asked for, by strategy.");
+    for (auto s : counter_strategies)
+        out << "cvp_state_counter_increments_total{strategy=\"" << to_string(s) << "\"} " << state.counters.read(s).increments << '\n';
+    family(out, "cvp_state_counter_value", "gauge", "The value of each strategy's counter (below the increments where updates were lost).");
+    for (auto s : counter_strategies)
+        out << "cvp_state_counter_value{strategy=\"" << to_string(s) << "\"} " << state.counters.read(s).value << '\n';
+
+    // The accounts: transfers by lock order, and the deadlocks naive detected.
+    auto const a = state.accounts.read();
+    family(out, "cvp_state_transfers_total", "counter", "Transfers that moved money, by lock order.");
+    out << "cvp_state_transfers_total{order=\"naive\"} " << a.naive_transfers << '\n';
+    out << "cvp_state_transfers_total{order=\"ordered\"} " << a.ordered_transfers << '\n';
+    family(out, "cvp_state_deadlocks_detected_total", "counter", "naive transfers that timed out on their second lock, backed out and answered 409.");
+    out << "cvp_state_deadlocks_detected_total " << a.deadlocks_detected << '\n';
+    return out.str();
+}
+
 } // namespace cvp

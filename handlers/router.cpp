@@ -30,6 +30,11 @@ void router::get(std::string path, handler_fn fn, route_speed speed)
     routes_.push_back(route{std::move(path), fn, speed});
 }
 
+void router::post(std::string path, handler_fn fn, route_speed speed)
+{
+    routes_.push_back(route{std::move(path), fn, speed, true});
+}
+
 std::vector<std::string> router::paths() const
 {
     std::vector<std::string> out;
@@ -56,12 +61,13 @@ route_match router::find(request const& req) const
         return m;
     }
 
-    // Every route takes GET and HEAD.
+    // A route takes GET and HEAD, or POST alone.
     auto const method = req.method();
-    if (method != http::verb::get && method != http::verb::head) {
+    auto const allowed = it->post ? method == http::verb::post : method == http::verb::get || method == http::verb::head;
+    if (!allowed) {
         m.error =
             error_reply(http::status::method_not_allowed, "method " + std::string{req.method_string()} + " is not allowed on " + t->path);
-        m.error->headers.emplace_back(http::field::allow, "GET, HEAD");
+        m.error->headers.emplace_back(http::field::allow, it->post ? "POST" : "GET, HEAD");
         return m;
     }
 

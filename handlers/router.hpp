@@ -1,7 +1,8 @@
 #pragma once
 
 /// Maps a request to its handler: 400 for a malformed target, 404 for an unknown path,
-/// 405 (with Allow) for a method the route does not take.
+/// 405 (with Allow) for a method the route does not take. Routes that only read or run
+/// work take GET and HEAD; a route that changes the server's state takes POST alone.
 
 #include "handlers/context.hpp"
 #include "handlers/params.hpp"
@@ -42,6 +43,9 @@ public:
     /// Registers `fn` for GET and HEAD on `path`.
     void get(std::string path, handler_fn fn, route_speed speed = route_speed::instant);
 
+    /// Registers `fn` for POST alone on `path` (the request's body, if any, is discarded).
+    void post(std::string path, handler_fn fn, route_speed speed = route_speed::instant);
+
     /// Finds the handler for `req`, without running anything.
     route_match find(request const& req) const;
 
@@ -57,6 +61,8 @@ private:
         std::string path;
         handler_fn fn;
         route_speed speed;
+        /// POST alone, rather than GET and HEAD.
+        bool post = false;
     };
     std::vector<route> routes_;
 };
