@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 namespace cvp {
@@ -188,8 +189,10 @@ transfer_outcome shared_accounts::transfer(lock_order order, int from, int to, s
     // naive: `from` first, some work while holding it, then `to`.
     std::unique_lock first{a.lock};
     spin_for(hold);
+    // Against the system clock: libstdc++ then waits in pthread_mutex_timedlock, which ThreadSanitizer
+    // follows; try_lock_for's steady clock waits in pthread_mutex_clocklock, which GCC 12's does not.
     std::unique_lock second{b.lock, std::defer_lock};
-    if (!second.try_lock_for(timeout)) {
+    if (!second.try_lock_until(std::chrono::system_clock::now() + timeout)) {
         // Whoever holds `to` is most likely waiting for `from`: give it up, count the deadlock, move nothing.
         deadlocks_.fetch_add(1, std::memory_order_relaxed);
         return {false, a.balance, b.balance};
