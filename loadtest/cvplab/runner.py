@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from . import procs, results
+from . import procs, results, scenarios
 from .cpus import format_cpu_list
 from .cells import Measured
 from .database import Database, DatabaseError, DatabaseSpec, PgbenchPeer, PgbenchRun, PgbenchStream, \
@@ -59,6 +59,7 @@ class Measurement:
     footprint: dict | None = None  # footprint_delta: RSS and context switches while wrk held its connections
     # downstream_delta of the front's /stats (its downstream or its database pools), and that service's CPU
     downstream: dict | None = None
+    after_run: dict | None = None  # what the cell's scenario read from the server after the run (Scenario.after_run)
 
 
 @dataclass
@@ -348,6 +349,9 @@ class Runner:
             lingering = server.settle()
             if lingering:
                 self.say(f"  .. {server.name}: {lingering} connection(s) of an earlier run still open")
+        scenario = scenarios.get(cell.scenario)
+        # The scenario's own step before the run (shared-state resets its counters), outside the figures.
+        scenario.before_run(cell, server)
         before = server.stats() if stats_ok else None
         footprint = cell.footprint and stats_ok and server.pgid is not None and tag != "warmup"
         sample0 = self._proc_sample(server, before) if footprint else None
@@ -397,6 +401,8 @@ class Runner:
         if upstream is not None:
             upstream.check_alive()
         after = server.stats() if stats_ok else None
+        # What the scenario reads from the server once the run is over (shared-state: its counters).
+        after_run = scenario.after_run(cell, server)
         wall = max(r.wall_s for r, _ in measured)
         wrk_cpu = sum(r.cpu_s for r, _ in measured)
         # A remote server's CPU is not this machine's: only wrk is subtracted then.  A downstream's is the lab's.
@@ -415,7 +421,7 @@ class Runner:
                            model=model_facts(after),
                            footprint=(footprint_delta(sample0, sample1, cell.connections)
                                       if sample0 and sample1 else None),
-                           downstream=downstream)
+                           downstream=downstream, after_run=after_run)
 
     def rate_for(self, stream: OpenStream) -> float:
         """An open-loop stream's rate: its own, or its fraction of a cell measured earlier (ValueError if that
@@ -476,7 +482,8 @@ class Runner:
                     background_cpus=m.background_cpus,
                     raw=[str(path.relative_to(out_dir)) for path in w.raw_paths],
                     per_worker=m.per_worker, pool=m.pool, server_wall_s=m.server_wall_s, model=m.model,
-                    footprint=m.footprint, downstream=m.downstream, open_loop=self._open_loop(r, w))
+                    footprint=m.footprint, downstream=m.downstream, open_loop=self._open_loop(r, w),
+                    after_run=m.after_run)
                 for r, w in m.wrk]
 
     @staticmethod

@@ -136,12 +136,12 @@ def _connect(base_url: str, timeout_s: float) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout_s)
 
 
-def _get(conn: http.client.HTTPConnection, path: str) -> dict:
-    conn.request("GET", path)
+def _get(conn: http.client.HTTPConnection, path: str, method: str = "GET") -> dict:
+    conn.request(method, path)
     resp = conn.getresponse()
     body = resp.read()
     if resp.status != 200:
-        raise ValueError(f"GET {path} answered {resp.status}: {body[:200]!r}")
+        raise ValueError(f"{method} {path} answered {resp.status}: {body[:200]!r}")
     return json.loads(body)
 
 
@@ -150,6 +150,16 @@ def get_json(base_url: str, path: str, timeout_s: float = 5.0) -> dict:
     conn = _connect(base_url, timeout_s)
     try:
         return _get(conn, path)
+    finally:
+        conn.close()
+
+
+def post_json(base_url: str, path: str, timeout_s: float = 5.0) -> dict:
+    """POSTs an empty body to ``path`` on a new connection and decodes the JSON answer.  Raises OSError or
+    ValueError (any status but 200)."""
+    conn = _connect(base_url, timeout_s)
+    try:
+        return _get(conn, path, "POST")
     finally:
         conn.close()
 

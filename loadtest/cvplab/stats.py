@@ -298,6 +298,7 @@ class Run:
     # a front server with an upstream: downstream_delta of its /stats, and the downstream server's CPU over the run
     downstream: dict | None = None
     open_loop: dict | None = None  # an open-loop run (cvp-load): openloop.to_result's extras
+    after_run: dict | None = None  # what the cell's scenario read from the server after the run (Scenario.after_run)
 
     def to_json(self) -> dict:
         out = {"repeat": self.repeat, "rps": round(self.rps, 1), "requests": self.requests,
@@ -316,6 +317,8 @@ class Run:
             out["downstream"] = self.downstream
         if self.open_loop is not None:
             out["open_loop"] = self.open_loop
+        if self.after_run is not None:
+            out["after_run"] = self.after_run
         return out
 
     @property

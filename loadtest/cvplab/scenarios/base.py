@@ -18,6 +18,7 @@ from ..checks import Check
 from ..cpus import Placement
 from ..plan import Cell, Group, Load, Settings
 from ..render import Block
+from ..servers import Server
 
 #: The profiles every scenario has parameters for.
 PROFILE_NAMES = ("quick", "full", "smoke")
@@ -77,6 +78,18 @@ class Scenario:
     def point_id(self, cell: Cell, load: Load) -> str:
         """The point in a cell's id: ``c100``, ``n2000``."""
         return f"{'n' if cell.idle else 'c'}{load.stream.connections}"
+
+    # -- around each run ------------------------------------------------------------------
+
+    def before_run(self, cell: Cell, server: Server) -> None:
+        """Acts on the server before each run of one of its cells, warm-ups included: after the runner's
+        settle, before /stats and the server's CPU are read and wrk starts (shared-state resets its counters)."""
+
+    def after_run(self, cell: Cell, server: Server) -> dict | None:
+        """What it reads from the server after each run of one of its cells, once wrk has finished and the
+        server's CPU and /stats are read (shared-state: its counters).  Kept as the run's ``after_run``,
+        which :meth:`summarize` gets with the runs; None keeps nothing."""
+        return None
 
     # -- results -------------------------------------------------------------------------
 
