@@ -29,6 +29,11 @@ lab's wiring, never anything about performance.  The five models differ only whe
   passes the conninfo and reads the pools, not PostgreSQL); /stats ``database`` counts pools of
   ``--db-connections`` as the downstream pools are counted (the blocking path's pool is ``blocking``);
   without ``--db`` they answer 503.
+- /state/counter, /state/counter/value, /state/transfer, /state/accounts, POST /state/reset (docs/API.md,
+  "Shared state"), with cvp-server's parameters and bounds; what runs in parallel there is played on the
+  stub's one loop by yielding where the real race has its window (``FakeSharedState``): split loses
+  updates and naive transfers deadlock (409 after ``timeout_ms``) only in a model whose parallelism is 2
+  or more, await loses updates in every model once two requests overlap their waits.
 
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.  ``--list-models``
 prints its model table as cvp-server does (the contract of docs/architecture.md) and exits 0: the lab
@@ -258,6 +263,150 @@ def close(conn):
         conn[1].close()
 
 
+#: The counter strategies and lock orders of /state/* (docs/API.md, "Shared state"), the accounts and their start.
+STRATEGIES = ("split", "mutex", "atomic", "sharded", "await")
+ORDERS = ("naive", "ordered")
+ACCOUNTS, BALANCE = 8, 1_000_000
+
+
+class BadParameter(Exception):
+    """A /state/* parameter out of its bounds: the 400 cvp-server answers with."""
+
+
+def number(q, name, lo, hi, default=None):
+    """An integer query parameter within [lo, hi]; its default when absent (required without one)."""
+    text = q.get(name)
+    if text is None:
+        if default is None:
+            raise BadParameter(f"{name} is required")
+        return default
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise BadParameter(f"{name} must be an integer in {lo}..{hi}")
+    return int(text)
+
+
+class FakeSharedState:
+    """The /state/* counters and accounts, faked where the lab can see the difference.
+
+    cvp-server runs increments and transfers on threads at once in a model whose parallelism is 2 or
+    more; the stub has one loop, so it yields where the real race has its window.  split reads the
+    counter, yields, and writes what it read plus n (two requests in flight at once lose one's n); a naive
+    transfer takes ``from``, yields for ``hold_us``, then waits at most ``timeout_ms`` for ``to`` and answers
+    409 when it does not come (two opposite transfers deadlock, as on threads); ordered takes both in
+    account order.  With parallelism 1 neither yields, as one thread runs a request from start to end.  await
+    reads, sleeps ``ms`` and writes what it read plus one in every model, as cvp-server's timer does.
+    """
+
+    def __init__(self, parallel):
+        self.parallel = parallel
+        self.reset()
+
+    def reset(self):
+        self.values = dict.fromkeys(STRATEGIES, 0)
+        self.increments = dict.fromkeys(STRATEGIES, 0)
+        self.balances = [BALANCE] * ACCOUNTS
+        self.transfers = dict.fromkeys(ORDERS, 0)
+        self.deadlocks = 0
+        self.waits = 0  # naive waits for a second lock so far
+        self.locks = [asyncio.Lock() for _ in range(ACCOUNTS)]
+
+    async def counter(self, q):
+        """/state/counter: the work fields, strategy, n (ms for await), the value before and after."""
+        strategy = q.get("strategy", "")
+        if strategy not in STRATEGIES:
+            raise BadParameter("strategy must be split, mutex, atomic, sharded or await")
+        n = number(q, "n", 1, 100_000, 1)
+        if strategy != "await" and "ms" in q:
+            raise BadParameter("ms applies only to strategy=await")
+        ms = number(q, "ms", 0, 1_000, 1) if strategy == "await" else None
+        if ms is not None and n * ms > 10_000:
+            raise BadParameter("n times ms must be at most 10000")
+        start = time.monotonic_ns()
+        before = self.values[strategy]
+        if strategy == "await":
+            for _ in range(n):
+                # Another request may write while this one waits: its update is then overwritten.
+                seen = self.values["await"]
+                await asyncio.sleep(ms / 1000)
+                self.values["await"] = seen + 1
+        elif strategy == "split" and self.parallel:
+            # The other threads run meanwhile: what they add between this read and this write is lost.
+            seen = self.values["split"]
+            await asyncio.sleep(0)
+            self.values["split"] = seen + n
+        else:
+            self.values[strategy] += n
+        self.increments[strategy] += n
+        end = time.monotonic_ns()
+        return {"strategy": strategy, "n": n, **({"ms": ms} if ms is not None else {}), "before": before,
+                "after": self.values[strategy], "queue_ns": 0, "start_ns": start, "end_ns": end,
+                "cpu_ns": end - start}
+
+    def counter_value(self):
+        """/state/counter/value's strategies."""
+        return {s: {"value": self.values[s], "increments": self.increments[s],
+                    "lost": self.increments[s] - self.values[s]} for s in STRATEGIES}
+
+    async def transfer(self, q):
+        """/state/transfer: (status, fields); 409 when naive gave up waiting for its second lock."""
+        order = q.get("order", "")
+        if order not in ORDERS:
+            raise BadParameter("order must be naive or ordered")
+        src, dst = number(q, "from", 0, ACCOUNTS - 1), number(q, "to", 0, ACCOUNTS - 1)
+        amount = number(q, "amount", 1, 1_000_000, 1)
+        hold_us = number(q, "hold_us", 0, 100_000, 100)
+        if order == "ordered" and "timeout_ms" in q:
+            raise BadParameter("timeout_ms applies only to order=naive")
+        timeout_ms = number(q, "timeout_ms", 1, 10_000, 50) if order == "naive" else None
+        if src == dst:
+            raise BadParameter("from and to must be different accounts")
+        start = time.monotonic_ns()
+        locks = self.locks
+        first, second = (src, dst) if order == "naive" else sorted((src, dst))
+        moved = True
+        if self.parallel:
+            # The first lock is taken by polling, so a transfer waiting for it as its second lock (queued on
+            # it) gets it first: asyncio's lock is first come first served, a mutex is not.
+            while locks[first].locked():
+                await asyncio.sleep(0.0001)
+            async with locks[first]:
+                # Hold the first lock for hold_us: the window in which an opposite transfer takes the other.
+                await asyncio.sleep(hold_us / 1e6)
+                # Every other naive wait a quarter longer: of two deadlocked transfers one backs out first and
+                # the other then gets its lock, as one of two threads' timed waits usually does.
+                self.waits += 1
+                wait_s = timeout_ms * (1.25 if self.waits % 2 else 1.0) / 1000 if timeout_ms else None
+                try:
+                    async with asyncio.timeout(wait_s):
+                        await locks[second].acquire()
+                except TimeoutError:
+                    moved = False
+                else:
+                    self._move(order, src, dst, amount)
+                    locks[second].release()
+        else:
+            self._move(order, src, dst, amount)
+        end = time.monotonic_ns()
+        fields = {"order": order, "from": src, "to": dst, "amount": amount, "moved": moved,
+                  "balances": {"from": self.balances[src], "to": self.balances[dst]}, "queue_ns": 0,
+                  "start_ns": start, "end_ns": end, "cpu_ns": end - start}
+        if moved:
+            return 200, fields
+        self.deadlocks += 1
+        return 409, {**fields, "status": 409, "error": f"deadlock detected: held account {src}, then waited "
+                                                       f"{timeout_ms} ms for account {dst}; backed out, nothing moved"}
+
+    def _move(self, order, src, dst, amount):
+        self.balances[src] -= amount
+        self.balances[dst] += amount
+        self.transfers[order] += 1
+
+    def accounts(self):
+        """/state/accounts's fields."""
+        return {"accounts": list(self.balances), "total": sum(self.balances), "expected_total": ACCOUNTS * BALANCE,
+                "transfers": dict(self.transfers), "deadlocks_detected": self.deadlocks}
+
+
 def parallelism_of(args):
     """What the model runs in parallel, as the start-up line and /stats say it (docs/API.md)."""
     return {"single": 1, "reactors": args.threads, "offload": args.pool_threads, "pool": args.threads,
@@ -294,6 +443,7 @@ class Stub:
             self.executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=args.threads if mode == "pool" else args.max_connections)
         self.admitted = 0  # pool tasks running or queued
+        self.state = FakeSharedState(parallel=self.parallelism >= 2)
         self.counts = {"completed": 0, "rejected": 0, "tasks": 0, "requests": 0}
         self.open = 0  # connections open now
         self.accepted = 0  # connections accepted so far
@@ -364,8 +514,10 @@ class Stub:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def handle(self, path, query, loop_worker):
+    async def handle(self, path, query, loop_worker, method="GET"):
         q = {k: v[0] for k, v in parse_qs(query).items()}
+        if path.startswith("/state/"):
+            return await self.shared_state(path, q, loop_worker, method)
         if path == "/plaintext":
             return 200, "text/plain", "Hello, World!"
         if path == "/json":
@@ -405,6 +557,29 @@ class Stub:
                 if sieve[i]:
                     sieve[i * i::i] = bytes(len(range(i * i, limit + 1, i)))
             return 200, "application/json", json.dumps({"count": sum(sieve), "split": int(q.get("split", 1))})
+        return 404, "application/json", '{"error":"not found","status":404}'
+
+    async def shared_state(self, path, q, loop_worker, method):
+        """/state/*: POST only for /state/reset (405 otherwise), GET for the others; 400 for a bad parameter."""
+        if (path == "/state/reset") != (method == "POST"):
+            return 405, "application/json", '{"error":"method not allowed","status":405}'
+        work = {"mode": self.args.mode, "worker": loop_worker["id"]}
+        try:
+            if path == "/state/counter":
+                return 200, "application/json", json.dumps({**work, **await self.state.counter(q)})
+            if path == "/state/transfer":
+                status, fields = await self.state.transfer(q)
+                return status, "application/json", json.dumps({**work, **fields})
+        except BadParameter as e:
+            return 400, "application/json", json.dumps({"error": str(e), "status": 400})
+        if path == "/state/counter/value":
+            return 200, "application/json", json.dumps({"mode": self.args.mode,
+                                                        "strategies": self.state.counter_value()})
+        if path == "/state/accounts":
+            return 200, "application/json", json.dumps({"mode": self.args.mode, **self.state.accounts()})
+        if path == "/state/reset":
+            self.state.reset()
+            return 200, "application/json", '{"reset":true}'
         return 404, "application/json", '{"error":"not found","status":404}'
 
     async def io_http(self, ms, loop_worker):
@@ -458,16 +633,16 @@ class Stub:
                         head = await reader.readuntil(b"\r\n\r\n")
                 except TimeoutError:
                     break  # --idle-timeout: no request came
-                target = head.split(b" ", 2)[1].decode()
+                method, target = (w.decode() for w in head.split(b" ", 2)[:2])
                 parts = urlsplit(target)
                 rw = self.request_worker(w)
-                status, ctype, body = await self.handle(parts.path, parts.query, rw)
+                status, ctype, body = await self.handle(parts.path, parts.query, rw, method)
                 rw["requests"] += 1
                 rw["responses"] += 1
                 rw["writes"] += 1
                 self.counts["requests"] += 1
                 data = body.encode()
-                extra = b"Retry-After: 1\r\n" if status == 503 else b""
+                extra = b"Retry-After: 1\r\n" if status == 503 else b"Allow: POST\r\n" if status == 405 else b""
                 writer.write(b"HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\nX-Mode: %s\r\n%s\r\n%s"
                              % (status, ctype.encode(), len(data), self.args.mode.encode(), extra, data))
                 await writer.drain()
