@@ -44,7 +44,7 @@ end
 -- event loop then serves each round as one burst, and the burst's length shows up
 -- as latency.  Clients in the wild do not arrive in lockstep.  (Defining delay()
 -- costs wrk a timer event per request; the scripts use it only where the server's
--- work is a wait.)
+-- work is a wait, and paced.lua, whose point is the pause.)
 function cvplab.stagger(n, span_ms)
    local started = 0
    function delay()
