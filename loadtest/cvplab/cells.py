@@ -62,6 +62,9 @@ class Measured:
     downstream: dict | None = None
     # open-loop cells (cvp-load): rates asked and achieved, late, dropped, lag, service time (openloop.summarize_open)
     open_loop: dict | None = None
+    # shared-state cells: lost updates of the cell's strategy, or the transfers, deadlocks and accounts' totals
+    # (scenarios.shared_state.summarize_state)
+    shared_state: dict | None = None
     # idle cells (overhead)
     idle_connections: int | None = None
     idle_connections_wanted: int | None = None

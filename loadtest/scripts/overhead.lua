@@ -1,4 +1,4 @@
--- overhead.lua: the `overhead` scenario's keep-alive points, per-request cost; `db` uses it too.
+-- overhead.lua: the `overhead` scenario's keep-alive points, per-request cost; `db` and `shared-state` use it too.
 -- GET path=P (/plaintext, /json, /db/query...) over keep-alive connections: one prebuilt request,
 -- no Lua per request or per response.  Every server answers both paths: cvp, nginx
 -- (`return 200` from the lab's generated config) and the Node peer (loadtest/peers).

@@ -136,6 +136,9 @@ def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> 
         k = cell.params["split"]
         lat = 80_000.0 / (min(k, 2) if mode == "offload" else 1)
         return 1e6 / lat, lat, lat * 1.1
+    if cell.scenario == "shared-state":
+        rps = _shared_state_rps(cell)
+        return rps, c / rps * 1e6, c / rps * 3e6
     if cell.scenario == "overload":  # goodput: 2 pool threads at ~5 ms; the pause keeps a flood near saturation
         rps = {"saturation": 400.0, "flood": 380.0 if good else 200.0, "flood-nopause": 40.0}[load.variant]
         return rps, c / (rps + OVERLOAD_REFUSED[good][load.variant]) * 1e6, 100_000.0
@@ -181,6 +184,61 @@ FOOTPRINT = {"single": (1_500.0, 0.30, 0.01), "reactors": (1_600.0, 0.50, 0.02),
 
 #: Open descriptors per connection a healthy (or unhealthy) run might show: threads held 4 before it blocked.
 DESCRIPTORS = {True: {}, False: {"threads": 4.0}}
+
+
+#: shared-state: requests per second at high contention (n = 100,000; await 10 × 1 ms) with one thread (single, or
+#: one worker) and with two at once (the others); at low contention (n = 1) every strategy is HTTP-bound.  Transfers: naive stalls
+#: 50 ms per deadlock where two run at once.
+SHARED_STATE_RPS = {"split": (17_000.0, 22_000.0), "mutex": (500.0, 230.0), "atomic": (1_600.0, 1_260.0),
+                    "sharded": (1_600.0, 2_030.0), "await": (750.0, 750.0), "naive": (6_300.0, 25.0),
+                    "ordered": (6_000.0, 7_800.0)}
+#: shared-state: the share of increments lost with one thread and with two at once; deadlocks per second.
+SHARED_STATE_LOST = {"split": (0.0, 0.124), "await": (0.875, 0.875)}
+SHARED_STATE_DEADLOCKS = {"naive": (0.0, 24.0), "ordered": (0.0, 0.0)}
+
+
+def _shared_state_rps(cell: plan.Cell) -> float:
+    if cell.params.get("contention") == "low":
+        return 750.0 if cell.params["strategy"] == "await" else 40_000.0
+    variant = cell.params.get("strategy") or cell.params["order"]
+    return SHARED_STATE_RPS[variant][_two_at_once(cell)]
+
+
+def _two_at_once(cell: plan.Cell) -> bool:
+    """shared-state: the model runs two requests at once (every model but single, from two workers)."""
+    return cell.mode != "single" and cell.workers >= 2
+
+
+def _shared_state(cell: plan.Cell, rps: float, duration_s: float, good: bool) -> dict | None:
+    """What shared-state reads after a run: every counter (only the cell's strategy counted), or the accounts.
+    Unhealthy: split loses nothing in reactors, the mutex loses some in pool, await none in single; ordered
+    deadlocks in reactors, naive in single, and threads' naive transfers lose money."""
+    if cell.scenario != "shared-state":
+        return None
+    parallel = _two_at_once(cell)
+    if cell.params["kind"] == "counter":
+        strategy = cell.params["strategy"]
+        asked = int(rps * duration_s) * cell.params["n"]
+        share = SHARED_STATE_LOST.get(strategy, (0.0, 0.0))[parallel]
+        if not good and (cell.mode, strategy) in (("reactors", "split"), ("single", "await")):
+            share = 0.0
+        if not good and (cell.mode, strategy) == ("pool", "mutex"):
+            share = 0.001
+        lost = int(asked * share)
+        counters = {s: {"value": 0, "increments": 0, "lost": 0}
+                    for s in ("split", "mutex", "atomic", "sharded", "await")}
+        counters[strategy] = {"value": asked - lost, "increments": asked, "lost": lost}
+        return {"counter": counters, "unsettled": 0}
+    order = cell.params["order"]
+    deadlocks = int(SHARED_STATE_DEADLOCKS[order][parallel] * duration_s)
+    if not good and (cell.mode, order) in (("reactors", "ordered"), ("single", "naive")):
+        deadlocks = 3
+    moved = int(rps * duration_s)
+    total = 7_999_999 if not good and (cell.mode, order) == ("threads", "naive") else 8_000_000
+    return {"accounts": {"accounts": [total - 7_000_000] + [1_000_000] * 7, "total": total,
+                         "expected_total": 8_000_000, "transfers": {"naive": moved if order == "naive" else 0,
+                                                                    "ordered": moved if order == "ordered" else 0},
+                         "deadlocks_detected": deadlocks}, "unsettled": 0}
 
 
 def _idle_runs(cell: plan.Cell, good: bool) -> list[dict]:
@@ -282,6 +340,8 @@ def synthetic_doc(good: bool = True) -> dict:
             rps, mean, p99 = _figures(cell, load, good, int(info["parallelism"]))
             per_worker = _per_worker(cell, load, info)
             refused = OVERLOAD_REFUSED[good][load.variant] * cell.duration_s if cell.scenario == "overload" else 0
+            if cell.scenario == "shared-state" and load.variant == "naive":  # a 409 for each deadlock detected
+                refused = SHARED_STATE_DEADLOCKS["naive"][_two_at_once(cell)] * cell.duration_s
             pool = ({"rejected": int(refused * 1.1), "completed": int(rps * cell.duration_s)}
                     if cell.scenario == "overload" else None)
             busy = 1.2 if cell.scenario == "imbalance" else 0.5
@@ -301,7 +361,8 @@ def synthetic_doc(good: bool = True) -> dict:
                         footprint=_footprint(cell, f, requests, good) if cell.footprint else None,
                         downstream=(_downstream(cell, f, requests) if cell.server.upstream else
                                     _database(cell, f, requests) if cell.server.database else None),
-                        open_loop=_open_loop(cell, load, rps * f, p99, good))
+                        open_loop=_open_loop(cell, load, rps * f, p99, good),
+                        after_run=_shared_state(cell, rps * f, cell.duration_s, good))
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

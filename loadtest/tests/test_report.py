@@ -17,7 +17,8 @@ CHECKS = ["overhead /plaintext", "overhead /json", "overhead pipelined c16", "ov
           "overhead idle descriptors", "overhead PBKDF2 offload", "overhead PBKDF2 reactors",
           "io", "io block threads", "io footprint", "io descriptors", "downstream",
           "db query node", "db query pgbench", "db queries node", "cpu", "cpu pool, threads", "mixed",
-          "latency theory", "latency co", "latency schedule", "imbalance", "overload"]
+          "latency theory", "latency co", "latency schedule", "imbalance", "shared-state split", "shared-state exact",
+          "shared-state await", "shared-state ordered", "shared-state naive", "shared-state total", "overload"]
 
 
 class ChecksTest(unittest.TestCase):
@@ -60,9 +61,12 @@ class ChecksTest(unittest.TestCase):
         verdicts = {c.name: c.verdict for c in checks}
         # and the descriptor counts (one model, no peer needed)
         # and latency's theory check, coordinated omission and the generator's schedule (all on single)
+        # and shared-state's, each of which judges single alone (one thread: no lost split, no naive deadlock)
         self.assertEqual({n for n, v in verdicts.items() if v != "not measured"},
                          {"io", "overhead idle", "overhead idle descriptors", "io descriptors", "downstream",
-                          "latency theory", "latency co", "latency schedule"})
+                          "latency theory", "latency co", "latency schedule", "shared-state split",
+                          "shared-state exact", "shared-state await", "shared-state ordered", "shared-state naive",
+                          "shared-state total"})
         self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
 
 

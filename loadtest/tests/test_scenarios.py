@@ -17,10 +17,11 @@ SCENARIO_DIR = Path(scenarios.__file__).parent
 
 class RegistryTest(unittest.TestCase):
     def test_every_scenario_module_is_registered_under_its_name(self):
+        # A module is named as its scenario, with "_" for the "-" no module name may have (shared_state).
         modules = sorted(p.stem for p in SCENARIO_DIR.glob("*.py") if p.stem not in ("__init__", "base"))
-        self.assertEqual(sorted(scenarios.NAMES), modules)
-        for name in modules:
-            module = importlib.import_module(f"cvplab.scenarios.{name}")
+        self.assertEqual(sorted(n.replace("-", "_") for n in scenarios.NAMES), modules)
+        for name in scenarios.NAMES:
+            module = importlib.import_module(f"cvplab.scenarios.{name.replace('-', '_')}")
             self.assertIsInstance(module.SCENARIO, Scenario, name)
             self.assertIs(scenarios.get(name), module.SCENARIO)
             self.assertEqual(module.SCENARIO.name, name)

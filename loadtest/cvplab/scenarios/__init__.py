@@ -7,12 +7,14 @@ read :data:`REGISTRY`; none of them names a scenario.
 
 from __future__ import annotations
 
-from . import accept, cpu, db, downstream, imbalance, io, latency, mixed, overhead, overload, plaintext, split
+from . import (accept, cpu, db, downstream, imbalance, io, latency, mixed, overhead, overload, plaintext,
+               shared_state, split)
 from .base import Scenario
 
 #: Every scenario, in the order the plan runs them and the report shows them.
 REGISTRY: tuple[Scenario, ...] = tuple(m.SCENARIO for m in (plaintext, overhead, io, downstream, db, cpu, mixed,
-                                                            latency, imbalance, split, accept, overload))
+                                                            latency, imbalance, split, shared_state, accept,
+                                                            overload))
 NAMES: tuple[str, ...] = tuple(s.name for s in REGISTRY)
 
 
