@@ -7,7 +7,7 @@ The scenario module (``cvplab/scenarios/latency.py``) plans the runs and lays ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cells import Measured
@@ -23,8 +23,9 @@ DEFAULT_RHOS = (0.5, 0.8)
 #: The percentiles charted, with their labels.
 CHARTED = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
 
-__all__ = ["KNEE_FACTOR", "Curve", "TheoryRow", "curves", "chart_sweep", "sweep_text", "md1_rows", "mdc_rows",
-           "theory_sentence", "co_pair", "chart_co", "co_text"]
+__all__ = ["KNEE_FACTOR", "Curve", "TheoryRow", "Pooled", "curves", "chart_sweep", "sweep_text", "pooled",
+           "cpu_per_request", "pool_busy_per_task", "md1_rows", "mdc_rows", "theory_sentence", "cpu_latency_held",
+           "co_pair", "chart_co", "co_text"]
 
 
 @dataclass
@@ -148,20 +149,37 @@ def sweep_text(sweep: list[Measured]) -> list[str]:
     return out
 
 
+#: Where S comes from, and why, for each kind of row.
+MD1_SOURCE = ("server's CPU per request from /proc (its CPU over the runs ÷ the requests answered): single's one "
+              "loop parses each request, makes its system calls and writes its answer as well as hashing, and all "
+              "of it keeps the one server busy, while the loop's /stats busy time covers the hash alone and would "
+              "make ρ too low")
+MDC_SOURCE = ("pool threads' busy time per task from /stats: they run the hash and nothing else, while the "
+              "process's CPU also counts the loop's parsing and writes, which occupy no pool thread")
+MDC_FALLBACK = "server's CPU per request from /proc (the runs have no pool threads' busy time from /stats)"
+
+
 @dataclass
 class TheoryRow:
-    """One load of the theory check: what was measured and what the formula says."""
+    """One load of the theory check: what was measured and what the formula says.
+
+    A row pools its cell's repeats (:func:`pooled`); ``rounds`` holds one row per round, each
+    repeat against the reference's repeat of the same number (the runner ran them in one
+    interleaved round), to show the spread the pooled figure averages over.
+    """
 
     rho_asked: float
-    rate: float  # λ, the rate cvp-load achieved
-    service_us: float  # S, the server's CPU per request
-    mean_us: float  # mean latency at this load
-    base_us: float  # mean latency at the low rate
+    rate: float  # λ, the rate cvp-load achieved (the mean over the repeats)
+    service_us: float  # S, pooled over the repeats
+    mean_us: float  # mean latency at this load, request-weighted over the repeats
+    base_us: float  # mean latency at the low rate, the same way
     theory_us: float  # the formula's mean wait
     requests: int
     servers: int = 1
     source: str = ""  # where S came from
     base_theory_us: float = 0.0  # the formula's mean wait at the low rate, which its mean holds too
+    background_cpus: float | None = None  # the most CPUs other processes kept busy in a run of the row or its reference
+    rounds: list["TheoryRow"] = field(default_factory=list)
 
     @property
     def rho(self) -> float:
@@ -178,74 +196,144 @@ class TheoryRow:
         """(measured − theory) ÷ theory."""
         return (self.measured_us - self.theory_us) / self.theory_us if self.theory_us else float("nan")
 
+    def round_diffs(self) -> str:
+        """Each round's difference, ``−5%, +30%, −6%``; ``-`` with one round or none."""
+        return ", ".join(f"{r.diff:+.0%}" for r in self.rounds) if len(self.rounds) > 1 else "-"
+
     def cells(self) -> list[str]:
         return [f"{self.rho_asked:.2f}", fmt_rps(self.rate), fmt_us(self.service_us), f"{self.rho:.3f}",
                 fmt_us(self.mean_us), fmt_us(self.base_us), fmt_us(self.measured_us), fmt_us(self.theory_us),
-                f"{self.diff:+.1%}"]
+                f"{self.diff:+.1%}", self.round_diffs()]
 
 
-def service_us(c: Measured) -> tuple[float | None, str]:
-    """S: the server's own work interval per task (``/stats`` ``busy_ns`` ÷ ``tasks``) on its pool threads
-    where it has any, else on its loops; the CPU per request from /proc where /stats has neither."""
-    workers = c.per_worker or []
-    for kind in ("pool-thread", "loop"):
-        mine = [w for w in workers if w.get("kind") == kind and w.get("tasks")]
-        tasks = sum(w["tasks"] for w in mine)
-        if tasks:
-            return sum(w.get("busy_ns") or 0 for w in mine) / tasks / 1000, f"{kind}s' busy time per task (/stats)"
-    return c.server_cpu_us_per_request, "CPU per request (/proc)"
+@dataclass
+class Pooled:
+    """A cell's repeats taken together: every request counts once, whichever repeat it was in."""
+
+    mean_us: float  # Σ (each run's mean latency × its requests) ÷ Σ requests
+    service_us: float | None  # S from the runs (cpu_per_request or pool_busy_per_task)
+    rate: float  # the mean of the runs' achieved rates (runs of one length: the pooled rate)
+    requests: int
+    background_cpus: float | None  # the most of any run
 
 
-def _row(c: Measured, base: Measured, servers: int) -> TheoryRow | None:
-    """A theory row from one loaded cell and the low-rate one; None where a figure is missing or ρ ≥ 1."""
-    ol, (s_us, source) = c.open_loop or {}, service_us(c)
-    mean, base_mean = (c.latency_us or {}).get("mean"), (base.latency_us or {}).get("mean")
-    if not ol.get("rate_achieved") or not s_us or not is_finite(mean) or not is_finite(base_mean):
+def cpu_per_request(runs: list[dict]) -> float | None:
+    """The server's CPU from /proc over the runs ÷ the requests answered in them (µs).
+
+    The theory cells have one stream, so a run's ``requests`` are every request the server
+    answered in it (``runs[].server_cpu_s`` is the server's CPU around the whole run).
+    """
+    mine = [r for r in runs if r.get("server_cpu_s") is not None and r.get("requests")]
+    total = sum(r["requests"] for r in mine)
+    return sum(r["server_cpu_s"] for r in mine) * 1e6 / total if total else None
+
+
+def pool_busy_per_task(runs: list[dict]) -> float | None:
+    """The pool threads' /stats busy time over the runs ÷ their tasks (µs); None without pool threads."""
+    mine = [w for r in runs for w in (r.get("per_worker") or []) if w.get("kind") == "pool-thread" and w.get("tasks")]
+    tasks = sum(w["tasks"] for w in mine)
+    return sum(w.get("busy_ns") or 0 for w in mine) / tasks / 1000 if tasks else None
+
+
+def pooled(runs: list[dict], service) -> Pooled | None:
+    """The runs of one cell pooled: request-weighted mean latency, ``service(runs)`` as S, the mean achieved rate.
+
+    None where no run has a mean latency, requests and an achieved rate.
+    """
+    ok = [r for r in runs if is_finite((r.get("latency_us") or {}).get("mean")) and r.get("requests")
+          and (r.get("open_loop") or {}).get("rate_achieved")]
+    if not ok:
         return None
-    a = ol["rate_achieved"] * s_us / 1e6
+    n = sum(r["requests"] for r in ok)
+    mean = sum(r["latency_us"]["mean"] * r["requests"] for r in ok) / n
+    rate = sum(r["open_loop"]["rate_achieved"] for r in ok) / len(ok)
+    background = max((r["background_cpus"] for r in ok if r.get("background_cpus") is not None), default=None)
+    return Pooled(mean, service(ok), rate, n, background)
+
+
+def _row(runs: list[dict], base_runs: list[dict], servers: int, rho_asked: float,
+         services: tuple[tuple[object, str], ...]) -> TheoryRow | None:
+    """A theory row from the runs of one loaded cell and those of the low-rate one; None where a figure is
+    missing or ρ ≥ 1.  ``services`` are (how S is taken from runs, what to call it), the first that gives one."""
+    for service, source in services:
+        at, base = pooled(runs, service), pooled(base_runs, service)
+        if at is not None and base is not None and at.service_us:
+            break
+    else:
+        return None
+    s = at.service_us / 1e6
+    a = at.rate * s
     if a >= servers:
         return None
-    s = s_us / 1e6
     theory = md1_wait(a, s) if servers == 1 else mdc_wait(servers, a, s)
     # The low rate is not quite no load: its own wait by the formula, at its rate and S.
-    base_rate, (base_s_us, _) = (base.open_loop or {}).get("rate_achieved") or 0.0, service_us(base)
-    base_a = base_rate * (base_s_us or s_us) / 1e6
-    base_s = (base_s_us or s_us) / 1e6
+    base_s = (base.service_us or at.service_us) / 1e6
+    base_a = base.rate * base_s
     base_theory = (md1_wait(base_a, base_s) if servers == 1 else mdc_wait(servers, base_a, base_s)) \
         if 0 < base_a < servers else 0.0
-    return TheoryRow(c.params["fraction"], ol["rate_achieved"], s_us, mean, base_mean, theory * 1e6,
-                     c.requests or 0, servers, source, base_theory * 1e6)
+    backgrounds = [b for b in (at.background_cpus, base.background_cpus) if b is not None]
+    return TheoryRow(rho_asked, at.rate, at.service_us, at.mean_us, base.mean_us, theory * 1e6, at.requests, servers,
+                     source, base_theory * 1e6, max(backgrounds) if backgrounds else None)
+
+
+def _pooled_row(c: Measured, base: Measured, servers: int, services) -> TheoryRow | None:
+    """The row of ``c`` against ``base``, its repeats pooled, with one row per round (repeats of one number)."""
+    row = _row(c.runs, base.runs, servers, c.params["fraction"], services)
+    if row is None:
+        return None
+    base_by = {r.get("repeat"): r for r in base.runs}
+    rounds = [_row([r], [base_by[r.get("repeat")]], servers, c.params["fraction"], services)
+              for r in c.runs if r.get("repeat") in base_by]
+    row.rounds = [r for r in rounds if r is not None]
+    return row
 
 
 def md1_rows(cells: list[Measured]) -> list[TheoryRow]:
-    """single on one CPU at each ρ of the theory cells, against its low-rate cell."""
+    """single on one CPU at each ρ of the theory cells, against its low-rate cell; S its CPU per request (/proc)."""
     theory = [c for c in cells if c.params.get("workload") == "theory" and c.open_loop and c.mode == "single"]
     base = next((c for c in theory if c.params.get("role") == "base"), None)
     if base is None:
         return []
-    rows = [_row(c, base, 1) for c in sorted(theory, key=lambda c: c.params["fraction"]) if c.params.get("role") == "rho"]
+    rows = [_pooled_row(c, base, 1, ((cpu_per_request, MD1_SOURCE),))
+            for c in sorted(theory, key=lambda c: c.params["fraction"]) if c.params.get("role") == "rho"]
     return [r for r in rows if r is not None]
 
 
 def mdc_rows(cells: list[Measured], model: str) -> list[TheoryRow]:
-    """``model``'s sweep cpu cells at the theory's ρ as M/D/c, c its parallelism, against its lowest rate."""
+    """``model``'s sweep cpu cells at the theory's ρ as M/D/c, c its parallelism, against its lowest rate;
+    S its pool threads' busy time per task."""
     mine = sorted((c for c in cells if c.params.get("workload") == "cpu" and c.mode == model and c.open_loop
                    and c.params.get("fraction") is not None), key=lambda c: c.params["fraction"])
     if len(mine) < 2 or not mine[0].parallelism:
         return []
     rhos = sorted({c.params["fraction"] for c in cells if c.params.get("role") == "rho"}) or DEFAULT_RHOS
-    rows = [_row(c, mine[0], mine[0].parallelism) for c in mine[1:] if c.params["fraction"] in rhos]
+    services = ((pool_busy_per_task, MDC_SOURCE), (cpu_per_request, MDC_FALLBACK))
+    rows = [_pooled_row(c, mine[0], mine[0].parallelism, services) for c in mine[1:] if c.params["fraction"] in rhos]
     return [r for r in rows if r is not None]
 
 
 def theory_sentence(rows: list[TheoryRow], tolerance: float) -> str:
-    """How far each measured wait was from the formula."""
-    parts = [f"at ρ = {r.rho:.2f} the mean wait was {fmt_us(r.measured_us)} against {fmt_us(r.theory_us)} "
-             f"({r.diff:+.0%}, {'within' if abs(r.diff) <= tolerance else 'outside'} {tolerance:.0%}; "
-             f"{r.requests:,} requests)" for r in rows]
+    """How far each measured wait was from the formula, and how far each round was."""
+    parts = []
+    for r in rows:
+        spread = (f"; its {len(r.rounds)} rounds {r.round_diffs()}, {sum(abs(x.diff) <= tolerance for x in r.rounds)} "
+                  f"of them within" if len(r.rounds) > 1 else "")
+        parts.append(f"at ρ = {r.rho:.2f} the mean wait was {fmt_us(r.measured_us)} against {fmt_us(r.theory_us)} "
+                     f"({r.diff:+.0%}, {'within' if abs(r.diff) <= tolerance else 'outside'} {tolerance:.0%}; "
+                     f"{r.requests:,} requests{spread})")
     lead = f"With c = {rows[0].servers}, " if rows[0].servers > 1 else ""
     text = lead + join(parts) + f". S is the {rows[0].source}."
     return text[0].upper() + text[1:]
+
+
+def cpu_latency_held(cells: list[Measured]) -> tuple[int, int, list[str]]:
+    """Over the theory cells' runs: how many held /dev/cpu_dma_latency, of how many recorded, and why the
+    others did not (each reason once)."""
+    records = [(r.get("after_run") or {}).get("cpu_dma_latency") for c in cells
+               if c.params.get("workload") == "theory" and c.params.get("role") for r in c.runs]
+    records = [x for x in records if x]
+    reasons = sorted({x.get("error") or "not held" for x in records if not x.get("held")})
+    return sum(1 for x in records if x.get("held")), len(records), reasons
 
 
 def co_pair(cells: list[Measured]) -> tuple[Measured, Measured] | None:

@@ -5,18 +5,23 @@ and its report section on synthetic cells."""
 import importlib.util
 import json
 import os
+import shutil
+import struct
 import subprocess
 import tempfile
 import threading
 import unittest
+from unittest import mock
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cvplab import openloop, plan, procs, queueing, report, results, runner
+from cvplab import latency_report as lr
+from cvplab import openloop, plan, pmqos, procs, queueing, report, results, runner
+from cvplab.cells import Measured
 from cvplab.cpus import Placement
-from cvplab.profiles import QUICK, SMOKE
+from cvplab.profiles import FULL, QUICK, SMOKE
 from cvplab.scenarios import latency
-from tests.fakes import catalog, synthetic_doc
+from tests.fakes import STUB, catalog, synthetic_doc
 
 FAKE = Path(__file__).resolve().parent / "fake_cvp_load.py"
 REAL = Path(__file__).resolve().parents[2] / "build" / "release" / "cvp-load"
@@ -80,13 +85,30 @@ class PlanTest(unittest.TestCase):
                 self.assertEqual(rate.cell.params["point"], "capacity")
                 self.assertEqual((rate.cell.mode, rate.cell.params["workload"]), (c.mode, c.params["workload"]))
                 self.assertEqual(rate.fraction, c.params["fraction"])
-        self.assertEqual({c.repeats for c in p.cells}, {1})
-        self.assertEqual(p.runs, len(p.cells), "one repeat each, whatever the profile's")
+        # past capacity only io, whose closed-loop capacity is wrk's connections ÷ the wait
+        rates = [c for point in sweep.points for c in point if c.params["fraction"]]
+        fractions = {w: sorted({c.params["fraction"] for c in rates if c.params["workload"] == w})
+                     for w in latency.WORKLOADS}
+        self.assertEqual(fractions, {"cpu": [0.1, 0.5, 0.8], "io": [0.1, 0.5, 0.8, 1.1], "mixed": [0.1, 0.5, 0.8]})
+        self.assertEqual({c.repeats for point in sweep.points for c in point}, {1})
         self.assertEqual({c.server.label for c in apart.points[0]}, {"single"})
         self.assertEqual(apart.servers[0].cpus, (0,))
+        self.assertEqual([[c.params["point"] for c in point] for point in apart.points],
+                         [["capacity"], ["f10", "f50", "f80"], ["closed"], ["open"]])
         co_open = apart.points[-1][0]
         self.assertEqual([l.variant for l in co_open.loads], ["co", "co-block"])
         self.assertIs(co_open.loads[0].stream.rate.cell, apart.points[-2][0], "open at the rate wrk achieved")
+
+    def test_the_theory_is_one_point_of_three_interleaved_rounds(self):
+        apart = plan.build(settings()).groups[1]
+        cap, theory = apart.points[0][0], apart.points[1]
+        self.assertEqual([c.params["role"] for c in theory], ["base", "rho", "rho"])
+        self.assertEqual([c.params["fraction"] for c in theory], [0.1, 0.5, 0.8])
+        self.assertEqual({(c.repeats, c.duration_s) for c in theory}, {(3, 4)}, "three rounds of 4 s in quick")
+        for c in theory:
+            self.assertIs(c.loads[0].stream.rate.cell, cap)
+        full = plan.build(settings(profile=FULL)).groups[1].points[1]
+        self.assertEqual({(c.repeats, c.duration_s) for c in full}, {(3, 30)})
 
     def test_left_out_without_cvp_load_and_without_single(self):
         skipped = []
@@ -102,7 +124,10 @@ class PlanTest(unittest.TestCase):
         full = plan.build(settings(scenarios=tuple(s for s in QUICK.scenarios), nginx=True, node=True, node_db=True))
         by = full.estimate_by_scenario()
         self.assertAlmostEqual(sum(by.values()) + plan.FIXED_S, full.estimate_s())
-        self.assertLessEqual(full.estimate_s(), 11 * 60 + 15, by)
+        # 1:40 before the theory's three interleaved rounds (+25 s); cpu's and mixed's runs past capacity left out
+        # of quick (−11 s)
+        self.assertLessEqual(by["latency"], 1 * 60 + 55, by)
+        self.assertLess(full.estimate_s(), 12 * 60, by)  # the quick profile's limit as a whole
 
 
 class ResolveRateTest(unittest.TestCase):
@@ -220,6 +245,214 @@ class MergeTest(unittest.TestCase):
                 openloop.parse_result(text)
 
 
+class CpuLatencyHoldTest(unittest.TestCase):
+    """The scenario holds /dev/cpu_dma_latency (here a file of the test's) during the theory's runs only."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.device = Path(self.tmp.name) / "cpu_dma_latency"
+        self.device.write_bytes(b"")
+        self.scenario = latency.Latency()
+        self.scenario.hold = pmqos.LatencyHold(0, self.device)
+        apart = plan.build(settings()).groups[1]
+        self.capacity, self.theory = apart.points[0][0], apart.points[1]
+        self.co = [point[0] for point in apart.points[2:]]
+
+    def tearDown(self):
+        self.scenario.hold.release()
+        self.tmp.cleanup()
+
+    def is_open(self) -> bool:
+        return any(os.readlink(f"/proc/self/fd/{fd}") == str(self.device) for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    def test_held_during_the_reference_and_the_loads_only(self):
+        for cell in self.theory:
+            self.scenario.before_run(cell, None)
+            self.assertTrue(self.is_open(), cell.params["point"])
+            self.assertEqual(self.device.read_bytes(), struct.pack("=i", 0))
+            self.assertEqual(self.scenario.after_run(cell, None),
+                             {"cpu_dma_latency": {"held": True, "value_us": 0, "path": str(self.device),
+                                                  "error": None}})
+            self.assertFalse(self.is_open(), "released once the run is over")
+        for cell in [self.capacity, *self.co]:
+            self.scenario.before_run(cell, None)
+            self.assertFalse(self.is_open(), cell.params["point"])
+            self.assertIsNone(self.scenario.after_run(cell, None))
+
+    def test_a_run_that_failed_leaves_nothing_held_past_the_next_run(self):
+        self.scenario.before_run(self.theory[1], None)  # the run raised: no after_run
+        self.assertTrue(self.is_open())
+        self.scenario.before_run(self.co[1], None)
+        self.assertFalse(self.is_open())
+
+    def test_a_device_that_cannot_be_opened_is_recorded(self):
+        self.scenario.hold = pmqos.LatencyHold(0, Path(self.tmp.name) / "missing")
+        self.scenario.before_run(self.theory[0], None)
+        record = self.scenario.after_run(self.theory[0], None)["cpu_dma_latency"]
+        self.assertFalse(record["held"])
+        self.assertIn("cannot open", record["error"])
+
+
+@unittest.skipUnless(shutil.which("wrk"), "wrk is not installed")
+class CpuLatencyThroughTheRunnerTest(unittest.TestCase):
+    """The runner calls the scenario's hooks: each theory run's entry records the hold (the stub, the fake cvp-load,
+    a file standing in for the device)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.registry = procs.ProcessRegistry()
+        self.device = Path(self.tmp.name) / "cpu_dma_latency"
+        self.device.write_bytes(b"")
+
+    def tearDown(self):
+        self.registry.stop_all()
+        self.tmp.cleanup()
+
+    def test_each_theory_run_records_the_hold(self):
+        s = settings(profile=SMOKE, models=("single",), pbkdf2_iterations=1000)
+        group = plan.build(s).groups[1]
+        env = runner.Environment(out_dir=Path(self.tmp.name), wrk=shutil.which("wrk"), client_cpus=(1,),
+                                 registry=self.registry, server_binary=STUB, cvp_load=str(FAKE))
+        r = runner.Runner(plan.Plan([group], [], 1, 0), env, {})
+        r.say = lambda text: None
+        servers = {group.servers[0]: r.start_server(group.servers[0])}
+        try:
+            with mock.patch.object(latency.SCENARIO, "hold", pmqos.LatencyHold(0, self.device)):
+                for point in group.points[:2]:  # the capacity, then the reference and the load
+                    r.run_point(point, servers)
+                self.assertFalse(latency.SCENARIO.hold.held, "released after the last run")
+        finally:
+            servers[group.servers[0]].stop(0.5)
+        cap, base, rho = r.cells
+        self.assertEqual([c.params["point"] for c in r.cells], ["capacity", "f5", "f50"])
+        self.assertTrue(all("after_run" not in run for run in cap.runs), "no hold for the capacity")
+        for c in (base, rho):
+            self.assertEqual(len(c.runs), 1, c.failures)
+            self.assertEqual(c.runs[0]["after_run"], {"cpu_dma_latency": {"held": True, "value_us": 0,
+                                                                          "path": str(self.device), "error": None}})
+        self.assertEqual(self.device.read_bytes(), struct.pack("=i", 0))
+        self.assertEqual(lr.cpu_latency_held(r.cells), (2, 2, []))
+
+
+def theory_run(repeat: int, mean: float, requests: int, cpu_us: float, rate: float, *, held: bool = True,
+               background: float = 0.0, loop_busy_us: float | None = None) -> dict:
+    """A theory run as results.json keeps it: ``cpu_us`` of the server's CPU per request, over ``requests``."""
+    per_worker = ([{"id": 0, "kind": "loop", "cpu": 0, "requests": requests, "connections_total": 1,
+                    "tasks": requests, "busy_ns": int(loop_busy_us * 1000 * requests)}]
+                  if loop_busy_us is not None else None)
+    return {"repeat": repeat, "requests": requests, "latency_us": {"mean": mean}, "server_cpu_s": cpu_us * requests / 1e6,
+            "background_cpus": background, "open_loop": {"rate_achieved": rate}, "per_worker": per_worker,
+            "after_run": {"cpu_dma_latency": {"held": held, "value_us": 0, "path": "/dev/cpu_dma_latency",
+                                              "error": None if held else "cannot open /dev/cpu_dma_latency"}}}
+
+
+def theory_cell(role: str, fraction: float, runs: list[dict], mode: str = "single",
+                workload: str = "theory") -> Measured:
+    """A theory (or sweep) cell holding ``runs``."""
+    point = latency.point_of(fraction)
+    return Measured(id=f"latency/{workload}/{mode}/{point}", scenario="latency", variant=workload, mode=mode,
+                    path="/cpu/pbkdf2?iterations=1000", connections=1000, repeats=len(runs), duration_s=4,
+                    params={"workload": workload, "point": point, "fraction": fraction, "role": role},
+                    open_loop={"rate_asked": 1.0}, latency_us={"mean": runs[0]["latency_us"]["mean"]}, runs=runs,
+                    parallelism=2 if mode == "offload" else 1)
+
+
+#: The reference: 10% of capacity, S = 1 ms, mean 1,050 µs in each of three rounds of 400 requests.
+BASE = [theory_run(i + 1, 1050.0, 400, 1000.0, 100.0) for i in range(3)]
+#: The formula's wait at the reference: ρ = 100/s × 1 ms = 0.1, 0.1 × 1000 / (2 × 0.9) µs.
+BASE_WAIT = 0.1 * 1000 / 1.8
+
+
+class PooledTheoryTest(unittest.TestCase):
+    """Each row pools its rounds (request-weighted mean, total CPU ÷ total requests, the mean rate); the check
+    reads the pooled figure and says what the rounds show."""
+
+    def rows(self, means, *, held=True, requests=(2000, 2000, 2000)):
+        runs = [theory_run(i + 1, m, n, 1000.0, 500.0, held=held) for i, (m, n) in enumerate(zip(means, requests))]
+        cells = [theory_cell("base", 0.1, BASE), theory_cell("rho", 0.5, runs)]
+        return cells, lr.md1_rows(cells)
+
+    def test_s_is_the_cpu_per_request_from_proc_not_the_loops_busy_time(self):
+        # the hand measurement: the loop busy 717 µs a task, the process's CPU 753 µs a request
+        runs = [theory_run(i + 1, 2000.0, 2000, 753.0, 500.0, loop_busy_us=717.0) for i in range(3)]
+        base = [theory_run(i + 1, 1050.0, 400, 753.0, 100.0, loop_busy_us=717.0) for i in range(3)]
+        (row,) = lr.md1_rows([theory_cell("base", 0.1, base), theory_cell("rho", 0.5, runs)])
+        self.assertAlmostEqual(row.service_us, 753.0)
+        self.assertTrue(row.source.startswith("server's CPU per request from /proc"), row.source)
+        self.assertAlmostEqual(row.rho, 500 * 753e-6)
+
+    def test_pooled_by_hand_not_the_median(self):
+        runs = [theory_run(1, 1500.0, 2000, 1000.0, 490.0), theory_run(2, 1520.0, 2000, 1100.0, 500.0),
+                theory_run(3, 1900.0, 1000, 900.0, 510.0)]
+        (row,) = lr.md1_rows([theory_cell("base", 0.1, BASE), theory_cell("rho", 0.5, runs)])
+        # (1500 × 2000 + 1520 × 2000 + 1900 × 1000) ÷ 5000, not the median 1520
+        self.assertAlmostEqual(row.mean_us, 7.94e6 / 5000)
+        # (2.0 + 2.2 + 0.9) s ÷ 5000 requests, not the median 1000 µs
+        self.assertAlmostEqual(row.service_us, 1020.0)
+        self.assertAlmostEqual(row.rate, 500.0)
+        self.assertEqual(row.requests, 5000)
+        self.assertAlmostEqual(row.base_us, 1050.0)
+        self.assertAlmostEqual(row.base_theory_us, BASE_WAIT)
+        rho = 500 * 1020e-6
+        self.assertAlmostEqual(row.theory_us, rho * 1020 / (2 * (1 - rho)))
+        # each round against the reference's round of the same number
+        self.assertEqual(len(row.rounds), 3)
+        self.assertAlmostEqual(row.rounds[2].mean_us, 1900.0)
+        self.assertAlmostEqual(row.rounds[2].service_us, 900.0)
+
+    def test_one_disturbed_round_makes_the_pooled_figure_miss_and_the_check_says_so(self):
+        cells, (row,) = self.rows((1500.0, 1520.0, 1900.0))
+        # pooled: 1640 − 1050 + 55.6 = 645.6 µs against 500 µs; the rounds +1%, +5%, +81%
+        self.assertAlmostEqual(row.measured_us, 1640 - 1050 + BASE_WAIT)
+        self.assertAlmostEqual(row.diff, (1640 - 1050 + BASE_WAIT) / 500 - 1)
+        self.assertEqual(row.round_diffs(), "+1%, +5%, +81%")
+        check = latency.check_theory(cells)
+        self.assertEqual(check.verdict, "missed", "the pooled figure, not the median round (+5%), is checked")
+        self.assertIn("+29%", check.figure)
+        self.assertIn("rounds +1%, +5%, +81%", check.figure)
+        why = " ".join(check.why)
+        self.assertIn("round 3 +81%", why)
+        self.assertIn("one disturbed round", why)
+        self.assertNotIn("cpu_dma_latency", why, "it was held")
+
+    def test_a_round_outside_while_the_pooled_figure_holds(self):
+        cells, (row,) = self.rows((1500.0, 1520.0, 1620.0))
+        self.assertLess(abs(row.diff), 0.15)
+        check = latency.check_theory(cells)
+        self.assertEqual(check.verdict, "met")
+        self.assertIn("round 3 +25%", " ".join(check.why))
+
+    def test_every_round_off_the_same_way_is_a_bias(self):
+        cells, _ = self.rows((1700.0, 1720.0, 1690.0))
+        check = latency.check_theory(cells)
+        self.assertEqual(check.verdict, "missed")
+        self.assertIn("every round was off the same way", " ".join(check.why))
+
+    def test_not_held_is_said(self):
+        cells, _ = self.rows((1500.0, 1520.0, 1900.0), held=False)
+        self.assertEqual(lr.cpu_latency_held(cells), (3, 6, ["cannot open /dev/cpu_dma_latency"]))
+        self.assertIn("/dev/cpu_dma_latency was not held in 3 of 6 runs", " ".join(latency.check_theory(cells).why))
+        self.assertIn("held /dev/cpu_dma_latency at 0 in 3 of these 6 runs only", latency.cpu_latency_text(cells))
+        cells, _ = self.rows((1500.0, 1520.0, 1620.0))
+        self.assertIn("During every one of these 6 runs", latency.cpu_latency_text(cells))
+
+    def test_offload_keeps_its_pool_threads_busy_time(self):
+        def run(i, mean, rate):
+            r = theory_run(i, mean, 2000, 1100.0, rate)  # the process: 1,100 µs a request, the loop's share too
+            r["per_worker"] = [{"id": 1, "kind": "pool-thread", "cpu": 0, "requests": None, "connections_total": None,
+                                "tasks": 2000, "busy_ns": 900_000 * 2000}]
+            return r
+        cells = [theory_cell(None, 0.1, [run(1, 1000.0, 220.0)], "offload", "cpu"),
+                 theory_cell(None, 0.5, [run(1, 1400.0, 1100.0)], "offload", "cpu"),
+                 theory_cell("rho", 0.5, [run(1, 1.0, 1.0)], "single")]
+        (row,) = lr.mdc_rows(cells, "offload")
+        self.assertAlmostEqual(row.service_us, 900.0)
+        self.assertEqual(row.servers, 2)
+        self.assertTrue(row.source.startswith("pool threads' busy time"), row.source)
+        self.assertAlmostEqual(row.rho, 1100 * 900e-6 / 2)
+
+
 class SectionTest(unittest.TestCase):
     def cells(self, good=True):
         return [c for c in synthetic_doc(good)["cells"] if c.scenario == "latency"]
@@ -257,6 +490,11 @@ class SectionTest(unittest.TestCase):
                 self.assertTrue((Path(tmp) / f"{chart}.png").is_file(), chart)
         self.assertIn("## latency: latency against offered load (open loop)", md)
         self.assertIn("| ρ asked |", md)
+        self.assertIn("| each round |", md)
+        self.assertIn("rates from 10%, 50% and 80% (110% for io alone", md)
+        self.assertIn("ran in 3 interleaved rounds of 4 s", md)
+        self.assertIn("S is the server's CPU per request from /proc", md)
+        self.assertIn("was not recorded (a run from before the lab held it)", md, "the synthetic runs have none")
         self.assertIn("Coordinated omission, shown", md)
 
     def test_old_cells_without_open_loop_still_read(self):

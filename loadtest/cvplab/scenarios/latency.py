@@ -9,15 +9,17 @@ times each request from its scheduled send:
   runner), interleaved across models: p50, p99 and p99.9 against the offered rate, and each
   model's knee (:func:`cvplab.queueing.knee`);
 - **the theory check**: ``single`` on one CPU, a PBKDF2 request of fixed cost S, Poisson arrivals
-  at ρ = 0.5 and 0.8: an M/D/1 queue, whose mean wait is ρ·S / (2(1−ρ)).  S is the server's CPU
-  per request (``/proc``), ρ = λ·S with λ the rate achieved, and the measured wait is the mean
-  latency less the mean at 10% of capacity, plus the
-  formula's small wait there.  ``offload`` (its c pool threads) from the sweep's
-  cpu cells, as an M/D/c;
+  at ρ = 0.5 and 0.8: an M/D/1 queue, whose mean wait is ρ·S / (2(1−ρ)).  The low-rate reference
+  (10% of capacity) and the loads are one point, so the runner interleaves their repeats; each
+  row pools its repeats (:mod:`cvplab.latency_report`).  S is the server's CPU per request
+  (``/proc``), ρ = λ·S with λ the rate achieved, and the measured wait is the mean latency less
+  the reference's, plus the formula's small wait there.  While these runs last the lab holds
+  ``/dev/cpu_dma_latency`` at 0 (:mod:`cvplab.pmqos`), so that no request pays a CPU's wake-up
+  from deep idle, and records whether it could in each run's ``after_run``.  ``offload`` (its c
+  pool threads) from the sweep's cpu cells, as an M/D/c;
 - **coordinated omission**: ``single`` serving ``/plaintext`` while ``/io/block?ms=200`` stalls
   it once a second, measured by wrk (closed) and by cvp-load (open) at wrk's throughput.
 """
-
 from __future__ import annotations
 
 import math
@@ -27,8 +29,10 @@ from ..cells import Measured
 from ..checks import Check, noise
 from ..fmt import fmt_pct, fmt_rps, fmt_us, join
 from ..openloop import OpenStream, RateOf
+from ..pmqos import DEVICE, LatencyHold
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest, wrk_threads
 from ..render import Block, h, img, p, table
+from ..servers import Server
 from ..wrk import Stream
 from .. import latency_report as lr
 from .base import ReportContext, Scenario
@@ -43,6 +47,9 @@ THEORY_TOLERANCE = 0.15
 class Params:
     workloads: tuple[str, ...]  # of WORKLOADS, in report order
     fractions: tuple[float, ...]  # offered rates, as shares of each model's capacity
+    # the workloads also offered the fractions above 1: past a server's own limit the queue only grows, and a
+    # run's p99 there measures the run's length; io's closed-loop capacity is wrk's connections ÷ the wait instead
+    beyond_capacity: tuple[str, ...]
     repeats: int | None  # repeats of every latency cell; None: the profile's
     duration_s: int  # each open-loop run of the sweep
     capacity_duration_s: int  # each wrk run measuring a capacity
@@ -56,6 +63,7 @@ class Params:
     theory_base: float  # the low-load reference, as a share of single's capacity
     theory_work_share: float  # the theory's PBKDF2 cost, as a share of the calibrated iterations
     theory_duration_s: int
+    theory_repeats: int  # rounds of the reference and the loads, interleaved; each row pools them
     co_block_ms: int  # the stall, once a second
     co_connections: int  # wrk's connections for the closed-loop /plaintext stream
     co_duration_s: int
@@ -65,24 +73,31 @@ class Latency(Scenario):
     name = "latency"
     calibrated = True
     profiles = {
-        # quick: one repeat of four rates, 1-s runs (hundreds of PBKDF2 arrivals, thousands of the others); the
-        # theory's runs 3 s (a few thousand arrivals at ~1 ms)
-        "quick": Params(workloads=WORKLOADS, fractions=(0.1, 0.5, 0.8, 1.1), repeats=1, duration_s=1,
-                        capacity_duration_s=1,
+        # quick: one repeat of three rates (four for io, whose 110% is still below the servers' limit), 1-s runs
+        # (hundreds of PBKDF2 arrivals, thousands of the others); the theory's reference and loads three
+        # interleaved rounds of 4 s (a few thousand arrivals at ~1 ms each round)
+        "quick": Params(workloads=WORKLOADS, fractions=(0.1, 0.5, 0.8, 1.1), beyond_capacity=("io",), repeats=1,
+                        duration_s=1, capacity_duration_s=1,
                         cpu_connections=8, io_connections=256, io_wait_ms=10, mix_io_weight=9, max_connections=1000,
                         generators=1, theory_rhos=(0.5, 0.8), theory_base=0.1, theory_work_share=0.2,
-                        theory_duration_s=4, co_block_ms=200, co_connections=8, co_duration_s=2),
-        "full": Params(workloads=WORKLOADS, fractions=tuple(round(0.1 * k, 1) for k in range(1, 13)), repeats=3, duration_s=10,
+                        theory_duration_s=4, theory_repeats=3, co_block_ms=200, co_connections=8,
+                        co_duration_s=2),
+        "full": Params(workloads=WORKLOADS, fractions=tuple(round(0.1 * k, 1) for k in range(1, 13)),
+                       beyond_capacity=WORKLOADS, repeats=3, duration_s=10,
                        capacity_duration_s=5, cpu_connections=16, io_connections=1000, io_wait_ms=10,
                        mix_io_weight=9, max_connections=2000, generators=1, theory_rhos=(0.5, 0.8), theory_base=0.1,
-                       theory_work_share=0.2, theory_duration_s=30, co_block_ms=200, co_connections=16,
-                       co_duration_s=10),
+                       theory_work_share=0.2, theory_duration_s=30, theory_repeats=3, co_block_ms=200,
+                       co_connections=16, co_duration_s=10),
         # smoke: the cpu workload at one rate, the theory at one ρ, two generators merged
-        "smoke": Params(workloads=("cpu",), fractions=(0.5,), repeats=1, duration_s=1, capacity_duration_s=1, cpu_connections=2,
+        "smoke": Params(workloads=("cpu",), fractions=(0.5,), beyond_capacity=(), repeats=1, duration_s=1,
+                        capacity_duration_s=1, cpu_connections=2,
                         io_connections=16, io_wait_ms=5, mix_io_weight=3, max_connections=32, generators=2,
                         theory_rhos=(0.5,), theory_base=0.05, theory_work_share=0.5, theory_duration_s=1,
-                        co_block_ms=50, co_connections=2, co_duration_s=1),
+                        theory_repeats=1, co_block_ms=50, co_connections=2, co_duration_s=1),
     }
+    def __init__(self) -> None:
+        # The theory runs' request that CPUs wake within 0 µs (a test may give it a file of its own).
+        self.hold = LatencyHold(0, DEVICE)
 
     def connections_wanted(self, params: Params, placement) -> int:
         return max(params.io_connections, params.max_connections * params.generators) + params.co_connections
@@ -143,6 +158,8 @@ class Latency(Scenario):
             points.append(tuple(point))
         for f in params.fractions:
             for w in params.workloads:
+                if f > 1 and w not in params.beyond_capacity:
+                    continue
                 paths = capacity_streams[w][1]
                 points.append(tuple(
                     Cell(self.name, sp, (Load(self.open_stream(params, paths, RateOf(capacity[w, sp], f)), w,
@@ -163,11 +180,14 @@ class Latency(Scenario):
                    params.capacity_duration_s, 1, dict(base, point="capacity", fraction=None), notes=notes,
                    repeats=params.repeats)
         points = [(cap,)]
+        # The reference and the loads in one point: the runner interleaves their repeats, round after round.
+        theory = []
         for role, f in [("base", params.theory_base)] + [("rho", r) for r in params.theory_rhos]:
             stream = self.open_stream(params, ((1, path),), RateOf(cap, f))
-            points.append((Cell(self.name, sp, (Load(stream, "theory", path),), params.theory_duration_s, 1,
-                                dict(base, point=point_of(f), fraction=f, role=role), notes=notes,
-                                repeats=params.repeats),))
+            theory.append(Cell(self.name, sp, (Load(stream, "theory", path),), params.theory_duration_s, 1,
+                               dict(base, point=point_of(f), fraction=f, role=role), notes=notes,
+                               repeats=params.theory_repeats))
+        points.append(tuple(theory))
         # Coordinated omission: /plaintext beside a stall once a second, closed then open at wrk's throughput.
         block = f"/io/block?ms={params.co_block_ms}"
         stall = Load(self.open_stream(params, ((1, block),), 1.0, arrival="constant", name="block"), "co-block", block)
@@ -181,6 +201,22 @@ class Latency(Scenario):
                      repeats=params.repeats)
         points += [(closed,), (open_,)]
         return Group(self.name, (sp,), tuple(points))
+
+    # -- around each run: /dev/cpu_dma_latency held for the theory's reference and loads -------------------
+
+    def before_run(self, cell: Cell, server: Server) -> None:
+        """Holds the CPUs' wake-up latency at 0 during a theory run (pmqos); releases what a failed run left."""
+        self.hold.release()
+        if holds_cpu_latency(cell):
+            self.hold.acquire()
+
+    def after_run(self, cell: Cell, server: Server) -> dict | None:
+        """Releases the hold after a theory run and says whether it was held (the run's ``after_run``)."""
+        if not holds_cpu_latency(cell):
+            return None
+        record = dict(self.hold.record)
+        self.hold.release()
+        return {"cpu_dma_latency": record}
 
     def point_title(self, cell: Cell) -> str:
         return cell.params["point"]
@@ -209,9 +245,8 @@ class Latency(Scenario):
                   p("cvp-load sends each request at its scheduled time, whatever the server is doing, and times it "
                     "from that time: a server that stalls is still sent its load, and the wait shows in full. "
                     "Arrivals are Poisson. Each model's capacity for each workload is measured first, closed-loop "
-                    "(wrk over many connections); then rates from "
-                    f"{join(sorted({fmt_pct(c.params['fraction'], 0) for c in cells if c.params.get('fraction') and c.params.get('workload') in WORKLOADS}))} "
-                    "of it are offered, interleaved across models. The knee is the highest offered rate whose p99 "
+                    f"(wrk over many connections); then {offered_rates(cells)} of it are offered, interleaved across "
+                    "models. The knee is the highest offered rate whose p99 "
                     f"stays within {lr.KNEE_FACTOR:g}× the model's unloaded p50 (its p50 at the lowest rate), every "
                     "lower rate's too: past it, queueing and not the work sets the tail.")]
         for w in WORKLOADS:
@@ -230,9 +265,31 @@ class Latency(Scenario):
 SCENARIO = Latency()
 
 
+def holds_cpu_latency(cell: Cell) -> bool:
+    """The theory's reference and loads: the runs during which /dev/cpu_dma_latency is held at 0."""
+    return cell.params.get("workload") == "theory" and cell.params.get("role") is not None
+
+
 def point_of(fraction: float) -> str:
     """A rate's point: ``f80`` for 80% of the capacity."""
     return f"f{round(fraction * 100)}"
+
+
+def offered_rates(cells: list[Measured]) -> str:
+    """The sweep's rates as shares of capacity: ``rates from 10%, 50% and 80%``, and those some workloads alone ran."""
+    by = {w: {c.params["fraction"] for c in cells if c.params.get("workload") == w and c.params.get("fraction")}
+          for w in WORKLOADS}
+    by = {w: f for w, f in by.items() if f}
+    if not by:
+        return "rates"
+    common = set.intersection(*by.values())
+    text = f"rates from {join([fmt_pct(f, 0) for f in sorted(common)])}"
+    extra = {w: sorted(f - common) for w, f in by.items() if f - common}
+    if extra:
+        text += " (" + "; ".join(f"{join([fmt_pct(x, 0) for x in fs])} for {w} alone" for w, fs in extra.items()) + \
+            ": past a server's own limit the queue only grows, and a run's p99 there measures the run's length; " \
+            "io's closed-loop capacity is wrk's connections ÷ the wait, below the servers' limit)"
+    return text
 
 
 def describe(paths: tuple[tuple[int, str], ...]) -> str:
@@ -249,15 +306,14 @@ def theory_blocks(cells: list[Measured]) -> list[Block]:
     blocks = [h(3, "Queueing theory: M/D/1 and M/D/c"),
               p("single hashes on its one loop, one request at a time: with Poisson arrivals and a fixed cost S it is "
                 "an M/D/1 queue, whose mean wait is ρ·S / (2(1−ρ)) (Pollaczek–Khinchine). S is the server's CPU per "
-                "request's work interval over each run (its loop's busy time per task from /stats, or its CPU per "
-                "request from /proc where /stats has none; single on a CPU of its own, cvp-load on another), "
-                "ρ = λ·S with λ "
-                "the rate cvp-load achieved, and the measured wait is the mean latency less the mean at 10% of capacity, plus the formula's small wait "
-                "there (network, parsing and the work itself cancel; a rarer rate leaves the CPU idle between "
-                "requests, and waking it costs more than the wait being measured). The order in which a loop serves waiting "
-                "requests does not change the mean wait, only its spread.")]
+                "request from /proc (below the table: why not its loop's busy time from /stats); single runs on a "
+                "CPU of its own, cvp-load on another; ρ = λ·S with λ the rate cvp-load achieved, and the "
+                "measured wait is the mean latency less the mean at 10% of capacity, plus the formula's small wait "
+                "there (network, parsing and the work itself cancel). The order in which a loop serves waiting "
+                "requests does not change the mean wait, only its spread."),
+              p(pooling_text(cells)), p(cpu_latency_text(cells))]
     head = ["ρ asked", "λ (req/s)", "S", "ρ = λ·S", "mean W", "mean at 10%", "measured Wq", "theory Wq",
-            "difference"]
+            "difference", "each round"]
     if md1:
         blocks += [table(head, [r.cells() for r in md1]), p(lr.theory_sentence(md1, THEORY_TOLERANCE))]
     if mdc:
@@ -266,10 +322,43 @@ def theory_blocks(cells: list[Measured]) -> list[Block]:
                      "(2(c − a)) with a = λ·S, exact for c = 1 (Cosmetatos's refinement multiplies it by "
                      "1 + (1−ρ)(c−1)(√(4+5c) − 2)/(16ρc): 1.05 for c = 2 at ρ = 0.5, 1.01 at 0.8). Its figures come "
                      "from the sweep's cpu cells, where the pool shares the CPUs with its loop and the generator, "
-                     "and S is its pool threads' busy time per task."),
+                     "and S is its pool threads' busy time per task from /stats (below the table: why)."),
                    table(["c"] + head, [[str(r.servers)] + r.cells() for r in mdc]),
                    p(lr.theory_sentence(mdc, THEORY_TOLERANCE))]
     return blocks
+
+
+def pooling_text(cells: list[Measured]) -> str:
+    """How the rows were computed from the repeats, and what that can and cannot remove."""
+    theory = [c for c in cells if c.params.get("workload") == "theory" and c.params.get("role")]
+    rounds = max((c.repeats for c in theory), default=0)
+    duration = theory[0].duration_s if theory else None
+    return (f"The reference and the loads ran in {rounds} interleaved round{'s' if rounds != 1 else ''}"
+            + (f" of {duration} s" if duration else "") + " (each round runs each of them once, in a rotated "
+            "order). Each row pools its rounds: the mean latency weighted by each run's requests, S the server's CPU "
+            "over every run ÷ every request, λ the mean of the achieved rates; the reference is pooled the same "
+            "way. The last column gives each round on its own, against the reference of the same round. Pooling "
+            "discards nothing: a round that a disturbance of the host (another process, the hypervisor) slowed still "
+            "counts, with the weight of its requests, and can move the pooled figure outside the tolerance; the "
+            "rounds show whether one round or every round was off. ρ = 0.5 is the most exposed: its wait, about S/2, "
+            "is the smallest being measured, so the same added delay is a larger share of it.")
+
+
+def cpu_latency_text(cells: list[Measured]) -> str:
+    """Whether /dev/cpu_dma_latency was held at 0 during the theory runs, and why it matters."""
+    held, recorded, reasons = lr.cpu_latency_held(cells)
+    why = ("a request that finds the server's CPU idle pays the CPU's wake-up before any work, and how often it does "
+           "depends on the load (nine requests in ten at 10% of capacity, one in two at ρ = 0.5), so the wake-up "
+           "does not cancel against the reference and biases the measured wait")
+    if not recorded:
+        return ("Whether /dev/cpu_dma_latency was held during these runs was not recorded (a run from before the lab "
+                f"held it): {why}.")
+    if held == recorded:
+        return (f"During every one of these {recorded} runs the lab held /dev/cpu_dma_latency at 0 (the kernel's PM "
+                "QoS: no CPU enters an idle state it cannot leave at once while the file is open, as cyclictest and "
+                f"tuned's latency-performance profile do): without it {why}.")
+    return (f"The lab held /dev/cpu_dma_latency at 0 in {held} of these {recorded} runs only "
+            f"({'; '.join(reasons)}): in the others {why}.")
 
 
 def co_blocks(cells: list[Measured], ctx: ReportContext) -> list[Block]:
@@ -287,18 +376,43 @@ def co_blocks(cells: list[Measured], ctx: ReportContext) -> list[Block]:
 
 
 def check_theory(cells: list[Measured]) -> Check:
-    """M/D/1 on single: the measured mean wait within 15% of the formula at every ρ."""
+    """M/D/1 on single: the measured mean wait, pooled over the rounds, within 15% of the formula at every ρ."""
     name = "latency theory"
     want = f"single as M/D/1: measured mean wait within {THEORY_TOLERANCE:.0%} of ρ·S / (2(1−ρ)) at each ρ"
     rows = lr.md1_rows(cells)
     if not rows:
         return Check(name, want, "-", "not measured", ["needs the theory cells on single (a capacity, a low rate, ρ)"])
-    figure = join([f"ρ {r.rho:.2f}: {fmt_us(r.measured_us)} against {fmt_us(r.theory_us)} ({r.diff:+.0%})"
-                   for r in rows])
+    figure = join([f"ρ {r.rho:.2f}: {fmt_us(r.measured_us)} against {fmt_us(r.theory_us)} ({r.diff:+.0%}"
+                   + (f"; rounds {r.round_diffs()}" if len(r.rounds) > 1 else "") + ")" for r in rows])
     off = [r for r in rows if abs(r.diff) > THEORY_TOLERANCE]
-    why = [f"at ρ {r.rho:.2f} the measured wait was {r.diff:+.0%} off; {r.requests:,} requests measured" for r in off]
+    why = [theory_why(r) for r in rows if r in off or any(abs(x.diff) > THEORY_TOLERANCE for x in r.rounds)]
+    held, recorded, reasons = lr.cpu_latency_held(cells)
+    if off and recorded and held < recorded:
+        why.append(f"/dev/cpu_dma_latency was not held in {recorded - held} of {recorded} runs ({'; '.join(reasons)}): "
+                   "requests that found the CPU idle paid its wake-up, more often at the lower loads")
     return Check(name, want, figure, "missed" if off else "met",
                  why + (noise([c for c in cells if c.params.get("workload") == "theory"]) if off else []))
+
+
+def theory_why(r: lr.TheoryRow) -> str:
+    """What a row's rounds say when the pooled figure or one of its rounds is outside the tolerance."""
+    n = max(1, len(r.rounds))
+    pooled = (f"at ρ {r.rho:.2f} the mean wait pooled over {n} round{'s' if n != 1 else ''} was {r.diff:+.0%} from "
+              f"the formula ({r.requests:,} requests)")
+    if len(r.rounds) < 2:
+        return pooled + (f"; other processes on this machine kept {r.background_cpus:.2f} CPUs busy"
+                         if r.background_cpus is not None else "")
+    outside = [(i + 1, x) for i, x in enumerate(r.rounds) if abs(x.diff) > THEORY_TOLERANCE]
+    detail = join([f"round {i} {x.diff:+.0%}" + (f" (other processes on this machine: {x.background_cpus:.2f} CPUs)"
+                                                 if x.background_cpus is not None else "") for i, x in outside])
+    if abs(r.diff) <= THEORY_TOLERANCE:
+        return (f"{pooled[:1].upper()}{pooled[1:]}, within {THEORY_TOLERANCE:.0%}, but {detail} on its own: one "
+                "round is not a reliable figure on this machine, the pooled one held")
+    if len(outside) == len(r.rounds) and len({x.diff > 0 for _, x in outside}) == 1:
+        return (f"{pooled}; every round was off the same way ({r.round_diffs()}): a bias of the method or the "
+                "machine, not one round's disturbance")
+    return (f"{pooled}; {detail}, the others within ({r.round_diffs()}): one disturbed round moved the pooled "
+            "figure, which discards nothing; a longer or a quieter run is what would settle it, not a wider tolerance")
 
 
 def check_co(cells: list[Measured]) -> Check:
