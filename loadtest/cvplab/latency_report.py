@@ -25,7 +25,7 @@ CHARTED = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
 
 __all__ = ["KNEE_FACTOR", "Curve", "TheoryRow", "Pooled", "curves", "chart_sweep", "sweep_text", "pooled",
            "cpu_per_request", "pool_busy_per_task", "md1_rows", "mdc_rows", "theory_sentence", "cpu_latency_held",
-           "co_pair", "chart_co", "co_text"]
+           "co_pair", "co_capacity", "chart_co", "co_text"]
 
 
 @dataclass
@@ -344,6 +344,26 @@ def co_pair(cells: list[Measured]) -> tuple[Measured, Measured] | None:
     return (closed, open_) if closed and open_ else None
 
 
+def co_capacity(cells: list[Measured]) -> Measured | None:
+    """single's /plaintext capacity, measured by wrk without a pause or a stall (None in runs from before it)."""
+    return next((c for c in cells if c.variant == "co" and c.params.get("point") == "capacity" and c.rps), None)
+
+
+def co_stalls(cells: list[Measured], point: str) -> int | None:
+    """The stalls (``/io/block`` requests answered) during a coordinated-omission cell's runs."""
+    block = next((c for c in cells if c.variant == "co-block" and c.params.get("point") == point), None)
+    return block.requests if block is not None else None
+
+
+def wrk_correction_interval_us(closed: Measured) -> float | None:
+    """The interval wrk 4.1's stats_correct assumes between a connection's requests: run time ÷ (requests ÷
+    connections), per run (µs)."""
+    if not closed.requests or not closed.repeats or not closed.duration_s:
+        return None
+    per_run = closed.requests / closed.repeats
+    return closed.duration_s * 1e6 / (per_run / closed.connections) if per_run >= closed.connections else None
+
+
 def chart_co(closed: Measured, open_: Measured, path: Path) -> None:
     """Percentile bars: wrk (closed), cvp-load from the scheduled send (open), and from the actual send."""
     plt = pyplot()
@@ -368,21 +388,44 @@ def chart_co(closed: Measured, open_: Measured, path: Path) -> None:
     save(fig, path)
 
 
-def co_text(closed: Measured, open_: Measured) -> list[str]:
-    """Both p99s, their difference, and what each tool saw."""
+def co_text(closed: Measured, open_: Measured, capacity: Measured | None = None,
+            stalls: int | None = None) -> list[str]:
+    """Both p99s, their difference, what each tool saw, and what wrk's own correction did."""
     c99, o99 = closed.latency_us.get("p99"), open_.latency_us.get("p99")
     if c99 is None or o99 is None:
         return []
     ol = open_.open_loop or {}
     s99 = (ol.get("service_us") or {}).get("p99")
-    out = [f"wrk measured {fmt_rps(closed.rps)} req/s with a p99 of {fmt_us(c99)}; at that rate "
+    share = (f" ({fmt_pct(closed.rps / capacity.rps, 0)} of single's capacity, {fmt_rps(capacity.rps)} req/s "
+             "measured without the pause or the stall)" if capacity and capacity.rps and closed.rps else "")
+    more = f"{fmt_us(o99 - c99)} more ({o99 / c99:.1f}×)" if o99 >= c99 else f"{fmt_us(c99 - o99)} less"
+    out = [f"wrk measured {fmt_rps(closed.rps)} req/s{share} with a p99 of {fmt_us(c99)}; at that rate "
            f"({fmt_rps(ol.get('rate_asked'))} asked, {fmt_rps(ol.get('rate_achieved'))} sent) cvp-load measured a p99 "
-           f"of {fmt_us(o99)}: {fmt_us(o99 - c99)} more ({o99 / c99:.1f}×). Timed from the actual send, as a closed "
-           f"loop times it, cvp-load's own p99 was {fmt_us(s99)}: the difference is the time requests spent "
-           "scheduled but not yet sendable, waiting behind the stall."]
-    out.append("A closed loop stops sending while the server stalls: each of its connections records one slow request "
-               "per stall and none of those that would have arrived meanwhile. Debian's wrk 4.1 adds synthetic samples "
-               "for the gap (its stats_correct), which restores part of the tail; an open loop needs no correction. "
+           f"of {fmt_us(o99)}: {more}. Timed from the actual send, as a closed loop times it, cvp-load's own p99 was "
+           f"{fmt_us(s99)}: the difference is the time requests spent scheduled but not yet sendable, waiting "
+           "behind the stall."]
+    text = ("A closed loop stops sending while the server stalls: each connection records one slow request per "
+            "stall and none of those it would have sent meanwhile")
+    hidden = False  # whether, uncorrected, too few of wrk's samples were slow for its p99 to show a stall
+    if stalls and closed.requests:
+        slow = stalls * closed.connections
+        hidden = slow < 0.01 * closed.requests
+        text += (f"; here at most {slow:,} of wrk's {closed.requests:,} requests ({fmt_pct(slow / closed.requests)}) "
+                 f"over {stalls} stalls" + (", fewer than the 1% a p99 needs" if hidden else ""))
+    interval = wrk_correction_interval_us(closed)
+    text += (". Debian's wrk 4.1 corrects its histogram before reporting it (stats_correct): taking the run time ÷ "
+             "(requests ÷ connections)" + (f", here {fmt_us(interval)}," if interval else "") + " as the time between "
+             "a connection's requests, it adds for every latency of at least twice that a synthetic sample at that "
+             "latency less one interval, less two, and so on: the requests the connection would have sent while it "
+             "waited. The p99 wrk reports is the corrected one")
+    if o99 > 0:
+        gap = (o99 - c99) / o99
+        text += f", {fmt_pct(abs(gap), 0)} {'below' if gap >= 0 else 'above'} cvp-load's"
+        if hidden:
+            text += (": uncorrected it could not have shown the stall at all, so the synthetic samples put "
+                     + ("most of the tail back" if abs(gap) <= 0.2 else "part of the tail back" if gap > 0 else
+                        "more in the tail than the open loop saw"))
+    out.append(text + ". An open loop needs no correction: its requests are timed from when they were due. "
                f"cvp-load sent {ol.get('late', 0):,} of {ol.get('scheduled', 0):,} requests more than "
                f"{fmt_us(ol.get('late_after_us'))} late and dropped {ol.get('dropped', 0):,}.")
     return out

@@ -21,6 +21,7 @@ from cvplab.cells import Measured
 from cvplab.cpus import Placement
 from cvplab.profiles import FULL, QUICK, SMOKE
 from cvplab.scenarios import latency
+from cvplab.wrk import Stream, WrkError, WrkRun
 from tests.fakes import STUB, catalog, synthetic_doc
 
 FAKE = Path(__file__).resolve().parent / "fake_cvp_load.py"
@@ -94,10 +95,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual({c.server.label for c in apart.points[0]}, {"single"})
         self.assertEqual(apart.servers[0].cpus, (0,))
         self.assertEqual([[c.params["point"] for c in point] for point in apart.points],
-                         [["capacity"], ["f10", "f50", "f80"], ["closed"], ["open"]])
-        co_open = apart.points[-1][0]
-        self.assertEqual([l.variant for l in co_open.loads], ["co", "co-block"])
-        self.assertIs(co_open.loads[0].stream.rate.cell, apart.points[-2][0], "open at the rate wrk achieved")
+                         [["capacity"], ["f10", "f50", "f80"], ["capacity"], ["closed"], ["open"]])
 
     def test_the_theory_is_one_point_of_three_interleaved_rounds(self):
         apart = plan.build(settings()).groups[1]
@@ -109,6 +107,25 @@ class PlanTest(unittest.TestCase):
             self.assertIs(c.loads[0].stream.rate.cell, cap)
         full = plan.build(settings(profile=FULL)).groups[1].points[1]
         self.assertEqual({(c.repeats, c.duration_s) for c in full}, {(3, 30)})
+
+    def test_coordinated_omission_paced_below_capacity_then_open_at_its_rate(self):
+        apart = plan.build(settings()).groups[1]
+        (cap,), (closed,), (open_,) = apart.points[2:]
+        params = QUICK.params("latency")
+        self.assertEqual([l.variant for l in cap.loads], ["co"], "the capacity without the stall")
+        self.assertEqual(cap.loads[0].stream.script, "plaintext.lua")
+        paced = closed.loads[0].stream
+        self.assertEqual((paced.script, paced.args), ("paced.lua", (f"delay_ms={params.co_delay_ms}",)))
+        self.assertEqual(paced.connections, cap.loads[0].stream.connections, "the same connections as the capacity")
+        self.assertEqual(closed.params["delay_ms"], 1)
+        self.assertEqual([l.variant for l in closed.loads], ["co", "co-block"])
+        self.assertEqual([l.variant for l in open_.loads], ["co", "co-block"])
+        self.assertIs(open_.loads[0].stream.rate.cell, closed, "open at the rate wrk achieved")
+        self.assertEqual(open_.loads[0].stream.rate.fraction, 1.0)
+        self.assertEqual(closed.loads[1].stream.rate, 1.0, "one stall a second")
+        ids = {results.cell_id(c, l) for c in (cap, closed, open_) for l in c.loads}
+        self.assertEqual(len(ids), 5)
+        self.assertIn("latency/co/single/capacity", ids)
 
     def test_left_out_without_cvp_load_and_without_single(self):
         skipped = []
@@ -124,8 +141,8 @@ class PlanTest(unittest.TestCase):
         full = plan.build(settings(scenarios=tuple(s for s in QUICK.scenarios), nginx=True, node=True, node_db=True))
         by = full.estimate_by_scenario()
         self.assertAlmostEqual(sum(by.values()) + plan.FIXED_S, full.estimate_s())
-        # 1:40 before the theory's three interleaved rounds (+25 s); cpu's and mixed's runs past capacity left out
-        # of quick (−11 s)
+        # 1:40 before the theory's three interleaved rounds (+25 s) and /plaintext's capacity (+1 s); cpu's and
+        # mixed's runs past capacity left out of quick (−11 s)
         self.assertLessEqual(by["latency"], 1 * 60 + 55, by)
         self.assertLess(full.estimate_s(), 12 * 60, by)  # the quick profile's limit as a whole
 
@@ -212,6 +229,53 @@ class RealGeneratorTest(GeneratorTest):
     """The same against build/release/cvp-load."""
 
     binary = REAL
+
+
+class _NoDelayHandler(_Handler):
+    """The same answer with Nagle's algorithm off: its header and body go out at once, not 40 ms apart (the
+    client's delayed ACK), so a connection's rate is set by the client's pause alone."""
+
+    disable_nagle_algorithm = True
+
+
+@unittest.skipUnless(shutil.which("wrk"), "wrk is not installed")
+class PacedScriptTest(unittest.TestCase):
+    """paced.lua through the real wrk: each connection pauses before each request, so the closed loop sends at
+    most connections ÷ the pause, far below what a local server answers."""
+
+    def setUp(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _NoDelayHandler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.tmp = tempfile.TemporaryDirectory()
+        self.registry = procs.ProcessRegistry()
+
+    def tearDown(self):
+        self.registry.stop_all()
+        self.server.shutdown()
+        self.server.server_close()
+        self.tmp.cleanup()
+
+    def run_wrk(self, script: str, args: tuple[str, ...]):
+        stream = Stream("main", script, args, 2, 1, 5)
+        run = WrkRun(wrk=shutil.which("wrk"), stream=stream, url=self.url, duration_s=1,
+                     cpus=tuple(sorted(os.sched_getaffinity(0)))[:1], name="paced", raw_stem=Path(self.tmp.name) / script,
+                     registry=self.registry)
+        return run.finish()
+
+    def test_the_pause_caps_each_connections_rate(self):
+        paced = self.run_wrk("paced.lua", ("delay_ms=20",))
+        # two connections, each pausing 19 to 20 ms before each request: at most about 2 × 1000 ÷ 19 a second
+        self.assertLessEqual(paced.rps, 2 * 1000 / 19 + 5)
+        self.assertGreater(paced.rps, 2 * 1000 / 20 * 0.5, "it still sends, one request per pause")
+        self.assertEqual(sum(paced.errors.values()), 0)
+        unpaced = self.run_wrk("plaintext.lua", ())
+        self.assertGreater(unpaced.rps, 2 * paced.rps, "without the pause the same connections send far more")
+        self.assertLess(paced.latency_us["p50"], 19_000, "the pause is not latency: wrk times from the send")
+
+    def test_a_bad_pause_is_refused(self):
+        with self.assertRaises(WrkError):
+            self.run_wrk("paced.lua", ("delay_ms=0.5",))
 
 
 class MergeTest(unittest.TestCase):
@@ -496,6 +560,30 @@ class SectionTest(unittest.TestCase):
         self.assertIn("S is the server's CPU per request from /proc", md)
         self.assertIn("was not recorded (a run from before the lab held it)", md, "the synthetic runs have none")
         self.assertIn("Coordinated omission, shown", md)
+        self.assertIn("each connection pausing 1 ms before each of its requests", md)
+
+    def test_coordinated_omission_text(self):
+        cells = self.cells()
+        cap = lr.co_capacity(cells)
+        closed, open_ = lr.co_pair(cells)
+        cap.rps = 4 * closed.rps  # the paced closed loop at a quarter of the capacity
+        # 3 runs of 2 s, 60,000 requests over 16 connections: 2 s ÷ (20,000 ÷ 16) = 1.6 ms between a connection's
+        # requests for wrk's correction; 5 stalls, at most one slow request per connection each: 80 (0.1%)
+        self.assertEqual((closed.requests, closed.repeats, closed.connections), (60_000, 3, 16))
+        self.assertAlmostEqual(lr.wrk_correction_interval_us(closed), 1600.0)
+        self.assertEqual(lr.co_stalls(cells, "closed"), 5)
+        first, second = lr.co_text(closed, open_, cap, 5)
+        self.assertIn("wrk measured 10,000 req/s (25% of single's capacity, 40,000 req/s", first)
+        self.assertIn("cvp-load measured a p99 of 150.0 ms: 148.0 ms more (75.0×)", first)
+        self.assertIn("at most 80 of wrk's 60,000 requests (0.1%) over 5 stalls, fewer than the 1% a p99 needs", second)
+        self.assertIn("stats_correct", second)
+        self.assertIn("here 1.6 ms,", second)
+        self.assertIn("99% below cvp-load's", second)
+        check = latency.check_co(cells)
+        self.assertEqual(check.verdict, "met")
+        self.assertIn("at 10,000 req/s (25% of capacity)", check.figure)
+        open_.open_loop = dict(open_.open_loop, dropped=12_118)
+        self.assertIn("cvp-load dropped 12,118 requests", " ".join(latency.check_co(cells).why))
 
     def test_old_cells_without_open_loop_still_read(self):
         cells = self.cells()
