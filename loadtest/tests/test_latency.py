@@ -432,8 +432,9 @@ class PooledTheoryTest(unittest.TestCase):
     """Each row pools its rounds (request-weighted mean, total CPU ÷ total requests, the mean rate); the check
     reads the pooled figure and says what the rounds show."""
 
-    def rows(self, means, *, held=True, requests=(2000, 2000, 2000)):
-        runs = [theory_run(i + 1, m, n, 1000.0, 500.0, held=held) for i, (m, n) in enumerate(zip(means, requests))]
+    def rows(self, means, *, held=True, requests=(2000, 2000, 2000), background=0.0):
+        runs = [theory_run(i + 1, m, n, 1000.0, 500.0, held=held, background=background)
+                for i, (m, n) in enumerate(zip(means, requests))]
         cells = [theory_cell("base", 0.1, BASE), theory_cell("rho", 0.5, runs)]
         return cells, lr.md1_rows(cells)
 
@@ -492,6 +493,18 @@ class PooledTheoryTest(unittest.TestCase):
         check = latency.check_theory(cells)
         self.assertEqual(check.verdict, "missed")
         self.assertIn("every round was off the same way", " ".join(check.why))
+
+    def test_every_round_off_on_a_busy_machine_says_nothing_of_the_method(self):
+        cells, _ = self.rows((1700.0, 1720.0, 1690.0), background=1.4)
+        why = " ".join(latency.check_theory(cells).why)
+        self.assertIn("other processes on this machine kept at least 1.40 CPUs busy: the machine was not quiet", why)
+        self.assertNotIn("a bias", why)
+
+    def test_two_disturbed_rounds_of_three(self):
+        cells, _ = self.rows((1500.0, 1900.0, 2000.0))
+        why = " ".join(latency.check_theory(cells).why)
+        self.assertIn("round 2 +81%", why)
+        self.assertIn("the other within (+1%, +81%, +101%): 2 disturbed rounds of 3", why)
 
     def test_not_held_is_said(self):
         cells, _ = self.rows((1500.0, 1520.0, 1900.0), held=False)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ..cells import Measured
 from ..checks import Check, noise
+from ..stats import NOISY_CPUS
 from ..fmt import fmt_pct, fmt_rps, fmt_us, join
 from ..openloop import OpenStream, RateOf
 from ..pmqos import DEVICE, LatencyHold
@@ -423,10 +424,18 @@ def theory_why(r: lr.TheoryRow) -> str:
         return (f"{pooled[:1].upper()}{pooled[1:]}, within {THEORY_TOLERANCE:.0%}, but {detail} on its own: one "
                 "round is not a reliable figure on this machine, the pooled one held")
     if len(outside) == len(r.rounds) and len({x.diff > 0 for _, x in outside}) == 1:
+        busy = [x.background_cpus for _, x in outside if x.background_cpus is not None]
+        if len(busy) == len(outside) and min(busy) >= NOISY_CPUS:
+            return (f"{pooled}; every round was off ({r.round_diffs()}), and in each other processes on this machine "
+                    f"kept at least {min(busy):.2f} CPUs busy: the machine was not quiet, and the figure says nothing "
+                    "of the method")
         return (f"{pooled}; every round was off the same way ({r.round_diffs()}): a bias of the method or the "
                 "machine, not one round's disturbance")
-    return (f"{pooled}; {detail}, the others within ({r.round_diffs()}): one disturbed round moved the pooled "
-            "figure, which discards nothing; a longer or a quieter run is what would settle it, not a wider tolerance")
+    k, others = len(outside), len(r.rounds) - len(outside)
+    return (f"{pooled}; {detail}, the other{'s' if others > 1 else ''} within ({r.round_diffs()}): "
+            + ("one disturbed round" if k == 1 else f"{k} disturbed rounds of {len(r.rounds)}")
+            + " moved the pooled figure, which discards nothing; a longer or a quieter run is what would settle it, "
+            "not a wider tolerance")
 
 
 def check_co(cells: list[Measured]) -> Check:
