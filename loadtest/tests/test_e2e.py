@@ -14,7 +14,7 @@ import time
 import unittest
 from pathlib import Path
 
-from cvplab import models, scenarios
+from cvplab import models, pmqos, scenarios
 from tests.fakes import catalog
 
 LOADTEST = Path(__file__).resolve().parents[1]
@@ -156,6 +156,11 @@ class LabTestCase(unittest.TestCase):
                 self.assertAlmostEqual(ol["rate_asked"], cap["rps"] * c["params"]["fraction"], delta=0.01)
                 self.assertGreater(ol["completed"], 0, c["id"])
                 self.assertTrue(any(r.endswith(".json") for r in c["runs"][0]["raw"]), c["id"])
+        # the theory's reference and loads ran with /dev/cpu_dma_latency held, where the lab may open it
+        held = os.access(pmqos.DEVICE, os.W_OK)
+        for c in (c for c in cells if c["params"].get("role")):
+            for run in c["runs"]:
+                self.assertEqual(run["after_run"]["cpu_dma_latency"]["held"], held, c["id"])
 
 
 class StubEndToEndTest(LabTestCase):
