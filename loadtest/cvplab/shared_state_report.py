@@ -12,7 +12,7 @@ from pathlib import Path
 from .cells import Measured
 from .charts import color, pyplot, save
 from .checks import Check
-from .fmt import fmt_pct, fmt_rps, join, n_of
+from .fmt import fmt_pct, fmt_rps, join, n_of, poss
 from .query import cpus_of, modes_of, one, parallel_cap
 from .stats import spread
 
@@ -27,6 +27,8 @@ ACCOUNT_A, ACCOUNT_B = 0, 1
 #: Public figures for scale: perfbook's counting chapter (a non-atomic counter's lost share) and Folly's
 #: sharded counter against one shared atomic, at FOLLY_THREADS threads.
 PERFBOOK_LOST, FOLLY_RATIO, FOLLY_THREADS = 0.87, 15.0, 20
+#: Two throughputs whose ratio is within this factor of each other are not told apart in a sentence.
+CLEAR = 1.25
 
 
 # -- the summary ----------------------------------------------------------------------------
@@ -371,10 +373,14 @@ def contention_sentences(cells: list[Measured]) -> list[str]:
                 text += (f" In {alone[0]}, with one thread, the lock is never contended and the ratio ({base:.2f}×) "
                          "is its lock and unlock alone; where two threads take it at once it is "
                          + join([f"{r:.2f}× in {m}" for m, r in racing])
-                         + ": what contention adds is the difference.")
+                         + (": what contention adds is the difference." if all(r > base * CLEAR for _, r in racing)
+                            else f", but not clearly more than {poss(alone[0])} everywhere: contention did not "
+                                 "clearly add to the lock's cost here."))
         else:
+            ratios = [r for r in (_ratio(sh, mu) for _, sh, mu, _ in pairs) if r]
             text += (" With one increment a request the counter is a sliver of each request's work, so the strategy "
-                     "hardly shows.")
+                     "hardly shows." if all(1 / CLEAR <= r <= CLEAR for r in ratios) else
+                     " Even with one increment a request the strategy still shows here.")
         out.append(text)
     return out
 

@@ -301,6 +301,23 @@ class SentencesTest(unittest.TestCase):
         self.assertIn("the sharded counter made at most 1.61× the atomic's increments (reactors, 2 workers)", text)
         self.assertNotIn("no atomic cell", text)
 
+    def test_the_contention_words_follow_the_ratios(self):
+        cells = cells_of(FULL)
+        self.assertIn("what contention adds is the difference", self.text(cells))
+        for c in cells:
+            if c.variant != "mutex" or c.workers != 2:
+                continue
+            if c.params["contention"] == "high" and c.mode != "single":  # as slow beside sharded as in single
+                change(c, rps=640.0)
+            if c.params["contention"] == "low":  # the mutex still costs at n = 1
+                change(c, rps=c.rps / 2)
+        text = self.text(cells)
+        self.assertIn("where two threads take it at once it is 3.17× in reactors", text)
+        self.assertNotIn("what contention adds is the difference", text)
+        self.assertIn("but not clearly more than single's", text)
+        self.assertIn("Even with one increment a request the strategy still shows here", text)
+        self.assertNotIn("hardly shows", text)
+
     def test_bent_data_changes_what_they_say(self):
         cells = cells_of(QUICK)
         for c in cells:
