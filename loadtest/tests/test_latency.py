@@ -238,13 +238,20 @@ class _NoDelayHandler(_Handler):
     disable_nagle_algorithm = True
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """wrk resets its connections when it stops: nothing to report."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 @unittest.skipUnless(shutil.which("wrk"), "wrk is not installed")
 class PacedScriptTest(unittest.TestCase):
     """paced.lua through the real wrk: each connection pauses before each request, so the closed loop sends at
     most connections ÷ the pause, far below what a local server answers."""
 
     def setUp(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _NoDelayHandler)
+        self.server = _QuietServer(("127.0.0.1", 0), _NoDelayHandler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.tmp = tempfile.TemporaryDirectory()
