@@ -1,4 +1,4 @@
-#include "loadtest/load/histogram.hpp"
+#include "common/latency_histogram.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -6,7 +6,7 @@
 #include <bit>
 #include <cmath>
 
-namespace cvp::load {
+namespace cvp {
 
 namespace {
 
@@ -94,6 +94,14 @@ std::uint64_t latency_histogram::percentile(double percent) const noexcept
     return max_;
 }
 
+std::uint64_t latency_histogram::count_at_most(std::uint64_t us) const noexcept
+{
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < counts_.size() && bucket_highest(i) <= us; ++i)
+        n += counts_[i];
+    return n;
+}
+
 latency_summary latency_histogram::summary() const noexcept
 {
     return {count_, mean_us(), min_us(), percentile(50), percentile(90), percentile(99), percentile(99.9), percentile(99.99), max_};
@@ -156,4 +164,4 @@ bool latency_histogram::from_json(nlohmann::json const& j, latency_histogram& ou
     }
 }
 
-} // namespace cvp::load
+} // namespace cvp

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace cvp::load {
+namespace cvp {
 
 /// The percentile and summary figures the output reports, in microseconds.
 struct latency_summary
@@ -55,6 +55,10 @@ public:
     /// at most v, reported as the highest value of its bucket (never above `max_us`).
     std::uint64_t percentile(double percent) const noexcept;
 
+    /// How many values fell in buckets that lie wholly at or below `us`: Prometheus's
+    /// cumulative `le` bucket (exact below 2,048 µs, within a bucket's width above).
+    std::uint64_t count_at_most(std::uint64_t us) const noexcept;
+
     /// count, mean, min, p50 ... p99.99, max.
     latency_summary summary() const noexcept;
 
@@ -81,4 +85,4 @@ private:
     std::uint64_t max_ = 0;
 };
 
-} // namespace cvp::load
+} // namespace cvp

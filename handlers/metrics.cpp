@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <sstream>
+#include <string>
 
 namespace cvp {
 
@@ -156,6 +157,22 @@ std::string prometheus_text(stats_snapshot const& stats)
             if (auto const v = m.read(w))
                 out << m.name << "{mode=\"" << mode << "\",worker=\"" << w.id << "\",kind=\"" << w.kind << "\"} " << number(*v) << '\n';
         }
+    }
+
+    // Each loop's lag as a histogram, and its stalls.
+    if (!stats.loops.empty()) {
+        family(out, "cvp_loop_lag_seconds", "histogram", "How late each event loop's periodic timer fired: what a request arriving then waited.");
+        for (auto const& l : stats.loops) {
+            auto const labels = std::string{"mode=\""} + std::string{mode} + "\",loop=\"" + l.name + "\"";
+            for (auto const& [le, n] : l.lag_buckets)
+                out << "cvp_loop_lag_seconds_bucket{" << labels << ",le=\"" << number(le) << "\"} " << n << '\n';
+            out << "cvp_loop_lag_seconds_bucket{" << labels << ",le=\"+Inf\"} " << l.lag.count << '\n';
+            out << "cvp_loop_lag_seconds_sum{" << labels << "} " << number(l.lag_sum_s) << '\n';
+            out << "cvp_loop_lag_seconds_count{" << labels << "} " << l.lag.count << '\n';
+        }
+        family(out, "cvp_loop_stalls_total", "counter", "Times an event loop stayed away from its event wait past --stall-threshold.");
+        for (auto const& l : stats.loops)
+            out << "cvp_loop_stalls_total{mode=\"" << mode << "\",loop=\"" << l.name << "\"} " << l.stalls << '\n';
     }
 
     // One sample per model-wide figure.

@@ -60,6 +60,25 @@ json pools_json(std::vector<downstream_pool_snapshot> const& list)
     return pools;
 }
 
+json lag_json(lag_snapshot const& l)
+{
+    return json{{"count", l.count},
+                {"min_ms", static_cast<double>(l.min_us) / 1000},
+                {"p50_ms", static_cast<double>(l.p50_us) / 1000},
+                {"p99_ms", static_cast<double>(l.p99_us) / 1000},
+                {"max_ms", static_cast<double>(l.max_us) / 1000},
+                {"mean_ms", l.mean_us / 1000}};
+}
+
+json loop_json(loop_snapshot const& l)
+{
+    json last = nullptr;
+    if (l.last_stall_ms)
+        last = json{{"stuck_ms", *l.last_stall_ms}, {"serving", l.last_stall_serving}};
+    return json{{"name", l.name}, {"workers", l.workers}, {"lag", lag_json(l.lag)}, {"lag_recent", lag_json(l.lag_recent)},
+                {"stalls", l.stalls}, {"last_stall", std::move(last)}};
+}
+
 } // namespace
 
 json to_json(stats_snapshot const& s)
@@ -67,6 +86,10 @@ json to_json(stats_snapshot const& s)
     json workers = json::array();
     for (auto const& w : s.workers)
         workers.push_back(worker_json(w));
+
+    json loops = json::array();
+    for (auto const& l : s.loops)
+        loops.push_back(loop_json(l));
 
     json pool = nullptr;
     if (s.pool)
@@ -118,6 +141,9 @@ json to_json(stats_snapshot const& s)
           {"descriptors_per_connection", s.limits.budget.per_connection},
           {"descriptors_reserved", s.limits.budget.reserved}}},
         {"workers", std::move(workers)},
+        {"loops", std::move(loops)},
+        {"lag_interval_ms", s.lag_interval_ms},
+        {"stall_threshold_ms", s.stall_threshold_ms},
         {"pool", std::move(pool)},
         {"downstream", std::move(downstream)},
         {"database", std::move(database)},

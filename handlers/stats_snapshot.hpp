@@ -75,6 +75,36 @@ struct downstream_pool_snapshot
     std::vector<std::pair<std::string_view, std::uint64_t>> faults;
 };
 
+/// Lag of a loop's periodic timer over some span, in microseconds.
+struct lag_snapshot
+{
+    std::uint64_t count = 0;
+    std::uint64_t min_us = 0;
+    std::uint64_t p50_us = 0;
+    std::uint64_t p99_us = 0;
+    std::uint64_t max_us = 0;
+    double mean_us = 0;
+};
+
+/// One event loop's health: its lag and the stalls the watchdog saw.
+struct loop_snapshot
+{
+    /// "loop 0", or "shared loop" in `pool`.
+    std::string name;
+    /// The workers whose handlers it runs.
+    std::vector<int> workers;
+    lag_snapshot lag;
+    /// Over the last few seconds' ticks.
+    lag_snapshot lag_recent;
+    /// Prometheus's cumulative buckets of the lag since start: (upper bound in seconds, count).
+    std::vector<std::pair<double, std::uint64_t>> lag_buckets;
+    double lag_sum_s = 0;
+    std::uint64_t stalls = 0;
+    /// The last stall: how long the loop had been stuck when seen, and what it was serving.
+    std::optional<std::int64_t> last_stall_ms;
+    std::string last_stall_serving;
+};
+
 struct stats_snapshot
 {
     /// The execution model: its name, what it is, and how many threads can run handler
@@ -123,6 +153,11 @@ struct stats_snapshot
     } limits;
 
     std::vector<worker_snapshot> workers;
+    /// Each event loop; `threads`' connection threads have none.
+    std::vector<loop_snapshot> loops;
+    std::int64_t lag_interval_ms = 0;
+    /// 0: the watchdog is off.
+    std::int64_t stall_threshold_ms = 0;
     std::optional<pool_snapshot> pool;
     /// The downstream's origin ("http://HOST:PORT") and its pools; empty without --upstream.
     std::string upstream;

@@ -126,6 +126,30 @@ std::string set_duration(config& c, std::string_view v)
     return {};
 }
 
+/// A duration within [1 ms, 1 s]: the lag timer's interval.
+std::string set_lag_interval(config& c, std::string_view v)
+{
+    auto parsed = parse_duration(v);
+    if (!parsed || *parsed < std::chrono::milliseconds{1} || *parsed > std::chrono::seconds{1})
+        return "expects a duration from 1ms to 1s, such as 10ms";
+    c.lag_interval = *parsed;
+    return {};
+}
+
+/// A duration, or 0 (or "off") for none: the stall watchdog's threshold.
+std::string set_stall_threshold(config& c, std::string_view v)
+{
+    if (v == "0" || v == "off") {
+        c.stall_threshold = std::chrono::milliseconds{0};
+        return {};
+    }
+    auto parsed = parse_duration(v);
+    if (!parsed || parsed->count() == 0 || *parsed > std::chrono::minutes{1})
+        return "expects a duration up to 1m, such as 100ms, or 0 (off)";
+    c.stall_threshold = *parsed;
+    return {};
+}
+
 std::string set_mode(config& c, std::string_view v)
 {
     auto const m = find_mode(v);
@@ -247,6 +271,9 @@ constexpr flag flags[] = {
     {"drain-timeout", "DUR", "10s", "on SIGTERM/SIGINT, how long in-flight requests may take", &set_duration<&config::drain_timeout>},
     {"drain-grace", "DUR", "1s", "on SIGTERM/SIGINT, how long an idle connection may still send one request",
      &set_duration<&config::drain_grace>},
+    {"lag-interval", "DUR", "10ms", "how often each event loop's lag timer fires (1ms to 1s)", &set_lag_interval},
+    {"stall-threshold", "DUR", "100ms", "report a loop that has not come back to its event wait for this long (0: off)",
+     &set_stall_threshold},
     {"upstream", "URL", "none", "the downstream HTTP service /io/http calls: http://HOST:PORT", &set_upstream},
     {"upstream-connections", "N", "64", "connections each downstream pool may open (per loop, or one shared pool)",
      &set_number<std::size_t, 1, 100'000, &config::upstream_connections>},

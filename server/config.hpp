@@ -70,6 +70,12 @@ struct config
     /// In a drain, how long a connection waiting for a request may still deliver one.
     std::chrono::milliseconds drain_grace{1'000};
 
+    /// How often each event loop's lag timer fires.
+    std::chrono::milliseconds lag_interval{10};
+    /// A loop that has not come back to its event wait for this long is reported as
+    /// stalled; 0 turns the watchdog off.
+    std::chrono::milliseconds stall_threshold{100};
+
     /// The downstream HTTP service /io/http calls (`--upstream http://HOST:PORT`); an empty
     /// host means none.
     std::string upstream_host;

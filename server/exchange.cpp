@@ -251,12 +251,17 @@ asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_b
         r = std::move(*route.error);
     } else {
         request_context ctx{req, env.mode, taken_by, env.runner, env.server, env.downstream, env.database};
+        // A handler that may wait says what it serves, for the stall watchdog to name.
+        auto* serving = route.speed == route_speed::may_wait ? &current_counters().serving : nullptr;
+        auto const label = serving != nullptr ? serving->set(req.method_string(), req.target()) : 0;
         try {
             r = co_await route.fn(ctx, *route.where);
         } catch (std::exception const& e) {
             std::cerr << "cvp-server: handler for " << req.target() << " failed: " << e.what() << '\n';
             r = error_reply(http::status::internal_server_error, "internal error");
         }
+        if (serving != nullptr)
+            serving->clear(label);
     }
 
     // Keep the connection unless the client or the reply says otherwise. In a drain the

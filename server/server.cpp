@@ -93,6 +93,8 @@ server::server(config cfg, cpu_limits limits)
     budget_ =
         plan_connection_budget(cfg_.max_connections, model_->descriptors_per_connection(), std::numeric_limits<std::uint64_t>::max(), 0);
     gate_.set_cap(budget_.cap);
+    if (cfg_.stall_threshold.count() > 0)
+        watchdog_.emplace(stats_, cfg_.stall_threshold, cfg_.lag_interval);
 }
 
 server::~server()
@@ -168,6 +170,8 @@ int server::run()
     wait_for_signal();
     for (std::size_t i = 0; i < acceptors_.size(); ++i)
         asio::co_spawn(acceptors_[i]->get_executor(), accept_loop(i), on_coroutine_end);
+    if (watchdog_)
+        watchdog_->start();
     model_->run();
     return 0;
 }
@@ -268,8 +272,42 @@ void server::stop_loops()
 {
     if (stopping_.exchange(true, std::memory_order_acq_rel))
         return;
+    // The watchdog first: loops that stop ticking now are stopping, not stalled.
+    if (watchdog_)
+        watchdog_->stop();
     model_->stop();
 }
+
+namespace {
+
+/// Prometheus's bounds for the lag histogram, in seconds.
+constexpr double lag_bucket_bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+lag_snapshot to_snapshot(lag_figures const& f)
+{
+    return {f.count, f.min_us, f.p50_us, f.p99_us, f.max_us, f.mean_us};
+}
+
+loop_snapshot snapshot_of(loop_health const& loop)
+{
+    loop_snapshot l;
+    l.name = loop.name();
+    l.workers = loop.workers();
+    l.lag = to_snapshot(loop.since_start());
+    l.lag_recent = to_snapshot(loop.recent());
+    auto const h = loop.histogram();
+    for (auto bound : lag_bucket_bounds_s)
+        l.lag_buckets.emplace_back(bound, h.count_at_most(static_cast<std::uint64_t>(bound * 1e6)));
+    l.lag_sum_s = static_cast<double>(h.sum_us()) / 1e6;
+    l.stalls = loop.stalls();
+    if (auto const last = loop.last_stall(); last.seen_ns != 0) {
+        l.last_stall_ms = last.stuck_ns / 1'000'000;
+        l.last_stall_serving = last.serving;
+    }
+    return l;
+}
+
+} // namespace
 
 stats_snapshot server::stats() const
 {
@@ -334,6 +372,12 @@ stats_snapshot server::stats() const
         s.workers.push_back(w);
     }
     t.connections_rejected = gate_.rejected();
+
+    // Each loop's lag, since start and lately, and its stalls.
+    s.lag_interval_ms = cfg_.lag_interval.count();
+    s.stall_threshold_ms = cfg_.stall_threshold.count();
+    for (auto const* loop : stats_.loops())
+        s.loops.push_back(snapshot_of(*loop));
     s.pool = model_->pool();
     if (upstream_) {
         s.upstream = upstream_->origin;

@@ -11,6 +11,7 @@
 #include "server/descriptor_budget.hpp"
 #include "server/drain_gate.hpp"
 #include "server/models/model.hpp"
+#include "server/stall_watchdog.hpp"
 #include "server/stats.hpp"
 #include "server/stop_signals.hpp"
 
@@ -85,6 +86,8 @@ private:
     std::optional<database_target> db_;
     std::unique_ptr<sync_database> db_blocking_;
     std::unique_ptr<execution_model> model_;
+    /// Watches the model's loops for stalls; empty with --stall-threshold 0.
+    std::optional<stall_watchdog> watchdog_;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
     std::optional<stop_signals> signals_;
 };

@@ -42,6 +42,52 @@ void record_work(std::int64_t ns) noexcept
     worker_counters::bump(c.busy_ns, static_cast<std::uint64_t>(ns > 0 ? ns : 0));
 }
 
+std::uint64_t serving_label::set(std::string_view method, std::string_view target)
+{
+    std::lock_guard lock{mutex_};
+    what_.assign(method);
+    what_.push_back(' ');
+    what_.append(target);
+    return ++token_;
+}
+
+void serving_label::clear(std::uint64_t token) noexcept
+{
+    std::lock_guard lock{mutex_};
+    if (token == token_)
+        what_.clear();
+}
+
+std::string serving_label::get() const
+{
+    std::lock_guard lock{mutex_};
+    return what_;
+}
+
+loop_health& stats_registry::add_loop(std::string name, std::vector<int> workers)
+{
+    std::lock_guard lock{mutex_};
+    return loops_.emplace_back(std::move(name), std::move(workers));
+}
+
+std::vector<loop_health*> stats_registry::loops()
+{
+    std::lock_guard lock{mutex_};
+    std::vector<loop_health*> out;
+    for (auto& l : loops_)
+        out.push_back(&l);
+    return out;
+}
+
+std::vector<loop_health const*> stats_registry::loops() const
+{
+    std::lock_guard lock{mutex_};
+    std::vector<loop_health const*> out;
+    for (auto const& l : loops_)
+        out.push_back(&l);
+    return out;
+}
+
 int stats_registry::add(worker_kind kind, std::optional<int> cpu, bool owns_connections)
 {
     std::lock_guard lock{mutex_};

@@ -4,16 +4,38 @@
 /// on the request path is shared between threads: the atomics are relaxed and sit on
 /// their own cache lines. Readers sum them.
 
+#include "server/loop_health.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace cvp {
+
+/// What a worker is serving now, for the stall watchdog to name: set only around handlers
+/// that may wait, so that /plaintext pays nothing for it.
+class serving_label
+{
+public:
+    /// Records "METHOD target"; returns the token that clears it.
+    std::uint64_t set(std::string_view method, std::string_view target);
+    /// Clears the label if it is still the one `token` set (in `pool` another request may
+    /// have taken this thread's label while this one waited).
+    void clear(std::uint64_t token) noexcept;
+    /// The label now, or empty.
+    std::string get() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::string what_;       // guarded by mutex_
+    std::uint64_t token_ = 0; // guarded by mutex_
+};
 
 /// The counters of one worker thread.
 struct alignas(64) worker_counters
@@ -33,6 +55,8 @@ struct alignas(64) worker_counters
     std::atomic<std::uint64_t> busy_ns{0};
     /// The CPU the thread really got pinned to, or -1.
     std::atomic<int> pinned_cpu{-1};
+    /// The request whose handler the thread is in, when that handler may wait.
+    serving_label serving;
 
     /// Adds to a counter owned by the calling thread.
     static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept
@@ -81,10 +105,17 @@ public:
     };
     std::vector<entry> list() const;
 
+    /// Adds an event loop whose handlers run on `workers`; the reference stays valid.
+    loop_health& add_loop(std::string name, std::vector<int> workers);
+    /// Every loop, in the order added.
+    std::vector<loop_health*> loops();
+    std::vector<loop_health const*> loops() const;
+
 private:
     mutable std::mutex mutex_;
     std::deque<worker_info> workers_;
     std::deque<worker_counters> counters_;
+    std::deque<loop_health> loops_;
 };
 
 /// The calling thread's worker id and counters; the ids a thread without a worker reports

@@ -3,7 +3,7 @@
 /// What a run measured, as cvp-load writes it (JSON and a human summary), reads it back
 /// and merges several runs into one. The JSON's keys are documented in loadtest/README.md.
 
-#include "loadtest/load/histogram.hpp"
+#include "common/latency_histogram.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 

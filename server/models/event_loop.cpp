@@ -23,10 +23,12 @@ event_loop::event_loop(model_services const& services, work_runner& runner, std:
     , planned_cpu_(cpu)
     , loop_(services, runner, mode, one_thread_hint(private_io),
             calls_downstream ? std::optional<std::string>{"loop " + std::to_string(worker_)} : std::nullopt)
+    , lag_(loop_.context(), services.stats.add_loop("loop " + std::to_string(worker_), {worker_}), services.cfg.lag_interval)
 {}
 
 void event_loop::start(std::string name)
 {
+    lag_.start();
     thread_ = std::thread([this, name = std::move(name)] {
         enter_worker_thread(worker_, counters_, name, planned_cpu_);
         loop_.context().run();

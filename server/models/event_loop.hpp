@@ -3,6 +3,7 @@
 /// One event loop: an io_context, the thread that runs it, and what its sessions share.
 /// `single`, `reactors` and `offload` are made of these, and `threads` accepts on one.
 
+#include "server/models/lag_monitor.hpp"
 #include "server/models/model.hpp"
 #include "server/models/session_loop.hpp"
 
@@ -28,7 +29,7 @@ public:
     event_loop(event_loop const&) = delete;
     event_loop& operator=(event_loop const&) = delete;
 
-    /// Starts the thread, named `name`, pinned where planned.
+    /// Starts the thread, named `name`, pinned where planned, with the lag timer armed.
     void start(std::string name);
     /// Stops the loop now. Safe from any thread.
     void stop() noexcept;
@@ -47,6 +48,8 @@ private:
     worker_counters& counters_;
     std::optional<int> planned_cpu_;
     session_loop loop_;
+    /// After the loop: its timer goes before the io_context does.
+    lag_monitor lag_;
     std::thread thread_;
 };
 

@@ -33,6 +33,11 @@ public:
             auto const id = services.stats.add(worker_kind::pool_thread, cpu, false);
             threads_.push_back(planned_thread{id, &services.stats.counters(id), cpu, {}});
         }
+        // One loop, whichever thread runs it: its lag is the pool's.
+        std::vector<int> ids;
+        for (auto const& t : threads_)
+            ids.push_back(t.id);
+        lag_.emplace(loop_.context(), services.stats.add_loop("shared loop", std::move(ids)), services.cfg.lag_interval);
     }
 
     unsigned parallelism() const noexcept override { return thread_count_; }
@@ -78,6 +83,7 @@ public:
     void run() override
     {
         // Every thread runs the one loop; each is a worker of its own for attribution.
+        lag_->start();
         for (auto& t : threads_)
             t.thread = std::thread([this, &t] {
                 enter_worker_thread(t.id, *t.counters, "cvp-pool-" + std::to_string(t.id), t.cpu);
@@ -106,6 +112,8 @@ private:
     std::vector<planned_thread> threads_;
     session_loop loop_;
     asio::strand<asio::io_context::executor_type> acceptor_strand_;
+    /// After the loop: its timer goes before the io_context does.
+    std::optional<lag_monitor> lag_;
 };
 
 } // namespace

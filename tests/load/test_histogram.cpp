@@ -1,7 +1,7 @@
 /// The log-linear histogram: its error bound, its percentiles, exact merging, and its
 /// JSON form read back unchanged.
 
-#include "loadtest/load/histogram.hpp"
+#include "common/latency_histogram.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -11,7 +11,7 @@
 
 namespace {
 
-using cvp::load::latency_histogram;
+using cvp::latency_histogram;
 
 TEST(histogram, every_value_lands_in_a_bucket_that_holds_it_within_one_part_in_a_thousand)
 {

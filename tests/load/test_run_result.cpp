@@ -95,7 +95,7 @@ TEST(run_result, merged_runs_add_up_and_their_percentiles_come_from_the_merged_h
     EXPECT_TRUE(m.behind);
     EXPECT_EQ(m.behind_reason, "slow");
     // The merged histogram is the histogram of all 4,000 values.
-    latency_histogram all;
+    cvp::latency_histogram all;
     for (std::uint64_t i = 0; i < 1000; ++i)
         all.record(100 + i);
     for (std::uint64_t i = 0; i < 3000; ++i)

@@ -448,3 +448,25 @@ TEST(ParseDuration, RejectsOverflow)
 }
 
 } // namespace
+
+namespace {
+
+TEST(config_loop_health, lag_interval_and_stall_threshold_have_their_defaults_and_bounds)
+{
+    auto const d = parse_ok({});
+    EXPECT_EQ(d.lag_interval, 10ms);
+    EXPECT_EQ(d.stall_threshold, 100ms);
+
+    EXPECT_EQ(parse_ok({"--lag-interval", "1ms"}).lag_interval, 1ms);
+    EXPECT_EQ(parse_ok({"--stall-threshold", "250ms"}).stall_threshold, 250ms);
+    EXPECT_EQ(parse_ok({"--stall-threshold", "0"}).stall_threshold, 0ms);
+    EXPECT_EQ(parse_ok({"--stall-threshold", "off"}).stall_threshold, 0ms);
+    EXPECT_EQ(parse_ok({}, {{"CVP_STALL_THRESHOLD", "off"}}).stall_threshold, 0ms);
+
+    EXPECT_NE(parse_error({"--lag-interval", "0"}).find("lag-interval"), std::string::npos);
+    EXPECT_NE(parse_error({"--lag-interval", "2s"}).find("lag-interval"), std::string::npos);
+    EXPECT_NE(parse_error({"--stall-threshold", "2m"}).find("stall-threshold"), std::string::npos);
+    EXPECT_NE(parse_error({"--stall-threshold", "soon"}).find("stall-threshold"), std::string::npos);
+}
+
+} // namespace

@@ -1,0 +1,86 @@
+#pragma once
+
+/// How responsive one event loop is, as production loops report it (Node's
+/// monitorEventLoopDelay, Seastar's stall detector): how late a periodic timer fires on
+/// it (lag), and the stalls a watchdog saw from outside. The loop's own thread records
+/// the lag; /stats and the watchdog read it from other threads.
+
+#include "common/latency_histogram.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace cvp {
+
+/// Lag figures over some span, in microseconds.
+struct lag_figures
+{
+    std::uint64_t count = 0;
+    std::uint64_t min_us = 0;
+    std::uint64_t p50_us = 0;
+    std::uint64_t p99_us = 0;
+    std::uint64_t max_us = 0;
+    double mean_us = 0;
+};
+
+/// What the watchdog last saw of a stall.
+struct stall_record
+{
+    /// CLOCK_MONOTONIC when the watchdog reported it, and how long the loop had been stuck then.
+    std::int64_t seen_ns = 0;
+    std::int64_t stuck_ns = 0;
+    /// What the loop's threads were serving ("GET /io/block?ms=300"), or empty.
+    std::string serving;
+};
+
+class loop_health
+{
+public:
+    /// Lag samples kept for the recent figures: at the default 10-ms interval, the last 5 s.
+    static constexpr std::size_t recent_samples = 512;
+
+    /// A loop named `name` ("loop 0") whose handlers run on `workers`.
+    loop_health(std::string name, std::vector<int> workers);
+
+    std::string const& name() const noexcept { return name_; }
+    std::vector<int> const& workers() const noexcept { return workers_; }
+
+    /// The loop's thread, as it first arms the timer at `now_ns`: the watchdog watches it from here.
+    void mark_started(std::int64_t now_ns) noexcept { last_tick_ns_.store(now_ns, std::memory_order_release); }
+
+    /// The loop's thread: its timer fired `lag_ns` late, at `now_ns`.
+    void record_lag(std::int64_t lag_ns, std::int64_t now_ns);
+
+    /// Since the loop started, and over the last `recent_samples` ticks.
+    lag_figures since_start() const;
+    lag_figures recent() const;
+    /// The whole histogram since start, for Prometheus' buckets.
+    latency_histogram histogram() const;
+
+    /// When the timer last fired, or was first armed (0 before): the loop's progress stamp.
+    std::int64_t last_tick_ns() const noexcept { return last_tick_ns_.load(std::memory_order_acquire); }
+
+    /// The watchdog: counts a stall and keeps what it saw.
+    void record_stall(stall_record stall);
+    std::uint64_t stalls() const noexcept { return stalls_.load(std::memory_order_relaxed); }
+    /// The last stall seen, if any (seen_ns 0 when none).
+    stall_record last_stall() const;
+
+private:
+    std::string name_;
+    std::vector<int> workers_;
+    mutable std::mutex mutex_;
+    latency_histogram total_;                         // guarded by mutex_
+    std::array<std::uint32_t, recent_samples> ring_{}; // guarded by mutex_
+    std::size_t ring_next_ = 0;                        // guarded by mutex_
+    std::size_t ring_filled_ = 0;                      // guarded by mutex_
+    stall_record last_stall_;                          // guarded by mutex_
+    std::atomic<std::int64_t> last_tick_ns_{0};
+    std::atomic<std::uint64_t> stalls_{0};
+};
+
+} // namespace cvp
