@@ -84,13 +84,13 @@ class ResultsFileTest(unittest.TestCase):
         from cvplab.profiles import QUICK
         p = plan.build(plan.Settings(profile=QUICK, scenarios=("io",), models=("pool",), placement=Placement((0,), (1,)),
                                      pbkdf2_iterations=1, max_connections=20_000, catalog=catalog()))
-        cell = next(c for c in p.cells if c.loads[0].variant == "block" and c.connections == 100)
+        cell = next(c for c in p.cells if c.loads[0].variant == "block" and c.connections == 1000)
         unknown = results.make_cell(cell, cell.loads[0], [], server_info={}, client_cpus=(1,), repeats_planned=3,
                                     failures=[])
         self.assertIsNone(unknown.littles_law_bound_rps, "no parallelism said, no bound")
         known = results.make_cell(cell, cell.loads[0], [], server_info={"parallelism": "4"}, client_cpus=(1,),
                                   repeats_planned=3, failures=[])
-        self.assertEqual((known.parallelism, known.littles_law_bound_rps), (4, 40.0))
+        self.assertEqual((known.parallelism, known.littles_law_bound_rps), (4, 40.0))  # 4 threads ÷ 0.1 s
 
     def test_footprint_cells(self):
         fps = [c for c in self.doc["cells"] if c.footprint]

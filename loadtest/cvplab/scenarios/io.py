@@ -39,7 +39,7 @@ class Io(Scenario):
     name = "io"
     profiles = {
         # quick: 10 too before pool and threads: the full profile sweeps 10 to 10,000
-        "quick": Params(connections=(100, 1000), wait_ms=100, wait_spread_ms=5, duration_s=2, block_duration_s=1),
+        "quick": Params(connections=(1000,), wait_ms=100, wait_spread_ms=5, duration_s=2, block_duration_s=1),
         "full": Params(connections=(10, 100, 1000, 3000, 10000), wait_ms=100, wait_spread_ms=5, duration_s=15,
                        block_duration_s=3),
         "smoke": Params(connections=(10,), wait_ms=20, wait_spread_ms=1, duration_s=1, block_duration_s=1),
