@@ -1,6 +1,7 @@
 #include "server/stall_watchdog.hpp"
 
 #include "common/clock.hpp"
+#include "server/cpu_limits.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -22,6 +23,7 @@ stall_watchdog::~stall_watchdog()
 void stall_watchdog::start()
 {
     thread_ = std::thread([this] {
+        name_current_thread("cvp-watchdog");
         // Look a few times per threshold, so that a stall is reported soon after it passes it.
         auto const period = std::clamp(threshold_ / 4, std::chrono::milliseconds{5}, std::chrono::milliseconds{50});
         std::unique_lock lock{mutex_};
