@@ -165,9 +165,10 @@ TEST_F(RouterTest, RegistersEveryDocumentedPath)
 {
     auto const paths = cvp::default_router().paths();
     for (char const* path : {"/plaintext", "/json", "/cpu/pbkdf2", "/cpu/primes", "/io/sleep", "/io/block", "/io/http", "/db/query",
-                             "/db/queries", "/db/query-blocking", "/mixed", "/healthz", "/readyz", "/stats", "/metrics"})
+                             "/db/queries", "/db/query-blocking", "/mixed", "/state/counter", "/state/counter/value", "/state/transfer",
+                             "/state/accounts", "/state/reset", "/healthz", "/readyz", "/stats", "/metrics"})
         EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
-    EXPECT_EQ(paths.size(), 15u);
+    EXPECT_EQ(paths.size(), 20u);
 }
 
 TEST_F(RouterTest, UnknownPathIs404WithAJsonError)
