@@ -161,7 +161,8 @@ std::string prometheus_text(stats_snapshot const& stats)
 
     // Each loop's lag as a histogram, and its stalls.
     if (!stats.loops.empty()) {
-        family(out, "cvp_loop_lag_seconds", "histogram", "How late each event loop's periodic timer fired: what a request arriving then waited.");
+        family(out, "cvp_loop_lag_seconds", "histogram",
+               "How late each event loop's periodic timer fired: what a request arriving then waited.");
         for (auto const& l : stats.loops) {
             auto const labels = std::string{"mode=\""} + std::string{mode} + "\",loop=\"" + l.name + "\"";
             for (auto const& [le, n] : l.lag_buckets)
@@ -219,7 +220,8 @@ std::string prometheus_state_text(shared_state const& state)
     std::ostringstream out;
 
     // Per strategy: what completed requests asked for, and what the counter holds; the difference was lost.
-    family(out, "cvp_state_counter_increments_total", "counter", "Increments that completed /state/counter requests asked for, by strategy.");
+    family(out, "cvp_state_counter_increments_total", "counter",
+           "Increments that completed /state/counter requests asked for, by strategy.");
     for (auto s : counter_strategies)
         out << "cvp_state_counter_increments_total{strategy=\"" << to_string(s) << "\"} " << state.counters.read(s).increments << '\n';
     family(out, "cvp_state_counter_value", "gauge", "The value of each strategy's counter (below the increments where updates were lost).");
@@ -231,7 +233,8 @@ std::string prometheus_state_text(shared_state const& state)
     family(out, "cvp_state_transfers_total", "counter", "Transfers that moved money, by lock order.");
     out << "cvp_state_transfers_total{order=\"naive\"} " << a.naive_transfers << '\n';
     out << "cvp_state_transfers_total{order=\"ordered\"} " << a.ordered_transfers << '\n';
-    family(out, "cvp_state_deadlocks_detected_total", "counter", "naive transfers that timed out on their second lock, backed out and answered 409.");
+    family(out, "cvp_state_deadlocks_detected_total", "counter",
+           "naive transfers that timed out on their second lock, backed out and answered 409.");
     out << "cvp_state_deadlocks_detected_total " << a.deadlocks_detected << '\n';
     return out.str();
 }

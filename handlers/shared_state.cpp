@@ -37,16 +37,11 @@ void spin_for(std::chrono::microseconds d) noexcept
 std::string_view to_string(counter_strategy s) noexcept
 {
     switch (s) {
-    case counter_strategy::split:
-        return "split";
-    case counter_strategy::mutex:
-        return "mutex";
-    case counter_strategy::atomic:
-        return "atomic";
-    case counter_strategy::sharded:
-        return "sharded";
-    case counter_strategy::await:
-        return "await";
+    case counter_strategy::split: return "split";
+    case counter_strategy::mutex: return "mutex";
+    case counter_strategy::atomic: return "atomic";
+    case counter_strategy::sharded: return "sharded";
+    case counter_strategy::await: return "await";
     }
     return "?";
 }
@@ -111,14 +106,12 @@ void shared_counters::count_asked(counter_strategy s, std::uint64_t n) noexcept
 std::uint64_t shared_counters::value(counter_strategy s) const
 {
     switch (s) {
-    case counter_strategy::split:
-        return split_.load(std::memory_order_relaxed);
+    case counter_strategy::split: return split_.load(std::memory_order_relaxed);
     case counter_strategy::mutex: {
         std::lock_guard lock{mutex_};
         return locked_;
     }
-    case counter_strategy::atomic:
-        return atomic_.load(std::memory_order_relaxed);
+    case counter_strategy::atomic: return atomic_.load(std::memory_order_relaxed);
     case counter_strategy::sharded: {
         // The sum of every slot: exact once the writers are done, a moment's view while they run.
         std::uint64_t sum = 0;
@@ -126,8 +119,7 @@ std::uint64_t shared_counters::value(counter_strategy s) const
             sum += shard.value.load(std::memory_order_relaxed);
         return sum;
     }
-    case counter_strategy::await:
-        return await_.load(std::memory_order_relaxed);
+    case counter_strategy::await: return await_.load(std::memory_order_relaxed);
     }
     return 0;
 }

@@ -30,8 +30,8 @@ enum class counter_strategy
 };
 
 /// Every strategy, in the order the API lists them.
-inline constexpr std::array<counter_strategy, 5> counter_strategies = {counter_strategy::split, counter_strategy::mutex, counter_strategy::atomic,
-                                                                       counter_strategy::sharded, counter_strategy::await};
+inline constexpr std::array<counter_strategy, 5> counter_strategies = {
+    counter_strategy::split, counter_strategy::mutex, counter_strategy::atomic, counter_strategy::sharded, counter_strategy::await};
 
 /// The strategy's name in the API ("split", ...).
 std::string_view to_string(counter_strategy s) noexcept;

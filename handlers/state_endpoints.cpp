@@ -128,9 +128,10 @@ asio::awaitable<reply> state_transfer(request_context& ctx, target const& t)
     if (!order)
         co_return bad_parameter({"order", name.empty() ? "order is required: naive or ordered" : "order must be naive or ordered"});
     if (err)
-        co_return bad_parameter(*order == lock_order::naive
-                                    ? *err
-                                    : param_error{"timeout_ms", "timeout_ms applies only to order=naive: ordered never gives up on a lock"});
+        co_return bad_parameter(
+            *order == lock_order::naive
+                ? *err
+                : param_error{"timeout_ms", "timeout_ms applies only to order=naive: ordered never gives up on a lock"});
     if (from == to)
         co_return bad_parameter({"to", "from and to must be different accounts"});
 
@@ -158,9 +159,8 @@ asio::awaitable<reply> state_transfer(request_context& ctx, target const& t)
         status = http::status::conflict;
         body["status"] = 409;
         body["error"] = "deadlock detected: held account " + std::to_string(from) + ", then waited " + std::to_string(timeout_ms) +
-                        " ms for account " + std::to_string(to) +
-                        ", which another transfer holds (most likely waiting for account " + std::to_string(from) +
-                        "); backed out, nothing moved";
+                        " ms for account " + std::to_string(to) + ", which another transfer holds (most likely waiting for account " +
+                        std::to_string(from) + "); backed out, nothing moved";
     }
     auto r = json_reply(body, status);
     r.work = work;

@@ -75,7 +75,7 @@ json loop_json(loop_snapshot const& l)
     json last = nullptr;
     if (l.last_stall_ms)
         last = json{{"stuck_ms", *l.last_stall_ms}, {"serving", l.last_stall_serving}};
-    return json{{"name", l.name}, {"workers", l.workers}, {"lag", lag_json(l.lag)}, {"lag_recent", lag_json(l.lag_recent)},
+    return json{{"name", l.name},     {"workers", l.workers},         {"lag", lag_json(l.lag)}, {"lag_recent", lag_json(l.lag_recent)},
                 {"stalls", l.stalls}, {"last_stall", std::move(last)}};
 }
 

@@ -23,14 +23,14 @@ void loop_health::record_lag(std::int64_t lag_ns, std::int64_t now_ns)
     last_tick_ns_.store(now_ns, std::memory_order_release);
 }
 
-lag_figures loop_health::since_start() const
+lag_snapshot loop_health::since_start() const
 {
     std::lock_guard lock{mutex_};
     auto const s = total_.summary();
     return {s.count, s.min, s.p50, s.p99, s.max, s.mean};
 }
 
-lag_figures loop_health::recent() const
+lag_snapshot loop_health::recent() const
 {
     // A sorted copy of the ring: exact percentiles of the last few seconds' ticks.
     std::vector<std::uint32_t> v;
@@ -38,7 +38,7 @@ lag_figures loop_health::recent() const
         std::lock_guard lock{mutex_};
         v.assign(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(ring_filled_));
     }
-    lag_figures f;
+    lag_snapshot f;
     if (v.empty())
         return f;
     std::sort(v.begin(), v.end());

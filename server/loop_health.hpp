@@ -6,6 +6,7 @@
 /// the lag; /stats and the watchdog read it from other threads.
 
 #include "common/latency_histogram.hpp"
+#include "handlers/stats_snapshot.hpp"
 
 #include <array>
 #include <atomic>
@@ -15,17 +16,6 @@
 #include <vector>
 
 namespace cvp {
-
-/// Lag figures over some span, in microseconds.
-struct lag_figures
-{
-    std::uint64_t count = 0;
-    std::uint64_t min_us = 0;
-    std::uint64_t p50_us = 0;
-    std::uint64_t p99_us = 0;
-    std::uint64_t max_us = 0;
-    double mean_us = 0;
-};
 
 /// What the watchdog last saw of a stall.
 struct stall_record
@@ -56,8 +46,8 @@ public:
     void record_lag(std::int64_t lag_ns, std::int64_t now_ns);
 
     /// Since the loop started, and over the last `recent_samples` ticks.
-    lag_figures since_start() const;
-    lag_figures recent() const;
+    lag_snapshot since_start() const;
+    lag_snapshot recent() const;
     /// The whole histogram since start, for Prometheus' buckets.
     latency_histogram histogram() const;
 
@@ -74,7 +64,7 @@ private:
     std::string name_;
     std::vector<int> workers_;
     mutable std::mutex mutex_;
-    latency_histogram total_;                         // guarded by mutex_
+    latency_histogram total_;                          // guarded by mutex_
     std::array<std::uint32_t, recent_samples> ring_{}; // guarded by mutex_
     std::size_t ring_next_ = 0;                        // guarded by mutex_
     std::size_t ring_filled_ = 0;                      // guarded by mutex_

@@ -283,18 +283,13 @@ namespace {
 /// Prometheus's bounds for the lag histogram, in seconds.
 constexpr double lag_bucket_bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-lag_snapshot to_snapshot(lag_figures const& f)
-{
-    return {f.count, f.min_us, f.p50_us, f.p99_us, f.max_us, f.mean_us};
-}
-
 loop_snapshot snapshot_of(loop_health const& loop)
 {
     loop_snapshot l;
     l.name = loop.name();
     l.workers = loop.workers();
-    l.lag = to_snapshot(loop.since_start());
-    l.lag_recent = to_snapshot(loop.recent());
+    l.lag = loop.since_start();
+    l.lag_recent = loop.recent();
     auto const h = loop.histogram();
     for (auto bound : lag_bucket_bounds_s)
         l.lag_buckets.emplace_back(bound, h.count_at_most(static_cast<std::uint64_t>(bound * 1e6)));

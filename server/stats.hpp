@@ -33,7 +33,7 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::string what_;       // guarded by mutex_
+    std::string what_;        // guarded by mutex_
     std::uint64_t token_ = 0; // guarded by mutex_
 };
 

@@ -109,7 +109,8 @@ TEST(loop_health, with_the_threshold_at_0_no_stall_is_watched_for)
 }
 
 class loops_listed : public ::testing::TestWithParam<std::string>
-{};
+{
+};
 
 TEST_P(loops_listed, every_model_reports_the_lag_of_each_of_its_loops)
 {
@@ -143,8 +144,9 @@ TEST_P(loops_listed, every_model_reports_the_lag_of_each_of_its_loops)
     http_client client{server.port()};
     auto const text = client.get("/metrics").body;
     EXPECT_NE(text.find("# TYPE cvp_loop_lag_seconds histogram"), std::string::npos);
-    EXPECT_NE(text.find("cvp_loop_lag_seconds_bucket{mode=\"" + mode + "\",loop=\"" + loops[0]["name"].get<std::string>() + "\",le=\"+Inf\"}"),
-              std::string::npos)
+    EXPECT_NE(
+        text.find("cvp_loop_lag_seconds_bucket{mode=\"" + mode + "\",loop=\"" + loops[0]["name"].get<std::string>() + "\",le=\"+Inf\"}"),
+        std::string::npos)
         << text;
 }
 

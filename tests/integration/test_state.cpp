@@ -159,8 +159,8 @@ TEST_P(state, await_loses_one_update_for_every_two_requests_whose_waits_overlapp
 TEST_P(state, ordered_transfers_never_deadlock_and_keep_the_total)
 {
     for (int round = 0; round < 10; ++round) {
-        auto [ra, rb] =
-            both_at_once("/state/transfer?order=ordered&from=0&to=1&amount=3&hold_us=2000", "/state/transfer?order=ordered&from=1&to=0&hold_us=2000");
+        auto [ra, rb] = both_at_once("/state/transfer?order=ordered&from=0&to=1&amount=3&hold_us=2000",
+                                     "/state/transfer?order=ordered&from=1&to=0&hold_us=2000");
         ASSERT_EQ(ra.status, 200u) << ra.body;
         ASSERT_EQ(rb.status, 200u) << rb.body;
         EXPECT_TRUE(ra.json()["moved"].get<bool>());

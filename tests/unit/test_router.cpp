@@ -164,9 +164,26 @@ protected:
 TEST_F(RouterTest, RegistersEveryDocumentedPath)
 {
     auto const paths = cvp::default_router().paths();
-    for (char const* path : {"/plaintext", "/json", "/cpu/pbkdf2", "/cpu/primes", "/io/sleep", "/io/block", "/io/http", "/db/query",
-                             "/db/queries", "/db/query-blocking", "/mixed", "/state/counter", "/state/counter/value", "/state/transfer",
-                             "/state/accounts", "/state/reset", "/healthz", "/readyz", "/stats", "/metrics"})
+    for (char const* path : {"/plaintext",
+                             "/json",
+                             "/cpu/pbkdf2",
+                             "/cpu/primes",
+                             "/io/sleep",
+                             "/io/block",
+                             "/io/http",
+                             "/db/query",
+                             "/db/queries",
+                             "/db/query-blocking",
+                             "/mixed",
+                             "/state/counter",
+                             "/state/counter/value",
+                             "/state/transfer",
+                             "/state/accounts",
+                             "/state/reset",
+                             "/healthz",
+                             "/readyz",
+                             "/stats",
+                             "/metrics"})
         EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
     EXPECT_EQ(paths.size(), 20u);
 }
