@@ -6,13 +6,14 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from cvplab import plan, procs, results, runner, shared_state_report as sr
+from cvplab import plan, procs, results, runner, shared_state_figures as figures
 from cvplab.cpus import Placement
 from cvplab.profiles import FULL, QUICK, SMOKE
 from cvplab.query import ordered_by
 from cvplab.scenarios import NAMES, shared_state
 from cvplab.scenarios.base import ReportContext
 from cvplab.servers import ServerSpec, get_json
+from cvplab.shared_state_text import sentences
 from cvplab.stats import Run
 from tests.fakes import STUB, _figures, _latency, _shared_state, catalog, change, server_info, synthetic_doc
 
@@ -49,7 +50,7 @@ def run(after_run, duration_s=2.0):
 
 def counters(**strategies):
     """/state/counter/value's strategies: zero but those given as (increments, value)."""
-    out = {s: {"value": 0, "increments": 0, "lost": 0} for s in sr.STRATEGIES}
+    out = {s: {"value": 0, "increments": 0, "lost": 0} for s in figures.STRATEGIES}
     for s, (increments, value) in strategies.items():
         out[s] = {"value": value, "increments": increments, "lost": increments - value}
     return out
@@ -108,7 +109,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual([{c.workers for pt in g.points for c in pt} for g in p.groups], [{1}, {2}])
         self.assertEqual({c.server.cpus for c in p.cells if c.workers == 1}, {(0,)})
         low = [c for c in p.cells if c.params.get("contention") == "low"]
-        self.assertEqual({c.params["strategy"] for c in low}, set(sr.STRATEGIES))
+        self.assertEqual({c.params["strategy"] for c in low}, set(figures.STRATEGIES))
         self.assertEqual({c.params["n"] for c in low}, {1})
         self.assertEqual(len(p.cells), 2 * 5 * (5 + 5 + 2))
         self.assertEqual({p.repeats_of(c) for c in p.cells}, {3})
@@ -132,7 +133,7 @@ class SummaryTest(unittest.TestCase):
         params = {"kind": "counter", "strategy": "split"}
         runs = [run({"counter": counters(split=(1_000, 900), mutex=(5, 5)), "unsettled": 0}),
                 run({"counter": counters(split=(1_000, 700)), "unsettled": 2})]
-        st = sr.summarize_state(params, runs)
+        st = figures.summarize_state(params, runs)
         self.assertEqual((st["increments"], st["value"], st["lost"]), (2_000, 1_600, 400))
         self.assertEqual(st["lost_share"], 0.2)
         self.assertEqual((st["lost_share_min"], st["lost_share_max"]), (0.1, 0.3))
@@ -142,17 +143,17 @@ class SummaryTest(unittest.TestCase):
         params = {"kind": "transfer", "order": "naive"}
         runs = [run({"accounts": accounts(naive=30, deadlocks=40), "unsettled": 0}, duration_s=2.0),
                 run({"accounts": accounts(naive=10, deadlocks=10), "unsettled": 0}, duration_s=1.0)]
-        st = sr.summarize_state(params, runs)
+        st = figures.summarize_state(params, runs)
         self.assertEqual((st["transfers"], st["deadlocks"]), (40, 50))
         self.assertEqual((st["deadlocks_per_s"], st["deadlocks_per_s_min"], st["deadlocks_per_s_max"]),
                          (15.0, 10.0, 20.0))
         self.assertEqual((st["totals"], st["total_kept"]), ([8_000_000], True))
         runs.append(run({"accounts": accounts(total=7_999_999), "unsettled": 0}))
-        st = sr.summarize_state(params, runs)
+        st = figures.summarize_state(params, runs)
         self.assertEqual((st["totals"], st["total_kept"]), ([7_999_999, 8_000_000], False))
 
     def test_nothing_read_is_none(self):
-        self.assertIsNone(sr.summarize_state({"kind": "counter", "strategy": "split"}, [run(None)]))
+        self.assertIsNone(figures.summarize_state({"kind": "counter", "strategy": "split"}, [run(None)]))
         self.assertEqual(SCENARIO.summarize(plan.build(settings()).cells[0], None, []), {"shared_state": None})
 
     def test_deadlocks_are_not_problems_but_other_errors_are(self):
@@ -264,7 +265,7 @@ class ChecksTest(unittest.TestCase):
 class SentencesTest(unittest.TestCase):
     def text(self, cells):
         with ordered_by(catalog()):
-            return " ".join(sr.sentences(cells))
+            return " ".join(sentences(cells))
 
     def test_they_follow_the_data(self):
         text = self.text(cells_of(QUICK))

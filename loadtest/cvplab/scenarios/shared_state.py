@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import shared_state_report as sr
 from ..cells import Measured
 from ..checks import Check
 from ..fmt import fmt_pct
@@ -31,6 +30,11 @@ from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, w
 from ..query import select
 from ..render import Block, h, img, p, table
 from ..servers import Server, get_json, post_json
+from ..shared_state_charts import chart_lost, chart_throughput, chart_transfers
+from ..shared_state_checks import check_await, check_exact, check_naive, check_ordered, check_split, check_total
+from ..shared_state_figures import (ACCOUNT_A, ACCOUNT_B, NAME, ORDERS, STRATEGIES, counter_cells, summarize_state,
+                                    transfer_cells)
+from ..shared_state_text import COUNTER_HEADER, TRANSFER_HEADER, counter_rows, intro, sentences, transfer_rows
 from ..wrk import Stream
 from .base import ReportContext, Scenario
 
@@ -55,22 +59,22 @@ class Params:
 
 
 class SharedState(Scenario):
-    name = sr.NAME
+    name = NAME
     profiles = {
         # quick: 2 workers, 1-s runs, once: split, mutex, sharded and await at high contention and the two orders,
         # 30 runs with five models (33 s, all the 12 minutes had left; the atomic would add 5.5 s and the
         # low-contention point 11 s: full has both).  Lost updates and deadlocks are counts the server keeps:
         # one repeat says whether there are any.
         "quick": Params(workers=(2,), connections=8, strategies=("split", "mutex", "sharded", "await"),
-                        high_n=100_000, low_strategies=(), await_n=10, await_ms=1, orders=sr.ORDERS, hold_us=100,
+                        high_n=100_000, low_strategies=(), await_n=10, await_ms=1, orders=ORDERS, hold_us=100,
                         timeout_ms=50, duration_s=1, repeats=1),
         # full: 1 and 2 workers, every strategy at both contentions, 5-s runs three times (about half an hour)
-        "full": Params(workers=(1, 2), connections=8, strategies=sr.STRATEGIES, high_n=100_000,
-                       low_strategies=sr.STRATEGIES, await_n=10, await_ms=1, orders=sr.ORDERS, hold_us=100,
+        "full": Params(workers=(1, 2), connections=8, strategies=STRATEGIES, high_n=100_000,
+                       low_strategies=STRATEGIES, await_n=10, await_ms=1, orders=ORDERS, hold_us=100,
                        timeout_ms=50, duration_s=5, repeats=3),
         # smoke: each kind of request once (a CPU strategy, await, both orders), on every CPU, as split's servers
         "smoke": Params(workers=None, connections=4, strategies=("split", "await"), high_n=10_000, low_strategies=(),
-                        await_n=2, await_ms=1, orders=sr.ORDERS, hold_us=100, timeout_ms=50, duration_s=1,
+                        await_n=2, await_ms=1, orders=ORDERS, hold_us=100, timeout_ms=50, duration_s=1,
                         repeats=None),
     }
 
@@ -95,10 +99,10 @@ class SharedState(Scenario):
         for w in counts:
             cpus = s.placement.server_cpus_for(w)
             specs = [spec(s, m, w, cpus) for m in models_of(s)]
-            points = tuple(tuple(Cell(sr.NAME, sp, (load,), params.duration_s, w, figures,
+            points = tuple(tuple(Cell(NAME, sp, (load,), params.duration_s, w, figures,
                                       notes=overlap_note(s, cpus), repeats=params.repeats) for sp in specs)
                            for load, figures in loads)
-            groups.append(Group(sr.NAME, tuple(specs), points))
+            groups.append(Group(NAME, tuple(specs), points))
         return groups
 
     def point_title(self, cell: Cell) -> str:
@@ -136,7 +140,7 @@ class SharedState(Scenario):
     # -- results -------------------------------------------------------------------------
 
     def summarize(self, cell: Cell, load: Load, runs: list) -> dict:
-        return {"shared_state": sr.summarize_state(cell.params, runs)}
+        return {"shared_state": summarize_state(cell.params, runs)}
 
     def summary_flags(self, c: Measured) -> list[str]:
         st = c.shared_state or {}
@@ -157,29 +161,29 @@ class SharedState(Scenario):
     # -- the report ----------------------------------------------------------------------
 
     def checks(self, cells: list[Measured]) -> list[Check]:
-        mine = select(cells, scenario=sr.NAME)
-        return [sr.check_split(mine), sr.check_exact(mine), sr.check_await(mine), sr.check_ordered(mine),
-                sr.check_naive(mine), sr.check_total(mine)]
+        mine = select(cells, scenario=NAME)
+        return [check_split(mine), check_exact(mine), check_await(mine), check_ordered(mine),
+                check_naive(mine), check_total(mine)]
 
     def section(self, ctx: ReportContext) -> list[Block]:
-        mine = select(ctx.cells, scenario=sr.NAME)
+        mine = select(ctx.cells, scenario=NAME)
         if not mine:
             return []
-        blocks = [h(2, "shared-state: one counter and two accounts, shared by every thread"), p(sr.intro(mine))]
-        lost = [c for c in sr.counter_cells(mine) if c.params["contention"] == "high"]
+        blocks = [h(2, "shared-state: one counter and two accounts, shared by every thread"), p(intro(mine))]
+        lost = [c for c in counter_cells(mine) if c.params["contention"] == "high"]
         if lost:
-            sr.chart_lost(lost, ctx.out_dir / "shared-state-lost.png")
+            chart_lost(lost, ctx.out_dir / "shared-state-lost.png")
             blocks.append(img("shared-state-lost.png", "shared-state: lost updates per strategy and model"))
-        if sr.counter_cells(mine):
-            sr.chart_throughput(sr.counter_cells(mine), ctx.out_dir / "shared-state-throughput.png")
+        if counter_cells(mine):
+            chart_throughput(counter_cells(mine), ctx.out_dir / "shared-state-throughput.png")
             blocks += [img("shared-state-throughput.png",
                            "shared-state: increments per second per strategy and model"),
-                       table(sr.COUNTER_HEADER, sr.counter_rows(mine))]
-        if sr.transfer_cells(mine):
-            sr.chart_transfers(sr.transfer_cells(mine), ctx.out_dir / "shared-state-transfers.png")
+                       table(COUNTER_HEADER, counter_rows(mine))]
+        if transfer_cells(mine):
+            chart_transfers(transfer_cells(mine), ctx.out_dir / "shared-state-transfers.png")
             blocks += [img("shared-state-transfers.png", "shared-state: transfers and deadlocks per second"),
-                       table(sr.TRANSFER_HEADER, sr.transfer_rows(mine))]
-        return blocks + [p(t) for t in sr.sentences(mine)]
+                       table(TRANSFER_HEADER, transfer_rows(mine))]
+        return blocks + [p(t) for t in sentences(mine)]
 
 
 SCENARIO = SharedState()
@@ -204,12 +208,12 @@ def counter_load(strategy: str, contention: str, params: Params, connections: in
 def transfer_load(order: str, params: Params, connections: int, threads: int) -> tuple[Load, dict]:
     """Opposite transfers under one lock order, and its cell's figures."""
     timeout = (f"timeout_ms={params.timeout_ms}",) if order == "naive" else ()
-    stream = Stream("main", "transfer.lua", (f"order={order}", f"a={sr.ACCOUNT_A}", f"b={sr.ACCOUNT_B}",
+    stream = Stream("main", "transfer.lua", (f"order={order}", f"a={ACCOUNT_A}", f"b={ACCOUNT_B}",
                                               f"hold_us={params.hold_us}", *timeout), connections, threads,
                     WRK_TIMEOUT_S)
     tail = f"&hold_us={params.hold_us}" + (f"&timeout_ms={params.timeout_ms}" if order == "naive" else "")
-    path = (f"/state/transfer?order={order}&from={sr.ACCOUNT_A}&to={sr.ACCOUNT_B}{tail} and from={sr.ACCOUNT_B}&to="
-            f"{sr.ACCOUNT_A}, in turn")
-    figures = {"kind": "transfer", "order": order, "accounts": [sr.ACCOUNT_A, sr.ACCOUNT_B],
+    path = (f"/state/transfer?order={order}&from={ACCOUNT_A}&to={ACCOUNT_B}{tail} and from={ACCOUNT_B}&to="
+            f"{ACCOUNT_A}, in turn")
+    figures = {"kind": "transfer", "order": order, "accounts": [ACCOUNT_A, ACCOUNT_B],
                "hold_us": params.hold_us, **({"timeout_ms": params.timeout_ms} if order == "naive" else {})}
     return Load(stream, order, path), figures
