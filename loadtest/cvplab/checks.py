@@ -67,8 +67,11 @@ def check_against(cells: list[Measured], name: str, want: str, peer_mode: str,
 
 
 def expectations(checks: list[Check]) -> list[Block]:
-    """The "Expected results" table, and why each figure came out as it did."""
-    blocks = [h(2, "Expected results"),
+    """The lab's self-check: the project's expected results against this run, and why each figure came out as it
+    did.  The report closes with it."""
+    blocks = [h(2, "Self-check: the project's expected results"),
+              p("What the project expects of each scenario, checked against this run: a missed row is a finding "
+                "about the models, the machine or the lab, and the reasons below say which."),
               table(["expectation", "this run", "verdict"], [[c.expectation, c.figure, c.verdict] for c in checks])]
     whys = [f"{c.name} ({c.verdict}): {'; '.join(c.why)}." for c in checks if c.why and c.verdict != "not measured"]
     if whys:

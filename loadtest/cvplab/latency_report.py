@@ -24,7 +24,7 @@ DEFAULT_RHOS = (0.5, 0.8)
 CHARTED = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
 
 __all__ = ["KNEE_FACTOR", "Curve", "TheoryRow", "Pooled", "curves", "chart_sweep", "sweep_text", "pooled",
-           "cpu_per_request", "pool_busy_per_task", "md1_rows", "mdc_rows", "theory_sentence", "cpu_latency_held",
+           "served_under_budget", "cpu_per_request", "pool_busy_per_task", "md1_rows", "mdc_rows", "theory_sentence", "cpu_latency_held",
            "co_pair", "co_capacity", "chart_co", "co_text"]
 
 
@@ -128,10 +128,9 @@ def sweep_text(sweep: list[Measured]) -> list[str]:
         share = at[0][1].params["fraction"]
         parts = [f"{poss(m)} p99 was {fmt_us(c.latency_us['p99'])} (at {fmt_rps(offered(c))} req/s)" for m, c in at]
         out.append(f"At {fmt_pct(share, 0)} of its capacity, {join(parts)}.")
-    budgets = [cv.budget for cv in cs if cv.budget is not None]
-    if budgets:
-        budget = min(budgets)
-        served = [(cv.mode, most_under_budget(cv.points(), budget)) for cv in cs]
+    under = served_under_budget(cs)
+    if under is not None:
+        budget, served = under
         ok = sorted([(tp, m) for m, tp in served if tp], reverse=True)
         none = [m for m, tp in served if not tp]
         text = f"Under one p99 budget of {fmt_us(budget)} ({KNEE_FACTOR:g}× the lowest unloaded p50), "
@@ -147,6 +146,16 @@ def sweep_text(sweep: list[Measured]) -> list[str]:
                    + join([f"{c.mode} at {fmt_pct(c.params['fraction'], 0)} ({c.open_loop.get('dropped', 0):,} "
                            f"dropped{', behind' if c.open_loop.get('behind') else ''})" for c in late]) + ".")
     return out
+
+
+def served_under_budget(cs: list[Curve]) -> tuple[float, list[tuple[str, float | None]]] | None:
+    """One p99 budget for every model, KNEE_FACTOR × the lowest unloaded p50, and the most throughput each model
+    served within it (None for a model over it at every rate); None where no curve has a budget."""
+    budgets = [cv.budget for cv in cs if cv.budget is not None]
+    if not budgets:
+        return None
+    budget = min(budgets)
+    return budget, [(cv.mode, most_under_budget(cv.points(), budget)) for cv in cs]
 
 
 #: Where S comes from, and why, for each kind of row.

@@ -7,13 +7,16 @@ beside it, and a self-contained report.html that refers to the same PNGs.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
+
 
 @dataclass
 class Block:
     kind: str  # h1, h2, h3, p, ul, table, img
     text: str = ""
     items: list | None = None  # ul: strings; table: rows (first row is the header)
+    id: str = ""  # table: its HTML id, for a reader's link and the browser test
 
 
 def h(level: int, text: str) -> Block:
@@ -28,8 +31,8 @@ def ul(items: list[str]) -> Block:
     return Block("ul", items=items)
 
 
-def table(header: list[str], rows: list[list[str]]) -> Block:
-    return Block("table", items=[header, *rows])
+def table(header: list[str], rows: list[list[str]], id: str = "") -> Block:
+    return Block("table", items=[header, *rows], id=id)
 
 
 def img(path: str, alt: str) -> Block:
@@ -69,9 +72,10 @@ code {{ background: #f3f3f3; padding: 0 3px; }}
 
 
 def _inline(text: str) -> str:
-    """Escapes text and renders `code` spans."""
+    """Escapes text and renders `code` spans and, outside them, **bold**."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{s}</code>" if i % 2 else s for i, s in enumerate(parts))
+    return "".join(f"<code>{s}</code>" if i % 2 else re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
+                   for i, s in enumerate(parts))
 
 
 def to_html(blocks: list[Block], title: str) -> str:
@@ -85,7 +89,8 @@ def to_html(blocks: list[Block], title: str) -> str:
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
         elif b.kind == "table":
             header, *rows = b.items
-            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in header) + "</tr>"
+            opening = f'<table id="{html.escape(b.id)}">' if b.id else "<table>"
+            out.append(opening + "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in header) + "</tr>"
                        + "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in r) + "</tr>" for r in rows)
                        + "</table>")
         elif b.kind == "img":

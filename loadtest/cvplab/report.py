@@ -1,9 +1,10 @@
-"""The report: the run's header, the expected results, each scenario's section, problems, method, all cells.
+"""The report: the verdict matrix, the run's header, each scenario's section, problems, method, all cells, and the
+lab's self-check (the expected results) at the end.
 
 What is about one scenario lives in its module (``cvplab/scenarios/<name>.py``); this module
 asks the registry's scenarios in order and adds what is generic.  Rendering is
 :mod:`cvplab.render`, the charts' style :mod:`cvplab.charts`, the cell queries
-:mod:`cvplab.query`.
+:mod:`cvplab.query`, the verdict matrix :mod:`cvplab.verdict`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .render import Block, h, p, table, to_html, to_markdown, ul
 from .scenarios import REGISTRY, get
 from .scenarios.base import ReportContext
 from .stats import NOISY_CPUS
+from .verdict import Row, matrix
 
 
 def summary_rows(cells: list[Measured]) -> list[list[str]]:
@@ -87,11 +89,19 @@ def expected_checks(cells: list[Measured]) -> list[Check]:
     return [check for s in REGISTRY if s.name in ran for check in s.checks(cells)]
 
 
+def verdict_rows(cells: list[Measured]) -> list[Row]:
+    """The verdict matrix's rows of every scenario the run has cells of."""
+    ran = {c.scenario for c in cells}
+    return [row for s in REGISTRY if s.name in ran for row in s.verdict(cells)]
+
+
 def build(doc: dict, out_dir: Path) -> list[Block]:
-    """Draws the charts into ``out_dir`` and returns the report's blocks, in the registry's order."""
+    """Draws the charts into ``out_dir`` and returns the report's blocks: the title, the verdict matrix, where and
+    how the run was measured, each scenario's section in the registry's order, problems, method, all cells, and
+    the expected results last, as the lab's self-check."""
     cells = doc["cells"]
-    blocks = header(doc)
-    blocks += expectations(expected_checks(cells))
+    title, *context = header(doc)
+    blocks = [title, *matrix(verdict_rows(cells)), *context]
     ctx = ReportContext(doc, cells, out_dir)
     for scenario in REGISTRY:
         blocks += scenario.section(ctx)
@@ -100,6 +110,7 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
     blocks += [h(2, "All cells"), table(SUMMARY_HEADER, summary_rows(cells)),
                p("`srv µs/req`: server CPU time per request. `wrk CPU`: wrk's CPU use as a share of the CPUs it had "
                  "(flagged from 90%). `of bound`: throughput as a share of the Little's-law bound.")]
+    blocks += expectations(expected_checks(cells))
     return blocks
 
 

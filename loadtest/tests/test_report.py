@@ -499,6 +499,12 @@ class RenderTest(unittest.TestCase):
         self.assertIn("<code>b</code> &lt;c&gt;", html)
         self.assertIn('<img src="x.png" alt="alt">', html)
 
+    def test_bold_outside_code_and_a_table_id(self):
+        html = render.to_html([render.p("a **b** `**c**`"), render.table(["h"], [["1"]], id="verdict")], "T")
+        self.assertIn("a <strong>b</strong> <code>**c**</code>", html)
+        self.assertIn('<table id="verdict"><tr><th>h</th>', html)
+        self.assertIn("| h |", render.to_markdown([render.table(["h"], [["1"]], id="verdict")]))
+
     @unittest.skipUnless(HAVE_MPL, "matplotlib is not available to this Python (Debian: python3-matplotlib)")
     def test_full_report_from_synthetic_results(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -508,6 +514,13 @@ class RenderTest(unittest.TestCase):
                          "accept", "overload"):
                 self.assertGreater((out / f"{name}.png").stat().st_size, 5000, name)
             md = (out / "report.md").read_text()
+            # It opens with the verdict matrix, the first table, and closes with the lab's self-check.
+            sections = [line for line in md.splitlines() if line.startswith("## ")]
+            self.assertEqual(sections[0], "## Which model for which work")
+            self.assertEqual(sections[-1], "## Self-check: the project's expected results")
+            first_table = next(line for line in md.splitlines() if line.startswith("| "))
+            self.assertTrue(first_table.startswith("| workload | figure | single | reactors |"), first_table)
+            self.assertLess(md.index("## Which model for which work"), md.index("Measured "))
             self.assertIn("![io throughput against connections](io.png)", md)
             self.assertIn("coordinated omission", md)
             self.assertIn("nginx", md)

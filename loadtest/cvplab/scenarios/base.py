@@ -2,8 +2,8 @@
 
 A scenario is one module in this package holding everything about it: its parameters
 (a frozen dataclass, with a value for each profile), its plan (the cells), what it adds to
-the generic summary of a cell, its section of the report, and its rows of expected
-results.  :mod:`cvplab.scenarios` lists the modules in report order; the CLI, the
+the generic summary of a cell, its section of the report, its rows of the verdict matrix
+and its rows of expected results.  :mod:`cvplab.scenarios` lists the modules in report order; the CLI, the
 profiles, the plan, the results and the report read that list and name no scenario.
 """
 
@@ -19,6 +19,7 @@ from ..cpus import Placement
 from ..plan import Cell, Group, Load, Settings
 from ..render import Block
 from ..servers import Server
+from ..verdict import Row
 
 #: The profiles every scenario has parameters for.
 PROFILE_NAMES = ("quick", "full", "smoke")
@@ -113,6 +114,11 @@ class Scenario:
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         """Its rows of the expected results."""
+        return []
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Its rows of the verdict matrix the report opens with (:mod:`cvplab.verdict`): for each kind of work it
+        measures, the figure that answers "which model for this work", per model; none without its cells."""
         return []
 
     def section(self, ctx: ReportContext) -> list[Block]:

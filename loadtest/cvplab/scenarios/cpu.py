@@ -15,6 +15,7 @@ from ..query import (by_mode, ratio_text, cpus_of, is_model, key_range, modes_of
                      rps_range, select, times)
 from ..render import Block, h, img, p
 from ..wrk import Stream
+from ..verdict import HIGHER, Row, at_most, rps_figures
 from .base import ReportContext, Scenario
 
 
@@ -61,6 +62,14 @@ class Cpu(Scenario):
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_cpu(cells), check_cpu_new(cells)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """CPU-bound: requests per second at the most workers."""
+        top = at_most(select(cells, scenario="cpu"), "workers")
+        if not top:
+            return []
+        load = f"`{top[0].path}` over {top[0].connections} connections, {n_of(top[0].workers, 'worker')}"
+        return [Row("CPU-bound", load, "req/s", HIGHER, rps_figures(top))]
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells, doc = ctx.cells, ctx.doc

@@ -34,6 +34,7 @@ from ..render import Block, h, img, p, table
 from ..servers import ServerSpec
 from ..stats import summarize_downstream
 from ..wrk import Stream
+from ..verdict import HIGHER, Row, rps_figures
 from .base import ReportContext, Scenario
 
 #: The issue's targets: cvp's best model against Node with pg and against pgbench on /db/query, and
@@ -134,6 +135,17 @@ class Db(Scenario):
         return [check_against(mine, "query", "node", NODE_TARGET, "Node with pg"),
                 check_against(mine, "query", "pgbench", PGBENCH_TARGET, "pgbench at the same connections"),
                 check_against(mine, "queries", "node", QUERIES_NODE_TARGET, "Node with pg")]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Database: requests per second through the asynchronous driver, and through the blocking one."""
+        rows = []
+        for variant, how in (("query", "asynchronous libpq"), ("blocking", "synchronous libpq, run where the model "
+                                                                           "runs blocking work")):
+            mine = [c for c in select_cells(cells) if c.variant == variant]
+            if mine:
+                rows.append(Row("database", f"`{mine[0].path}` over {mine[0].connections} connections ({how}), pools "
+                                f"of {mine[0].params['db_connections']}", "req/s", HIGHER, rps_figures(mine)))
+        return rows
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = select_cells(ctx.cells)

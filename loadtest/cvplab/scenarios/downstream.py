@@ -26,6 +26,7 @@ from ..render import Block, h, img, p, table
 from ..servers import ServerSpec
 from ..stats import littles_law_bound, summarize_downstream
 from ..wrk import Stream
+from ..verdict import HIGHER, Row, at_most, figures_of
 from .base import ReportContext, Scenario
 
 #: The downstream's model.  It serves only timer waits, whose cost is parsing a request and writing
@@ -127,6 +128,15 @@ class Downstream(Scenario):
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_single(cells)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Downstream: the steady rate at the most connections, as a share of the Little's-law bound."""
+        top = at_most(select_cells(cells), "connections")
+        if not top:
+            return []
+        return [Row("downstream", f"`{top[0].path}` over {top[0].connections:,} connections, each a call to a "
+                    "downstream server", "share of connections ÷ wait, in steady state", HIGHER,
+                    figures_of(top, steady_share, lambda c: fmt_pct(steady_share(c))))]
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = select_cells(ctx.cells)

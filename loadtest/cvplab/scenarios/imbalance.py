@@ -13,9 +13,10 @@ from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, w
 from ..query import cpus_of, is_model, key_range, one, select, times
 from ..render import Block, h, img, p, table
 from ..stats import littles_law_bound, loop_imbalance
+from ..verdict import LOWER, Row, p99_figures
 from .base import ReportContext, Scenario
 from .cpu import work_ms
-from .mixed import CPU_START_S, pbkdf2_stream, sleep_stream
+from .mixed import CPU_START_S, pbkdf2_stream, sleep_stream, two_streams
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ class Imbalance(Scenario):
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_imbalance(cells)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Imbalanced: the light stream's p99 beside the heavy connections."""
+        light, heavy = select_imbalance(cells)
+        if not light:
+            return []
+        return [Row("imbalanced", two_streams(light, heavy), "p99 of the light stream", LOWER, p99_figures(light))]
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells, doc = ctx.cells, ctx.doc

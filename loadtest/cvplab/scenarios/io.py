@@ -23,6 +23,7 @@ from ..render import Block, h, img, p, table
 from ..servers import ServerSpec
 from ..stats import littles_law_bound
 from ..wrk import Stream
+from ..verdict import HIGHER, Row, at_most, figures_of, rps_figures
 from .base import ReportContext, Scenario
 
 
@@ -113,6 +114,22 @@ class Io(Scenario):
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_io(cells), check_block_threads(cells), check_footprint(cells), check_descriptors(cells)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """I/O-bound: the steady rate at the most connections of timer waits; blocking I/O: wrk's rate at the
+        most connections of /io/block."""
+        rows = []
+        sleep = at_most(select(cells, scenario="io", variant="sleep"), "connections")
+        if sleep:
+            rows.append(Row("I/O-bound", f"`{sleep[0].path}` over {sleep[0].connections:,} connections (a timer wait)",
+                            "req/s in steady state (share of connections ÷ wait)", HIGHER,
+                            figures_of(sleep, _steady, lambda c: f"{fmt_rps(_steady(c))} "
+                                       f"({fmt_pct((c.littles_law or {}).get('steady_bound_share'))})")))
+        block = at_most(select(cells, scenario="io", variant="block"), "connections")
+        if block:
+            rows.append(Row("blocking I/O", f"`{block[0].path}` over {block[0].connections:,} connections (the wait "
+                            "blocks a thread)", "req/s", HIGHER, rps_figures(block)))
+        return rows
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = ctx.cells

@@ -37,6 +37,7 @@ from ..render import Block, h, img, p, table
 from ..servers import Server
 from ..wrk import Stream
 from .. import latency_report as lr
+from ..verdict import HIGHER, Figure, Row
 from .base import ReportContext, Scenario
 
 #: The workloads of the sweep, in report order.
@@ -245,6 +246,21 @@ class Latency(Scenario):
     def checks(self, cells: list[Measured]) -> list[Check]:
         mine = [c for c in cells if c.scenario == self.name]
         return [check_theory(mine), check_co(mine), check_schedule(mine)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Open loop: for each workload, the most each model served with its p99 within one budget for all."""
+        rows = []
+        for w in WORKLOADS:
+            sweep = [c for c in cells if c.scenario == self.name and c.rps is not None
+                     and c.params.get("workload") == w]
+            under = lr.served_under_budget(lr.curves(sweep))
+            if under is None:
+                continue
+            budget, served = under
+            rows.append(Row("open loop", f"the {w} workload, `{sweep[0].path}`, sent at Poisson rates (shares of "
+                            "each model's capacity)", f"the most req/s served with p99 within {fmt_us(budget)}", HIGHER,
+                            {m: Figure(tp or 0.0, fmt_rps(tp) if tp else "none") for m, tp in served}))
+        return rows
 
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = [c for c in ctx.cells if c.scenario == self.name and c.rps is not None]

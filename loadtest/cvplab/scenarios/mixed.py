@@ -15,6 +15,7 @@ from ..query import is_model, key_range, modes_of, one, par, select, times
 from ..render import Block, h, img, p
 from ..stats import littles_law_bound
 from ..wrk import Stream
+from ..verdict import LOWER, Row, p99_figures
 from .base import ReportContext, Scenario
 
 #: Seconds between starting the I/O (light) stream and the CPU (heavy) stream (mixed and imbalance).
@@ -66,6 +67,13 @@ class Mixed(Scenario):
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_mixed(cells)]
 
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Mixed: the I/O stream's p99 beside the CPU stream."""
+        mio, mcpu = select(cells, scenario="mixed", variant="io"), select(cells, scenario="mixed", variant="cpu")
+        if not mio:
+            return []
+        return [Row("mixed", two_streams(mio, mcpu), "p99 of the I/O stream", LOWER, p99_figures(mio))]
+
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = ctx.cells
         mio, mcpu = select(cells, scenario="mixed", variant="io"), select(cells, scenario="mixed", variant="cpu")
@@ -85,6 +93,12 @@ class Mixed(Scenario):
 
 
 SCENARIO = Mixed()
+
+
+def two_streams(first: list[Measured], second: list[Measured]) -> str:
+    """``/io/sleep?ms=50 over 100 connections beside /cpu/pbkdf2?... over 8``: the two streams a row is about."""
+    beside = f"`{second[0].path}` over {second[0].connections}" if second else "a PBKDF2 stream"
+    return f"`{first[0].path}` over {first[0].connections} connections beside {beside}"
 
 
 def sleep_stream(s: Settings, name: str, connections: int, wait_ms: int) -> Stream:

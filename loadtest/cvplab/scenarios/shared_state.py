@@ -25,17 +25,18 @@ from dataclasses import dataclass
 
 from ..cells import Measured
 from ..checks import Check
-from ..fmt import fmt_pct
+from ..fmt import fmt_pct, n_of
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, wrk_threads
 from ..query import select
 from ..render import Block, h, img, p, table
 from ..servers import Server, get_json, post_json
 from ..shared_state_charts import chart_lost, chart_throughput, chart_transfers
 from ..shared_state_checks import check_await, check_exact, check_naive, check_ordered, check_split, check_total
-from ..shared_state_figures import (ACCOUNT_A, ACCOUNT_B, NAME, ORDERS, STRATEGIES, counter_cells, summarize_state,
-                                    transfer_cells)
+from ..shared_state_figures import (ACCOUNT_A, ACCOUNT_B, NAME, ORDERS, STRATEGIES, counter_cells, lost_text,
+                                    summarize_state, transfer_cells)
 from ..shared_state_text import COUNTER_HEADER, TRANSFER_HEADER, counter_rows, intro, sentences, transfer_rows
 from ..wrk import Stream
+from ..verdict import LOWER, Row, at_most, figures_of
 from .base import ReportContext, Scenario
 
 #: wrk --timeout: a naive transfer may wait timeout_ms, an await request n × ms.
@@ -164,6 +165,21 @@ class SharedState(Scenario):
         mine = select(cells, scenario=NAME)
         return [check_split(mine), check_exact(mine), check_await(mine), check_ordered(mine),
                 check_naive(mine), check_total(mine)]
+
+    def verdict(self, cells: list[Measured]) -> list[Row]:
+        """Shared state: the share of increments lost without a lock (split), and across a wait (await), at high
+        contention and the most workers."""
+        high = [c for c in counter_cells(select(cells, scenario=NAME)) if c.params["contention"] == "high"]
+        rows = []
+        for strategy, what in (("split", "a relaxed load, then a separate store"),
+                               ("await", "read, a timer wait on the loop, then written")):
+            top = at_most([c for c in high if c.variant == strategy], "workers")
+            if top:
+                rows.append(Row("shared state", f"one counter, `{strategy}` ({what}), over {top[0].connections} "
+                                f"connections, {n_of(top[0].workers, 'worker')}", "lost updates, share of the "
+                                "increments asked", LOWER,
+                                figures_of(top, lambda c: c.shared_state["lost_share"], lost_text)))
+        return rows
 
     def section(self, ctx: ReportContext) -> list[Block]:
         mine = select(ctx.cells, scenario=NAME)
