@@ -8,27 +8,17 @@
 /// allocators for the whole process; the
 /// client below makes none of its own per request, so every one counted is the server's.
 
+#include "bench/loopback.hpp"
 #include "handlers/context.hpp"
 #include "server/config.hpp"
-#include "server/cpu_limits.hpp"
 #include "server/response_text.hpp"
-#include "server/server.hpp"
 
 #include <benchmark/benchmark.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <stdexcept>
 #include <string_view>
-#include <thread>
 
 namespace {
 std::atomic<std::uint64_t> allocations{0};
@@ -77,81 +67,12 @@ void* memalign(std::size_t alignment, std::size_t n)
 
 namespace {
 
-/// A `single` server on 127.0.0.1 and a free port, run on its own thread.
-class in_process_server
-{
-public:
-    in_process_server()
-    {
-        cvp::config cfg;
-        cfg.mode = cvp::mode::single;
-        cfg.port = 0;
-        server_ = std::make_unique<cvp::server>(cfg, cvp::detect_cpu_limits());
-        server_->listen();
-        port_ = server_->local_endpoint().port();
-        thread_ = std::thread([this] { server_->run(); });
-    }
-    ~in_process_server()
-    {
-        server_->drain();
-        thread_.join();
-    }
-    in_process_server(in_process_server const&) = delete;
-    in_process_server& operator=(in_process_server const&) = delete;
-
-    std::uint16_t port() const noexcept { return port_; }
-
-private:
-    std::unique_ptr<cvp::server> server_;
-    std::uint16_t port_ = 0;
-    std::thread thread_;
-};
-
-/// A blocking keep-alive client with fixed buffers: no allocation per request.
-class raw_client
-{
-public:
-    explicit raw_client(std::uint16_t port)
-        : fd_(::socket(AF_INET, SOCK_STREAM, 0))
-    {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(fd_, reinterpret_cast<sockaddr const*>(&addr), sizeof addr) != 0)
-            throw std::runtime_error("connect failed");
-        int one = 1;
-        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    ~raw_client() { ::close(fd_); }
-    raw_client(raw_client const&) = delete;
-    raw_client& operator=(raw_client const&) = delete;
-
-    /// Sends `request` and reads until one response ending in `body_end` is in.
-    void round_trip(std::string_view request, std::string_view body_end)
-    {
-        if (::send(fd_, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size()))
-            throw std::runtime_error("send failed");
-        std::size_t got = 0;
-        for (;;) {
-            auto const n = ::recv(fd_, buf_ + got, sizeof buf_ - got, 0);
-            if (n <= 0)
-                throw std::runtime_error("recv failed");
-            got += static_cast<std::size_t>(n);
-            if (std::string_view{buf_, got}.ends_with(body_end))
-                return;
-        }
-    }
-
-private:
-    int fd_;
-    char buf_[4096];
-};
-
 void keep_alive_request(benchmark::State& state, std::string_view request, std::string_view body_end)
 {
-    in_process_server server;
-    raw_client client{server.port()};
+    cvp::config cfg;
+    cfg.mode = cvp::mode::single;
+    cvp::bench::in_process_server server{cfg};
+    cvp::bench::raw_client client{server.port()};
     // Warm the recyclers and the allocator's caches.
     for (int i = 0; i < 100; ++i)
         client.round_trip(request, body_end);

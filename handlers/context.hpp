@@ -24,6 +24,8 @@
 
 namespace cvp {
 
+class work_timeline;
+
 /// A request's fields live in a per-request arena (a polymorphic allocator), so parsing
 /// them costs no heap allocation per field. Bodies are read and discarded by the session:
 /// no endpoint takes one.
@@ -39,6 +41,8 @@ public:
     virtual stats_snapshot stats() const = 0;
     /// True once SIGTERM/SIGINT has started the drain.
     virtual bool draining() const noexcept = 0;
+    /// The work intervals recorded with --timeline N; null when recording is off.
+    virtual work_timeline* timeline() const noexcept { return nullptr; }
 
 protected:
     server_view() = default;

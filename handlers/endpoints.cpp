@@ -9,6 +9,7 @@
 #include "handlers/router.hpp"
 #include "handlers/shared_state.hpp"
 #include "handlers/state_endpoints.hpp"
+#include "handlers/timeline_endpoint.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -365,6 +366,7 @@ router make_router()
     r.get("/healthz", &healthz);
     r.get("/readyz", &readyz);
     r.get("/stats", &stats);
+    add_timeline_routes(r);
     r.get("/metrics", &metrics);
     return r;
 }

@@ -35,7 +35,7 @@ asio::awaitable<void> serve(int fd, loop_env& env, drain_signals const& signals)
             }
         }
 
-        auto const step = co_await serve_request(conn, env, in, first);
+        auto const step = co_await serve_request(conn, env, in, first, counted.id());
         if (step == next_step::abort) {
             peer_closed = true;
             break;

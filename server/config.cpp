@@ -274,6 +274,8 @@ constexpr flag flags[] = {
     {"lag-interval", "DUR", "10ms", "how often each event loop's lag timer fires (1ms to 1s)", &set_lag_interval},
     {"stall-threshold", "DUR", "100ms", "report a loop that has not come back to its event wait for this long (0: off)",
      &set_stall_threshold},
+    {"timeline", "N", "0", "work intervals kept per worker for /stats/timeline (0: no recording; up to 100000)",
+     &set_number<std::size_t, 0, 100'000, &config::timeline_events>},
     {"upstream", "URL", "none", "the downstream HTTP service /io/http calls: http://HOST:PORT", &set_upstream},
     {"upstream-connections", "N", "64", "connections each downstream pool may open (per loop, or one shared pool)",
      &set_number<std::size_t, 1, 100'000, &config::upstream_connections>},

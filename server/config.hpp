@@ -75,6 +75,9 @@ struct config
     /// A loop that has not come back to its event wait for this long is reported as
     /// stalled; 0 turns the watchdog off.
     std::chrono::milliseconds stall_threshold{100};
+    /// Work intervals each worker's ring keeps for /stats/timeline; 0 (the default) means
+    /// no recording at all.
+    std::size_t timeline_events = 0;
 
     /// The downstream HTTP service /io/http calls (`--upstream http://HOST:PORT`); an empty
     /// host means none.

@@ -42,7 +42,9 @@ counted_connection::counted_connection(drain_gate& gate)
 {
     auto& counters = current_counters();
     worker_counters::bump(counters.connections_open);
-    worker_counters::bump(counters.connections_total);
+    // The worker's count before this connection, taken by the increment it makes anyway.
+    auto const opened_before = counters.connections_total.fetch_add(1, std::memory_order_relaxed);
+    id_ = (static_cast<std::uint64_t>(current_worker()) << 32) + opened_before;
 }
 
 counted_connection::~counted_connection()
@@ -150,7 +152,7 @@ asio::awaitable<std::optional<reply>> discard_body(Transport& conn, input_buffer
 } // namespace
 
 template <class Transport>
-asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_buffer& in, bool first)
+asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_buffer& in, bool first, std::uint64_t connection_id)
 {
     auto const& cfg = env.cfg;
     auto slot = take_slot();
@@ -250,7 +252,14 @@ asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_b
     if (route.error) {
         r = std::move(*route.error);
     } else {
-        request_context ctx{req, env.mode, taken_by, env.runner, env.server, env.downstream, env.database};
+        // With --timeline the handler's work goes through a runner that records it; without,
+        // the model's own runner, and this test is all that recording costs.
+        work_runner* runner = &env.runner;
+        if (cfg.timeline_events != 0)
+            if (auto* timeline = env.server.timeline())
+                runner = &slot->recorder.emplace(env.runner, *timeline, std::string_view{req.target().data(), req.target().size()},
+                                                 connection_id);
+        request_context ctx{req, env.mode, taken_by, *runner, env.server, env.downstream, env.database};
         // A handler that may wait says what it serves, for the stall watchdog to name.
         auto* serving = route.speed == route_speed::may_wait ? &current_counters().serving : nullptr;
         auto const label = serving != nullptr ? serving->set(req.method_string(), req.target()) : 0;
@@ -321,10 +330,10 @@ asio::awaitable<void> close_gracefully(Transport& conn, input_buffer& in, bool p
 
 // The two transports.
 template asio::awaitable<read_result> read_more(connection&, input_buffer&);
-template asio::awaitable<next_step> serve_request(connection&, loop_env&, input_buffer&, bool);
+template asio::awaitable<next_step> serve_request(connection&, loop_env&, input_buffer&, bool, std::uint64_t);
 template asio::awaitable<void> close_gracefully(connection&, input_buffer&, bool);
 template asio::awaitable<read_result> read_more(blocking_connection&, input_buffer&);
-template asio::awaitable<next_step> serve_request(blocking_connection&, loop_env&, input_buffer&, bool);
+template asio::awaitable<next_step> serve_request(blocking_connection&, loop_env&, input_buffer&, bool, std::uint64_t);
 template asio::awaitable<void> close_gracefully(blocking_connection&, input_buffer&, bool);
 
 } // namespace cvp

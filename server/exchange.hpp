@@ -40,6 +40,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
@@ -89,8 +90,14 @@ public:
     counted_connection(counted_connection const&) = delete;
     counted_connection& operator=(counted_connection const&) = delete;
 
+    /// An id no other connection of the process has: the opening worker's id times 2^32
+    /// plus that worker's count of connections before this one (/stats/timeline's
+    /// `connection`).
+    std::uint64_t id() const noexcept { return id_; }
+
 private:
     drain_gate& gate_;
+    std::uint64_t id_;
 };
 
 /// Appends `r` with "Connection: close" to `out`; the connection then closes.
@@ -103,8 +110,9 @@ asio::awaitable<read_result> read_more(Transport& conn, input_buffer& in);
 
 /// Reads one request from `in` and the transport, runs its handler and queues the
 /// answer. `first`: the connection's first request, whose header deadline ran from accept.
+/// `connection_id`: the connection's counted_connection::id, for --timeline.
 template <class Transport>
-asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_buffer& in, bool first);
+asio::awaitable<next_step> serve_request(Transport& conn, loop_env& env, input_buffer& in, bool first, std::uint64_t connection_id);
 
 /// Sends what is queued, then closes gracefully: our side first, then, for a while, the
 /// client's, reading and discarding what it still sends so the close does not reset the

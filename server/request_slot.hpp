@@ -7,6 +7,7 @@
 #include "handlers/context.hpp"
 #include "handlers/router.hpp"
 #include "server/framing.hpp"
+#include "server/recording_runner.hpp"
 #include "server/recycler.hpp"
 
 #include <array>
@@ -33,6 +34,8 @@ struct request_slot
     framing rules;
     route_match route;
     reply answer;
+    /// With --timeline, the runner that records this request's work (made per request).
+    std::optional<recording_runner> recorder;
 
     /// A fresh parser with the header limit, over an emptied arena.
     request_parser& start(std::uint32_t header_limit)

@@ -5,6 +5,7 @@
 /// served and where its work runs) is the model's, in server/models/.
 
 #include "handlers/context.hpp"
+#include "handlers/work_timeline.hpp"
 #include "server/asio.hpp"
 #include "server/config.hpp"
 #include "server/cpu_limits.hpp"
@@ -59,6 +60,7 @@ public:
 
     stats_snapshot stats() const override;
     bool draining() const noexcept override { return gate_.closed(); }
+    work_timeline* timeline() const noexcept override { return timeline_.get(); }
 
 private:
     /// Waits for connections on acceptor `i` and takes every one queued each time.
@@ -80,6 +82,9 @@ private:
     drain_gate gate_;
     connection_budget budget_;
     stats_registry stats_;
+    /// The recorded work intervals (--timeline); null when recording is off. Before the
+    /// model, so that it outlives every thread that records.
+    std::unique_ptr<work_timeline> timeline_;
     /// The downstream HTTP service, resolved once; empty without --upstream.
     std::optional<downstream_target> upstream_;
     /// The database, and the synchronous path's one pool; empty without --db.

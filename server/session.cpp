@@ -36,6 +36,8 @@ public:
     session& operator=(session const&) = delete;
 
     loop_env& env() noexcept { return env_; }
+    /// The connection's id (counted_connection::id).
+    std::uint64_t id() const noexcept { return counted_.id(); }
 
     /// Joins the registry, where a drain on another thread may find it: only once its
     /// shared_ptr exists, since the drain reaches it through weak_from_this().
@@ -128,7 +130,7 @@ asio::awaitable<void> serve(std::shared_ptr<session> s)
             s->set_idle(false);
         }
 
-        auto const step = co_await serve_request<connection>(*s, env, s->in, s->first);
+        auto const step = co_await serve_request<connection>(*s, env, s->in, s->first, s->id());
         if (step == next_step::abort) {
             peer_closed = true;
             break;

@@ -470,3 +470,27 @@ TEST(config_loop_health, lag_interval_and_stall_threshold_have_their_defaults_an
 }
 
 } // namespace
+
+namespace {
+
+TEST(config_timeline, recording_is_off_by_default_and_takes_events_per_worker_up_to_its_cap)
+{
+    EXPECT_EQ(parse_ok({}).timeline_events, 0u);
+    EXPECT_EQ(parse_ok({"--timeline", "0"}).timeline_events, 0u);
+    EXPECT_EQ(parse_ok({"--timeline", "1"}).timeline_events, 1u);
+    EXPECT_EQ(parse_ok({"--timeline=100000"}).timeline_events, 100'000u);
+    EXPECT_EQ(parse_ok({}, {{"CVP_TIMELINE", "512"}}).timeline_events, 512u);
+    // The flag wins over the variable.
+    EXPECT_EQ(parse_ok({"--timeline", "8"}, {{"CVP_TIMELINE", "512"}}).timeline_events, 8u);
+
+    // Bad values name the flag (or the variable) and the accepted range.
+    for (auto const* bad : {"100001", "-1", "many", "", "1.5", "10K"}) {
+        auto const message = parse_error({"--timeline", bad});
+        EXPECT_NE(message.find("--timeline"), std::string::npos) << bad << ": " << message;
+        EXPECT_NE(message.find("0 to 100000"), std::string::npos) << bad << ": " << message;
+    }
+    EXPECT_NE(parse_error({}, {{"CVP_TIMELINE", "x"}}).find("CVP_TIMELINE"), std::string::npos);
+    EXPECT_NE(cvp::help_text().find("--timeline N"), std::string::npos);
+}
+
+} // namespace
