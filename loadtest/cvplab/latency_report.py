@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cells import Measured
-from .charts import color, plain_log_ticks, pyplot, save
+from .charts import color, panel_grid, plain_log_ticks, pyplot, save
 from .fmt import fmt_pct, fmt_rps, fmt_us, join, poss
 from .query import is_model, modes_of
 from .queueing import KNEE_FACTOR, is_finite, knee, md1_wait, mdc_wait, most_under_budget, nearest
@@ -81,28 +81,38 @@ def curves(sweep: list[Measured]) -> list[Curve]:
     return out
 
 
+#: How each charted percentile is drawn in a model's panel.
+PERCENTILE_STYLES = ({"linestyle": ":", "marker": "o", "markersize": 3, "linewidth": 1.0},
+                     {"linestyle": "-", "marker": "o", "markersize": 5, "linewidth": 2.0},
+                     {"linestyle": "--", "marker": "^", "markersize": 4, "linewidth": 1.0})
+
+
 def chart_sweep(sweep: list[Measured], path: Path, title: str) -> None:
-    """p50, p99 and p99.9 against the offered rate, a line per model, each model's knee starred on p99."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
-    for curve in curves(sweep):
+    """p50, p99 and p99.9 against the offered rate, a panel per model on shared axes (models whose curves are
+    alike would hide each other in one), each model's knee starred on its p99."""
+    cs = curves(sweep)
+    fig, panels, key = panel_grid(len(cs))
+    for ax, curve in zip(panels, cs):
         xs = [offered(c) for c in curve.cells]
-        for ax, (key, label) in zip(axes, CHARTED):
-            ys = [(c.latency_us.get(key) or float("nan")) / 1000 for c in curve.cells]
-            ax.plot(xs, ys, marker="o", color=color(curve.mode), label=curve.mode)
-            if key == "p99" and curve.knee is not None:
-                at = next(c for c in curve.cells if offered(c) == curve.knee)
-                ax.plot([curve.knee], [at.latency_us["p99"] / 1000], marker="*", markersize=16, color=color(curve.mode),
-                        markeredgecolor="black", linestyle="none")
-    for ax, (_, label) in zip(axes, CHARTED):
+        for (k, _), style in zip(CHARTED, PERCENTILE_STYLES):
+            ax.plot(xs, [(c.latency_us.get(k) or float("nan")) / 1000 for c in curve.cells], color=color(curve.mode),
+                    **style)
+        if curve.knee is not None:
+            at = next(c for c in curve.cells if offered(c) == curve.knee)
+            ax.plot([curve.knee], [at.latency_us["p99"] / 1000], marker="*", markersize=15, color=color(curve.mode),
+                    markeredgecolor="black", linestyle="none")
+        ax.set_title(curve.mode, color=color(curve.mode), fontsize=10, fontweight="bold")
         ax.set_yscale("log")
         plain_log_ticks(ax.yaxis)
-        ax.set_xlabel("offered rate (req/s, Poisson)")
-        ax.set_title(f"{label}" + (" (★ the knee)" if label == "p99" else ""))
         ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("latency from the scheduled send (ms, log)")
-    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(title)
+    handles = [key.plot([], [], color="gray", label=label, **style)[0] for (_, label), style in zip(CHARTED,
+                                                                                                   PERCENTILE_STYLES)]
+    handles.append(key.plot([], [], marker="*", markersize=15, color="gray", markeredgecolor="black",
+                            linestyle="none", label="the knee (on p99)")[0])
+    key.legend(handles=handles, loc="center", fontsize=8, frameon=False)
+    fig.supxlabel("offered rate (req/s, Poisson)", fontsize=9)
+    fig.supylabel("latency from the scheduled send (ms, log)", fontsize=9)
+    fig.suptitle(title, fontsize=11)
     save(fig, path)
 
 

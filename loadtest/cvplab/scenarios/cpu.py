@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cells import Measured
-from ..charts import color, errbar, pyplot, save
+from ..charts import color, dodge, errbar, label_ends, linestyle, marker, pyplot, save
 from ..checks import Check, noise
 from ..fmt import fmt_pct, fmt_rps, join, n_of, poss
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, wrk_threads
@@ -121,20 +121,26 @@ def work_ms(doc: dict) -> str:
 
 
 def chart_cpu(cells: list[Measured], path: Path) -> None:
+    """Throughput and scaling efficiency against workers: each model with its own marker and line style, nudged
+    sideways, and labelled at its last point (the parallel models' lines lie on top of each other)."""
     plt = pyplot()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
     groups = by_mode(cells)
     base = _cpu_base(cells)
     workers = sorted({c.workers for c in cells})
+    modes = list(groups)
+    ends = []
     for mode, cs in groups.items():
         cs = sorted(cs, key=lambda c: c.workers)
-        ax.errorbar([c.workers for c in cs], [c.rps for c in cs], yerr=errbar(cs), marker="o",
-                    color=color(mode), label=mode, capsize=3)
-        effs = [(c.workers, _efficiency(c, base)) for c in cs]
+        xs = [c.workers + dodge(mode, modes, DODGE) for c in cs]
+        ax.errorbar(xs, [c.rps for c in cs], yerr=errbar(cs), marker=marker(mode), linestyle=linestyle(mode),
+                    color=color(mode), capsize=3)
+        ends.append((mode, xs[-1], cs[-1].rps, f"{mode} {fmt_rps(cs[-1].rps)}"))
+        effs = [(w, _efficiency(c, base)) for w, c in zip(xs, cs)]
         effs = [(w, e) for w, e in effs if e is not None]
         if effs:
-            ax2.plot(*zip(*[(w, 100 * e) for w, e in effs]), marker="o", color=color(mode),
-                     label=mode)
+            ax2.plot(*zip(*[(w, 100 * e) for w, e in effs]), marker=marker(mode), linestyle=linestyle(mode),
+                     color=color(mode), label=mode)
         if mode in base and any((parallel_cap(c) or c.workers) < c.workers for c in cs):
             # a model that cannot use every CPU it is given (single): its own, lower ideal
             pts = [(c.workers, base[mode] * parallel_cap(c)) for c in cs if parallel_cap(c)]
@@ -148,14 +154,22 @@ def chart_cpu(cells: list[Measured], path: Path) -> None:
     for a in (ax, ax2):
         a.set_xticks(workers)
         a.set_xlabel("workers n: n CPUs, each model started with n (see the text)")
-        a.legend(fontsize=7)
+        a.legend(fontsize=7, loc="lower left")
+    # Room on the right for the labels at the lines' ends.
+    ax.set_xlim(workers[0] - 0.3, workers[-1] + 0.3 + 0.3 * max(1, workers[-1] - workers[0]))
+    ax2.set_xlim(workers[0] - 0.3, workers[-1] + 0.3)
     ax.set_ylim(bottom=0)
     ax.set_ylabel("requests per second")
     ax.set_title("cpu: throughput against workers")
     ax2.set_ylabel("scaling efficiency (%)")
     ax2.set_ylim(0, 120)
     ax2.set_title("rps ÷ (own 1-worker rps × min(parallelism, CPUs, conns))", fontsize=9)
+    label_ends(ax, ends)
     save(fig, path)
+
+
+#: How far apart (in workers) the models' points are drawn at one worker count.
+DODGE = 0.04
 
 
 def _efficiency(c: Measured, base: dict[str, float]) -> float | None:

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cells import Measured
-from ..charts import color, errbar, pyplot, save
+from ..charts import color, pyplot, save
 from ..checks import Check, noise
 from ..checks import check_descriptors as check_against_one
-from ..fmt import fmt_bytes, fmt_pct, fmt_rps, fmt_us, join, n_of, poss
+from ..fmt import fmt_bytes, fmt_pct, fmt_rps, fmt_us, join, poss
+from ..io_charts import chart_io, steady
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest, wrk_threads
-from ..query import by_mode, is_model, key_range, modes_of, one, par, reference, rps_range, select, times
+from ..query import is_model, key_range, modes_of, one, par, reference, rps_range, select, times
 from ..render import Block, h, img, p, table
 from ..servers import ServerSpec
 from ..stats import littles_law_bound
-from ..wrk import Stream
 from ..verdict import HIGHER, Row, at_most, figures_of, rps_figures
+from ..wrk import Stream
 from .base import ReportContext, Scenario
 
 
@@ -123,7 +124,7 @@ class Io(Scenario):
         if sleep:
             rows.append(Row("I/O-bound", f"`{sleep[0].path}` over {sleep[0].connections:,} connections (a timer wait)",
                             "req/s in steady state (share of connections ÷ wait)", HIGHER,
-                            figures_of(sleep, _steady, lambda c: f"{fmt_rps(_steady(c))} "
+                            figures_of(sleep, steady, lambda c: f"{fmt_rps(steady(c))} "
                                        f"({fmt_pct((c.littles_law or {}).get('steady_bound_share'))})")))
         block = at_most(select(cells, scenario="io", variant="block"), "connections")
         if block:
@@ -160,69 +161,6 @@ class Io(Scenario):
 
 
 SCENARIO = Io()
-
-
-def chart_io(sleep: list[Measured], block: list[Measured], path: Path, lockstep: list[Measured] = ()) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(9.5, 4.5))
-    # One legend entry per model (its colour) and one per kind of mark: five models would bury the plot.
-    handles = []
-    for mode in modes_of(sleep + block):
-        handles.append(ax.plot([], [], color=color(mode), linewidth=6, label=mode)[0])
-    for mode, cs in by_mode(sleep).items():
-        xs = [c.connections for c in cs]
-        steady = [_steady(c) for c in cs]
-        # Little's law over the run's middle: connections ÷ mean latency, with the spread of the mean.
-        lo = [max(0.0, y - c.connections / (c.latency_us_max["mean"] / 1e6)) for y, c in zip(steady, cs)]
-        hi = [max(0.0, c.connections / (c.latency_us_min["mean"] / 1e6) - y) for y, c in zip(steady, cs)]
-        ax.errorbar(xs, steady, yerr=[lo, hi], marker="o", color=color(mode), capsize=3)
-        ax.plot(xs, [c.rps for c in cs], marker="o", markerfacecolor="none", linestyle="none",
-                color=color(mode))
-    if sleep:
-        handles.append(ax.plot([], [], marker="o", color="gray", label="/io/sleep: connections ÷ mean latency")[0])
-        handles.append(ax.plot([], [], marker="o", markerfacecolor="none", linestyle="none", color="gray",
-                               label="/io/sleep: wrk's whole-run figure")[0])
-    for c in lockstep:
-        handles.append(ax.plot([c.connections], [_steady(c)], marker="x", markersize=9, linestyle="none",
-                               color=color(c.mode),
-                               label=f"{c.mode}, every wait exactly {c.params['wait_ms']} ms")[0])
-    for mode, cs in by_mode(block).items():
-        ax.errorbar([c.connections for c in cs], [c.rps for c in cs], yerr=errbar(cs), marker="s",
-                    linestyle="--", color=color(mode), capsize=3)
-    if block:
-        handles.append(ax.plot([], [], marker="s", linestyle="--", color="gray", label="/io/block (wrk)")[0])
-    bound_pts = sorted({(c.connections, c.littles_law_bound_rps) for c in sleep if c.littles_law_bound_rps})
-    if bound_pts:
-        handles.append(ax.plot(*zip(*bound_pts), color="black", linestyle=":", linewidth=1.5,
-                               label="Little's-law bound, connections ÷ wait")[0])
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    # A log axis has no zero: runs where nothing finished are marked at the bottom.
-    for c in block + sleep:
-        if not c.rps:
-            ax.annotate(f"{c.mode}: 0", (c.connections, ax.get_ylim()[0]), xytext=(0, 4),
-                        textcoords="offset points", ha="center", fontsize=8, color=color(c.mode))
-    # Where the parallelism is below the connections the bound is threads ÷ wait; elsewhere it is
-    # connections ÷ wait, the dotted line.
-    block_bounds = sorted({(c.littles_law_bound_rps, c.parallelism) for c in block
-                           if c.parallelism and c.littles_law_bound_rps and c.connections > c.parallelism})
-    for b, threads in block_bounds:
-        ax.axhline(b, color="gray", linestyle=(0, (1, 3)), linewidth=1)
-        ax.text(0.99, b, f"{n_of(threads, 'thread')} ÷ wait = {fmt_rps(b)} req/s", transform=ax.get_yaxis_transform(),
-                ha="right", va="bottom", fontsize=8, color="gray")
-    ax.set_xlabel("connections (log)")
-    ax.set_ylabel("requests per second (log)")
-    wait = (sleep or block)[0].params.get("wait_ms")
-    spread = max((c.params.get("spread_ms", 0) for c in sleep), default=0)
-    ax.set_title(f"io: throughput against concurrency, each request waits {wait}"
-                 + (f" ± {spread}" if spread else "") + " ms")
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    save(fig, path)
-
-
-def _steady(cell: Measured) -> float:
-    """Steady-state throughput (connections ÷ mean latency), or wrk's figure where there is none."""
-    return (cell.littles_law or {}).get("steady_rps") or cell.rps
 
 
 def io_text(sleep: list[Measured], block: list[Measured], lockstep: list[Measured] = ()) -> list[str]:

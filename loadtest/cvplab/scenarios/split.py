@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cells import Measured
-from ..charts import color, pyplot, save
+from ..charts import color, dodge, linestyle, marker, pyplot, save
 from ..fmt import fmt_us, join
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest
 from ..query import by_mode, cpus_of, par, parallel_cap, select
@@ -73,12 +73,15 @@ SCENARIO = Split()
 def chart_split(cells: list[Measured], path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for mode, cs in by_mode(cells).items():
+    groups = by_mode(cells)
+    for mode, cs in groups.items():
         cs = sorted(cs, key=lambda c: c.params["split"])
         ys = [c.latency_us["p50"] / 1000 for c in cs]
         lo = [max(0.0, (c.latency_us["p50"] - c.latency_us_min["p50"]) / 1000) for c in cs]
         hi = [max(0.0, (c.latency_us_max["p50"] - c.latency_us["p50"]) / 1000) for c in cs]
-        ax.errorbar([c.params["split"] for c in cs], ys, yerr=[lo, hi], marker="o", color=color(mode),
+        # Side by side at each K (models with the same latency would hide each other), each its own mark.
+        xs = [c.params["split"] * 2 ** dodge(mode, list(groups), 0.05) for c in cs]
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker=marker(mode), linestyle=linestyle(mode), color=color(mode),
                     label=mode, capsize=3)
     ks = sorted({c.params["split"] for c in cells})
     off = sorted((c for c in cells if c.mode == "offload"), key=lambda c: c.params["split"])
@@ -88,6 +91,7 @@ def chart_split(cells: list[Measured], path: Path) -> None:
         ax.plot(ks, [t1 / min(k, threads) for k in ks], color=color("offload"), linestyle=":",
                 label=f"offload ideal: K=1 ÷ min(K, parallelism {off[0].parallelism}, CPUs {cpus_of(off[0])})")
     ax.set_xscale("log", base=2)
+    ax.set_xlim(min(ks) / 1.5, max(ks) * 1.5)
     ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("split = K chunks of one request")
