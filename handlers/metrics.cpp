@@ -27,6 +27,19 @@ std::string number(double v)
     return ec == std::errc{} ? std::string(buf, end) : "NaN";
 }
 
+/// The samples of one histogram: `labels` ("" or `a="b",c="d"`) on every line.
+void histogram_samples(std::ostringstream& out, std::string const& name, std::string const& labels, delay_buckets const& buckets,
+                       std::uint64_t count)
+{
+    auto const with = labels.empty() ? std::string{} : labels + ",";
+    auto const only = labels.empty() ? std::string{} : "{" + labels + "}";
+    for (auto const& [le, n] : buckets.at_most)
+        out << name << "_bucket{" << with << "le=\"" << number(le) << "\"} " << n << '\n';
+    out << name << "_bucket{" << with << "le=\"+Inf\"} " << count << '\n';
+    out << name << "_sum" << only << ' ' << number(buckets.sum_s) << '\n';
+    out << name << "_count" << only << ' ' << count << '\n';
+}
+
 /// One family of the exposition: its name, type, help, and how to read its figure.
 template <typename Reader>
 struct metric
@@ -81,6 +94,12 @@ constexpr metric<worker_reader> worker_metrics[] = {
      &counter<&worker_snapshot::tasks>},
     {"cvp_work_busy_seconds_total", "counter", "Wall time spent running handler work, by thread.",
      [](worker_snapshot const& w) -> std::optional<double> { return static_cast<double>(w.busy_ns) * 1e-9; }},
+    {"cvp_worker_thread_seconds_total", "counter", "Time the worker's threads have existed.",
+     [](worker_snapshot const& w) -> std::optional<double> { return static_cast<double>(w.lived_ns) * 1e-9; }},
+    {"cvp_worker_event_wait_seconds_total", "counter",
+     "Time the worker's threads waited for events (epoll_wait, or a connection thread's wait for its client's next request); "
+     "1 - rate(this) / rate(cvp_worker_thread_seconds_total) is its utilization.",
+     [](worker_snapshot const& w) -> std::optional<double> { return static_cast<double>(w.event_wait_ns) * 1e-9; }},
 };
 
 /// Process-wide figures of the model, labelled by mode.
@@ -163,17 +182,16 @@ std::string prometheus_text(stats_snapshot const& stats)
     if (!stats.loops.empty()) {
         family(out, "cvp_loop_lag_seconds", "histogram",
                "How late each event loop's periodic timer fired: what a request arriving then waited.");
-        for (auto const& l : stats.loops) {
-            auto const labels = std::string{"mode=\""} + std::string{mode} + "\",loop=\"" + l.name + "\"";
-            for (auto const& [le, n] : l.lag_buckets)
-                out << "cvp_loop_lag_seconds_bucket{" << labels << ",le=\"" << number(le) << "\"} " << n << '\n';
-            out << "cvp_loop_lag_seconds_bucket{" << labels << ",le=\"+Inf\"} " << l.lag.count << '\n';
-            out << "cvp_loop_lag_seconds_sum{" << labels << "} " << number(l.lag_sum_s) << '\n';
-            out << "cvp_loop_lag_seconds_count{" << labels << "} " << l.lag.count << '\n';
-        }
+        for (auto const& l : stats.loops)
+            histogram_samples(out, "cvp_loop_lag_seconds", std::string{"mode=\""} + std::string{mode} + "\",loop=\"" + l.name + "\"",
+                              l.lag_buckets, l.lag.count);
         family(out, "cvp_loop_stalls_total", "counter", "Times an event loop stayed away from its event wait past --stall-threshold.");
         for (auto const& l : stats.loops)
             out << "cvp_loop_stalls_total{mode=\"" << mode << "\",loop=\"" << l.name << "\"} " << l.stalls << '\n';
+        family(out, "cvp_loop_utilization_ratio", "gauge",
+               "Share of each event loop's threads' time spent outside their wait for events, over the last few seconds.");
+        for (auto const& l : stats.loops)
+            out << "cvp_loop_utilization_ratio{mode=\"" << mode << "\",loop=\"" << l.name << "\"} " << number(l.utilization_recent) << '\n';
     }
 
     // One sample per model-wide figure.
@@ -190,6 +208,11 @@ std::string prometheus_text(stats_snapshot const& stats)
             family(out, m.name, m.type, m.help);
             out << m.name << ' ' << number(*v) << '\n';
         }
+    }
+    if (stats.pool) {
+        family(out, "cvp_pool_queue_wait_seconds", "histogram",
+               "How long tasks waited in the CPU pool's queue for a thread: offload's counterpart of a loop's lag.");
+        histogram_samples(out, "cvp_pool_queue_wait_seconds", "", stats.pool->queue_wait_buckets, stats.pool->queue_wait.count);
     }
     // Each pool of downstream connections (HTTP, then the database), then its failed calls by fault.
     std::pair<char const*, std::vector<downstream_pool_snapshot> const*> const services[] = {{"http", &stats.downstream_pools},

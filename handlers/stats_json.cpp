@@ -24,6 +24,8 @@ json worker_json(worker_snapshot const& w)
              {"writes", w.writes},
              {"tasks", w.tasks},
              {"busy_ns", w.busy_ns},
+             {"lived_ns", w.lived_ns},
+             {"event_wait_ns", w.event_wait_ns},
              {"connections_open", nullptr},
              {"connections_total", nullptr},
              {"requests_in_flight", nullptr}};
@@ -75,8 +77,14 @@ json loop_json(loop_snapshot const& l)
     json last = nullptr;
     if (l.last_stall_ms)
         last = json{{"stuck_ms", *l.last_stall_ms}, {"serving", l.last_stall_serving}};
-    return json{{"name", l.name},     {"workers", l.workers},         {"lag", lag_json(l.lag)}, {"lag_recent", lag_json(l.lag_recent)},
-                {"stalls", l.stalls}, {"last_stall", std::move(last)}};
+    return json{{"name", l.name},
+                {"workers", l.workers},
+                {"lag", lag_json(l.lag)},
+                {"lag_recent", lag_json(l.lag_recent)},
+                {"utilization", l.utilization},
+                {"utilization_recent", l.utilization_recent},
+                {"stalls", l.stalls},
+                {"last_stall", std::move(last)}};
 }
 
 } // namespace
@@ -99,7 +107,8 @@ json to_json(stats_snapshot const& s)
                     {"running", s.pool->running},
                     {"completed", s.pool->completed},
                     {"rejected", s.pool->rejected},
-                    {"nice_below_loop", s.pool->nice_below_loop}};
+                    {"nice_below_loop", s.pool->nice_below_loop},
+                    {"queue_wait", lag_json(s.pool->queue_wait)}};
 
     // The downstream's pools, null without --upstream; the database's, null without --db.
     json downstream = nullptr;

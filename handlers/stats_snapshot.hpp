@@ -28,7 +28,12 @@ struct worker_snapshot
     std::uint64_t responses = 0;
     std::uint64_t writes = 0;
     std::uint64_t tasks = 0;
+    /// Wall time in handler work.
     std::uint64_t busy_ns = 0;
+    /// How long the worker's threads lived, and the part spent waiting for events (a
+    /// loop's epoll_wait, a connection thread's wait for its client's next request).
+    std::int64_t lived_ns = 0;
+    std::int64_t event_wait_ns = 0;
     /// The gauges of the connections the worker owns; absent where connections belong to
     /// no one thread (`pool`).
     struct connection_gauges
@@ -38,6 +43,25 @@ struct worker_snapshot
         std::uint64_t requests_in_flight = 0;
     };
     std::optional<connection_gauges> connections;
+};
+
+/// A delay over some span, in microseconds: a loop's lag, the pool's queue wait.
+struct lag_snapshot
+{
+    std::uint64_t count = 0;
+    std::uint64_t min_us = 0;
+    std::uint64_t p50_us = 0;
+    std::uint64_t p99_us = 0;
+    std::uint64_t max_us = 0;
+    double mean_us = 0;
+};
+
+/// A delay's histogram since start as Prometheus has it: cumulative counts at each upper
+/// bound (seconds), and the sum (seconds).
+struct delay_buckets
+{
+    std::vector<std::pair<double, std::uint64_t>> at_most;
+    double sum_s = 0;
 };
 
 /// offload's CPU pool.
@@ -51,6 +75,10 @@ struct pool_snapshot
     std::uint64_t rejected = 0;
     /// Nice levels every pool thread really runs below the loop (0 until they start).
     unsigned nice_below_loop = 0;
+    /// How long tasks waited in the queue before a thread took them: for offload's loop
+    /// the pool's queue plays the part that lag plays for a loop.
+    lag_snapshot queue_wait;
+    delay_buckets queue_wait_buckets;
 };
 
 /// One pool of connections to the downstream HTTP service (`--upstream`).
@@ -75,17 +103,6 @@ struct downstream_pool_snapshot
     std::vector<std::pair<std::string_view, std::uint64_t>> faults;
 };
 
-/// Lag of a loop's periodic timer over some span, in microseconds.
-struct lag_snapshot
-{
-    std::uint64_t count = 0;
-    std::uint64_t min_us = 0;
-    std::uint64_t p50_us = 0;
-    std::uint64_t p99_us = 0;
-    std::uint64_t max_us = 0;
-    double mean_us = 0;
-};
-
 /// One event loop's health: its lag and the stalls the watchdog saw.
 struct loop_snapshot
 {
@@ -96,9 +113,11 @@ struct loop_snapshot
     lag_snapshot lag;
     /// Over the last few seconds' ticks.
     lag_snapshot lag_recent;
-    /// Prometheus's cumulative buckets of the lag since start: (upper bound in seconds, count).
-    std::vector<std::pair<double, std::uint64_t>> lag_buckets;
-    double lag_sum_s = 0;
+    delay_buckets lag_buckets;
+    /// The share of its threads' time spent outside their wait for events (0..1), since
+    /// start and over the last few seconds' ticks.
+    double utilization = 0;
+    double utilization_recent = 0;
     std::uint64_t stalls = 0;
     /// The last stall: how long the loop had been stuck when seen, and what it was serving.
     std::optional<std::int64_t> last_stall_ms;

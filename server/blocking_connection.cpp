@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <optional>
 
 namespace cvp {
 
@@ -104,7 +105,12 @@ blocking_connection::wait_result blocking_connection::wait_for(short events, clo
             {drain_seen_ ? -1 : signals_.drain_fd(), POLLIN, 0},
             {signals_.close_fd(), POLLIN, 0},
         }};
+        // Waiting for the client's next request is this thread's wait for events.
+        std::optional<event_wait_scope> waiting;
+        if (idle)
+            waiting.emplace();
         int const rc = ::poll(fds.data(), fds.size(), poll_timeout_ms(until));
+        waiting.reset();
         if (rc < 0 && errno != EINTR)
             return wait_result::closing;
         if (fds[2].revents != 0)

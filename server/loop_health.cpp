@@ -1,22 +1,38 @@
 #include "server/loop_health.hpp"
 
+#include "server/delay_figures.hpp"
+
 #include <algorithm>
 #include <cmath>
 
 namespace cvp {
 
-loop_health::loop_health(std::string name, std::vector<int> workers)
+namespace {
+
+/// Busy over lived, or 0 before any time passed.
+double busy_share(std::int64_t lived_ns, std::int64_t waited_ns)
+{
+    if (lived_ns <= 0)
+        return 0;
+    return std::clamp(static_cast<double>(lived_ns - waited_ns) / static_cast<double>(lived_ns), 0.0, 1.0);
+}
+
+} // namespace
+
+loop_health::loop_health(std::string name, std::vector<int> workers, std::vector<wait_meter const*> meters)
     : name_(std::move(name))
     , workers_(std::move(workers))
+    , meters_(std::move(meters))
 {}
 
 void loop_health::record_lag(std::int64_t lag_ns, std::int64_t now_ns)
 {
     auto const us = static_cast<std::uint64_t>(std::max<std::int64_t>(lag_ns, 0) / 1000);
+    auto const time = threads_time(now_ns);
     {
         std::lock_guard lock{mutex_};
         total_.record(us);
-        ring_[ring_next_] = static_cast<std::uint32_t>(std::min<std::uint64_t>(us, UINT32_MAX));
+        ring_[ring_next_] = {static_cast<std::uint32_t>(std::min<std::uint64_t>(us, UINT32_MAX)), time.lived_ns, time.waited_ns};
         ring_next_ = (ring_next_ + 1) % ring_.size();
         ring_filled_ = std::min(ring_filled_ + 1, ring_.size());
     }
@@ -26,17 +42,18 @@ void loop_health::record_lag(std::int64_t lag_ns, std::int64_t now_ns)
 lag_snapshot loop_health::since_start() const
 {
     std::lock_guard lock{mutex_};
-    auto const s = total_.summary();
-    return {s.count, s.min, s.p50, s.p99, s.max, s.mean};
+    return delay_summary(total_);
 }
 
 lag_snapshot loop_health::recent() const
 {
-    // A sorted copy of the ring: exact percentiles of the last few seconds' ticks.
+    // A sorted copy of the ring's lags: exact percentiles of the last few seconds' ticks.
     std::vector<std::uint32_t> v;
     {
         std::lock_guard lock{mutex_};
-        v.assign(ring_.begin(), ring_.begin() + static_cast<std::ptrdiff_t>(ring_filled_));
+        v.reserve(ring_filled_);
+        for (std::size_t i = 0; i < ring_filled_; ++i)
+            v.push_back(ring_[i].lag_us);
     }
     lag_snapshot f;
     if (v.empty())
@@ -48,6 +65,37 @@ lag_snapshot loop_health::recent() const
     for (auto x : v)
         sum += x;
     return {v.size(), v.front(), at(50), at(99), v.back(), sum / static_cast<double>(v.size())};
+}
+
+wait_meter::reading loop_health::threads_time(std::int64_t now_ns) const
+{
+    wait_meter::reading sum;
+    for (auto const* m : meters_) {
+        auto const r = m->read(now_ns);
+        sum.lived_ns += r.lived_ns;
+        sum.waited_ns += r.waited_ns;
+    }
+    return sum;
+}
+
+double loop_health::utilization_since_start(std::int64_t now_ns) const
+{
+    auto const t = threads_time(now_ns);
+    return busy_share(t.lived_ns, t.waited_ns);
+}
+
+double loop_health::utilization_recent(std::int64_t now_ns) const
+{
+    // From the oldest tick the ring keeps (the next to be overwritten once it is full) to now.
+    tick_sample oldest;
+    {
+        std::lock_guard lock{mutex_};
+        if (ring_filled_ == 0)
+            return utilization_since_start(now_ns);
+        oldest = ring_filled_ < ring_.size() ? ring_[0] : ring_[ring_next_];
+    }
+    auto const t = threads_time(now_ns);
+    return busy_share(t.lived_ns - oldest.lived_ns, t.waited_ns - oldest.waited_ns);
 }
 
 latency_histogram loop_health::histogram() const

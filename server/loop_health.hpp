@@ -1,12 +1,14 @@
 #pragma once
 
 /// How responsive one event loop is, as production loops report it (Node's
-/// monitorEventLoopDelay, Seastar's stall detector): how late a periodic timer fires on
-/// it (lag), and the stalls a watchdog saw from outside. The loop's own thread records
-/// the lag; /stats and the watchdog read it from other threads.
+/// monitorEventLoopDelay and eventLoopUtilization, Seastar's stall detector): how late a
+/// periodic timer fires on it (lag), the share of its threads' time spent outside their
+/// wait for events (utilization), and the stalls a watchdog saw from outside. The loop's
+/// own thread records on each tick; /stats and the watchdog read from other threads.
 
 #include "common/latency_histogram.hpp"
 #include "handlers/stats_snapshot.hpp"
+#include "server/wait_meter.hpp"
 
 #include <array>
 #include <atomic>
@@ -33,8 +35,9 @@ public:
     /// Lag samples kept for the recent figures: at the default 10-ms interval, the last 5 s.
     static constexpr std::size_t recent_samples = 512;
 
-    /// A loop named `name` ("loop 0") whose handlers run on `workers`.
-    loop_health(std::string name, std::vector<int> workers);
+    /// A loop named `name` ("loop 0") whose handlers run on `workers`, run by the threads
+    /// whose waits `meters` count (one each; in `pool`, every thread of the shared loop).
+    loop_health(std::string name, std::vector<int> workers, std::vector<wait_meter const*> meters);
 
     std::string const& name() const noexcept { return name_; }
     std::vector<int> const& workers() const noexcept { return workers_; }
@@ -42,12 +45,19 @@ public:
     /// The loop's thread, as it first arms the timer at `now_ns`: the watchdog watches it from here.
     void mark_started(std::int64_t now_ns) noexcept { last_tick_ns_.store(now_ns, std::memory_order_release); }
 
-    /// The loop's thread: its timer fired `lag_ns` late, at `now_ns`.
+    /// The loop's thread: its timer fired `lag_ns` late, at `now_ns`. The tick also keeps
+    /// the threads' lived and waited time then, for the recent utilization.
     void record_lag(std::int64_t lag_ns, std::int64_t now_ns);
 
     /// Since the loop started, and over the last `recent_samples` ticks.
     lag_snapshot since_start() const;
     lag_snapshot recent() const;
+    /// The share of the threads' time spent outside the wait for events (0..1), since they
+    /// started and since the oldest tick kept (the last few seconds), up to `now_ns`.
+    double utilization_since_start(std::int64_t now_ns) const;
+    double utilization_recent(std::int64_t now_ns) const;
+    /// The threads' time, summed: lived, and waited, up to `now_ns`.
+    wait_meter::reading threads_time(std::int64_t now_ns) const;
     /// The whole histogram since start, for Prometheus' buckets.
     latency_histogram histogram() const;
 
@@ -61,14 +71,23 @@ public:
     stall_record last_stall() const;
 
 private:
+    /// One tick's figures in the ring.
+    struct tick_sample
+    {
+        std::uint32_t lag_us = 0;
+        std::int64_t lived_ns = 0;
+        std::int64_t waited_ns = 0;
+    };
+
     std::string name_;
     std::vector<int> workers_;
+    std::vector<wait_meter const*> meters_;
     mutable std::mutex mutex_;
-    latency_histogram total_;                          // guarded by mutex_
-    std::array<std::uint32_t, recent_samples> ring_{}; // guarded by mutex_
-    std::size_t ring_next_ = 0;                        // guarded by mutex_
-    std::size_t ring_filled_ = 0;                      // guarded by mutex_
-    stall_record last_stall_;                          // guarded by mutex_
+    latency_histogram total_;                        // guarded by mutex_
+    std::array<tick_sample, recent_samples> ring_{}; // guarded by mutex_
+    std::size_t ring_next_ = 0;                      // guarded by mutex_
+    std::size_t ring_filled_ = 0;                    // guarded by mutex_
+    stall_record last_stall_;                        // guarded by mutex_
     std::atomic<std::int64_t> last_tick_ns_{0};
     std::atomic<std::uint64_t> stalls_{0};
 };

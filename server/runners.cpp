@@ -3,12 +3,14 @@
 #include "common/clock.hpp"
 #include "server/asio.hpp"
 #include "server/cpu_limits.hpp"
+#include "server/delay_figures.hpp"
 
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -104,6 +106,7 @@ void offload_pool::start()
             }
             name_current_thread("cvp-pool-" + std::to_string(id));
             ctx_.run();
+            leave_current_worker();
         });
     }
 }
@@ -155,6 +158,10 @@ work_record offload_pool::execute(work_fn const& fn, std::int64_t submit_ns)
 
     auto const r = run_here(fn, current_worker(), submit_ns);
     record_work(r.end_ns - r.start_ns);
+    {
+        std::lock_guard lock{queue_wait_mutex_};
+        queue_wait_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(r.start_ns - submit_ns, 0) / 1000));
+    }
     return r;
 }
 
@@ -219,7 +226,7 @@ asio::awaitable<std::optional<std::vector<work_record>>> offload_pool::run_all(w
     co_return std::vector<work_record>(records.begin(), records.end());
 }
 
-pool_snapshot offload_pool::read() const noexcept
+pool_snapshot offload_pool::read() const
 {
     pool_snapshot s;
     s.threads = thread_count_;
@@ -231,6 +238,9 @@ pool_snapshot offload_pool::read() const noexcept
     s.rejected = rejected_.load(std::memory_order_relaxed);
     auto const nice = nice_below_loop_.load(std::memory_order_relaxed);
     s.nice_below_loop = nice == not_started ? 0 : nice;
+    std::lock_guard lock{queue_wait_mutex_};
+    s.queue_wait = delay_summary(queue_wait_);
+    s.queue_wait_buckets = prometheus_buckets(queue_wait_);
     return s;
 }
 

@@ -2,6 +2,7 @@
 
 /// The two ways an execution model runs handler work.
 
+#include "common/latency_histogram.hpp"
 #include "handlers/stats_snapshot.hpp"
 #include "handlers/work.hpp"
 #include "server/drain_signals.hpp"
@@ -12,6 +13,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -70,7 +72,7 @@ public:
     boost::asio::awaitable<std::optional<std::vector<work_record>>> run_all(work_kind kind, std::vector<work_fn> fns) override;
 
     /// A consistent-enough view of the pool for /stats.
-    pool_snapshot read() const noexcept;
+    pool_snapshot read() const;
     unsigned threads() const noexcept { return thread_count_; }
 
 private:
@@ -99,6 +101,10 @@ private:
     std::atomic<std::size_t> running_{0};
     std::atomic<std::uint64_t> completed_{0};
     std::atomic<std::uint64_t> rejected_{0};
+    /// Each task's time in the queue, from submit to a thread taking it. A lock per task
+    /// costs ~20 ns uncontended against tasks of tens of microseconds and up.
+    mutable std::mutex queue_wait_mutex_;
+    latency_histogram queue_wait_; // guarded by queue_wait_mutex_
 };
 
 } // namespace cvp

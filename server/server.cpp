@@ -2,6 +2,7 @@
 
 #include "common/clock.hpp"
 #include "handlers/router.hpp"
+#include "server/delay_figures.hpp"
 #include "server/session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -281,20 +282,16 @@ void server::stop_loops()
 
 namespace {
 
-/// Prometheus's bounds for the lag histogram, in seconds.
-constexpr double lag_bucket_bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-
-loop_snapshot snapshot_of(loop_health const& loop)
+loop_snapshot snapshot_of(loop_health const& loop, std::int64_t now_ns)
 {
     loop_snapshot l;
     l.name = loop.name();
     l.workers = loop.workers();
     l.lag = loop.since_start();
     l.lag_recent = loop.recent();
-    auto const h = loop.histogram();
-    for (auto bound : lag_bucket_bounds_s)
-        l.lag_buckets.emplace_back(bound, h.count_at_most(static_cast<std::uint64_t>(bound * 1e6)));
-    l.lag_sum_s = static_cast<double>(h.sum_us()) / 1e6;
+    l.lag_buckets = prometheus_buckets(loop.histogram());
+    l.utilization = loop.utilization_since_start(now_ns);
+    l.utilization_recent = loop.utilization_recent(now_ns);
     l.stalls = loop.stalls();
     if (auto const last = loop.last_stall(); last.seen_ns != 0) {
         l.last_stall_ms = last.stuck_ns / 1'000'000;
@@ -353,6 +350,9 @@ stats_snapshot server::stats() const
         w.writes = c->writes.load(std::memory_order_relaxed);
         w.tasks = c->tasks.load(std::memory_order_relaxed);
         w.busy_ns = c->busy_ns.load(std::memory_order_relaxed);
+        auto const time = c->waits.read(monotonic_ns());
+        w.lived_ns = time.lived_ns;
+        w.event_wait_ns = time.waited_ns;
         worker_snapshot::connection_gauges g{c->connections_open.load(std::memory_order_relaxed),
                                              c->connections_total.load(std::memory_order_relaxed),
                                              c->requests_in_flight.load(std::memory_order_relaxed)};
@@ -372,8 +372,9 @@ stats_snapshot server::stats() const
     // Each loop's lag, since start and lately, and its stalls.
     s.lag_interval_ms = cfg_.lag_interval.count();
     s.stall_threshold_ms = cfg_.stall_threshold.count();
+    auto const now = monotonic_ns();
     for (auto const* loop : stats_.loops())
-        s.loops.push_back(snapshot_of(*loop));
+        s.loops.push_back(snapshot_of(*loop, now));
     s.pool = model_->pool();
     if (upstream_) {
         s.upstream = upstream_->origin;

@@ -1,5 +1,7 @@
 #include "server/stats.hpp"
 
+#include "common/clock.hpp"
+
 namespace cvp {
 
 namespace {
@@ -33,6 +35,16 @@ void set_current_worker(int worker, worker_counters& counters) noexcept
 {
     this_worker = worker;
     these_counters = &counters;
+    counters.waits.enter(monotonic_ns());
+    set_current_wait_meter(&counters.waits);
+}
+
+void leave_current_worker() noexcept
+{
+    if (auto* meter = current_wait_meter()) {
+        meter->leave(monotonic_ns());
+        set_current_wait_meter(nullptr);
+    }
 }
 
 void record_work(std::int64_t ns) noexcept
@@ -67,7 +79,11 @@ std::string serving_label::get() const
 loop_health& stats_registry::add_loop(std::string name, std::vector<int> workers)
 {
     std::lock_guard lock{mutex_};
-    return loops_.emplace_back(std::move(name), std::move(workers));
+    // The loop's utilization is its workers' threads' time.
+    std::vector<wait_meter const*> meters;
+    for (auto const id : workers)
+        meters.push_back(&counters_.at(static_cast<std::size_t>(id)).waits);
+    return loops_.emplace_back(std::move(name), std::move(workers), std::move(meters));
 }
 
 std::vector<loop_health*> stats_registry::loops()

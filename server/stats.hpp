@@ -5,6 +5,7 @@
 /// their own cache lines. Readers sum them.
 
 #include "server/loop_health.hpp"
+#include "server/wait_meter.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -57,6 +58,8 @@ struct alignas(64) worker_counters
     std::atomic<int> pinned_cpu{-1};
     /// The request whose handler the thread is in, when that handler may wait.
     serving_label serving;
+    /// How long the worker's threads lived, and waited for events.
+    wait_meter waits;
 
     /// Adds to a counter owned by the calling thread.
     static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept
@@ -123,8 +126,11 @@ private:
 int current_worker() noexcept;
 worker_counters& current_counters() noexcept;
 
-/// Names the calling thread's worker; each server thread calls it once at start.
+/// Names the calling thread's worker; each server thread calls it once at start. From
+/// then on the thread's life and its waits for events count for that worker.
 void set_current_worker(int worker, worker_counters& counters) noexcept;
+/// The calling thread stops serving as its worker: its life ends there.
+void leave_current_worker() noexcept;
 
 /// Records that the calling thread ran a piece of handler work for `ns` nanoseconds.
 void record_work(std::int64_t ns) noexcept;

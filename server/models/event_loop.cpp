@@ -32,6 +32,7 @@ void event_loop::start(std::string name)
     thread_ = std::thread([this, name = std::move(name)] {
         enter_worker_thread(worker_, counters_, name, planned_cpu_);
         loop_.context().run();
+        leave_current_worker();
     });
 }
 

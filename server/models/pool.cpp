@@ -88,6 +88,7 @@ public:
             t.thread = std::thread([this, &t] {
                 enter_worker_thread(t.id, *t.counters, "cvp-pool-" + std::to_string(t.id), t.cpu);
                 loop_.context().run();
+                leave_current_worker();
             });
         for (auto& t : threads_)
             t.thread.join();

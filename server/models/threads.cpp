@@ -216,6 +216,7 @@ void threads_model::serve_and_end(std::unique_ptr<connection_thread> t)
     // Serve the one connection until it ends, or until the close signal.
     enter_worker_thread(t->worker, *t->counters, "cvp-conn-" + std::to_string(t->worker), std::nullopt);
     serve_on_this_thread(t->fd, env_, signals_);
+    leave_current_worker();
 
     // The slot is free; the last thread to end wakes run().
     std::lock_guard lock{mutex_};

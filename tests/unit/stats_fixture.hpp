@@ -25,14 +25,19 @@ inline stats_snapshot api_stats()
     loop.requests = 10;
     loop.responses = 10;
     loop.writes = 9;
+    loop.lived_ns = 12'500'000'000;
+    loop.event_wait_ns = 12'400'000'000;
     loop.connections = worker_snapshot::connection_gauges{1, 3, 1};
     worker_snapshot pool_thread;
     pool_thread.id = 1;
     pool_thread.kind = "pool-thread";
     pool_thread.tasks = 7;
     pool_thread.busy_ns = 70000000;
+    pool_thread.lived_ns = 12'500'000'000;
+    pool_thread.event_wait_ns = 12'430'000'000;
     s.workers = {loop, pool_thread};
-    s.pool = pool_snapshot{1, 256, 0, 0, 7, 0, 10};
+    lag_snapshot const queue_wait{7, 4, 6, 21, 21, 8.0};
+    s.pool = pool_snapshot{1, 256, 0, 0, 7, 0, 10, queue_wait, {{{0.0001, 7}, {10, 7}}, 0.000056}};
     s.totals = {10, 1, 1, 3, 10, 9, 0};
     return s;
 }

@@ -16,7 +16,7 @@ constexpr std::int64_t ms = 1'000'000;
 
 TEST(loop_health, lag_figures_since_start_and_lately)
 {
-    loop_health h{"loop 0", {0}};
+    loop_health h{"loop 0", {0}, {}};
     EXPECT_EQ(h.since_start().count, 0u);
     EXPECT_EQ(h.last_tick_ns(), 0);
     for (int i = 1; i <= 100; ++i)
@@ -34,7 +34,7 @@ TEST(loop_health, lag_figures_since_start_and_lately)
 
 TEST(loop_health, the_recent_figures_forget_what_the_ring_no_longer_holds)
 {
-    loop_health h{"loop 0", {0}};
+    loop_health h{"loop 0", {0}, {}};
     h.record_lag(300 * ms, 1 * ms); // one 300-ms stall, then a ring's worth of quick ticks
     for (std::size_t i = 0; i < loop_health::recent_samples; ++i)
         h.record_lag(20'000, static_cast<std::int64_t>(i + 2) * ms);
@@ -45,7 +45,7 @@ TEST(loop_health, the_recent_figures_forget_what_the_ring_no_longer_holds)
 
 TEST(loop_health, a_negative_lag_counts_as_none)
 {
-    loop_health h{"loop 0", {0}};
+    loop_health h{"loop 0", {0}, {}};
     h.record_lag(-5, 1);
     EXPECT_EQ(h.since_start().max_us, 0u);
 }
