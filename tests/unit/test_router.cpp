@@ -183,9 +183,10 @@ TEST_F(RouterTest, RegistersEveryDocumentedPath)
                              "/healthz",
                              "/readyz",
                              "/stats",
+                             "/stats/timeline",
                              "/metrics"})
         EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
-    EXPECT_EQ(paths.size(), 20u);
+    EXPECT_EQ(paths.size(), 21u);
 }
 
 TEST_F(RouterTest, UnknownPathIs404WithAJsonError)
