@@ -67,6 +67,7 @@ th, td {{ border: 1px solid #ccc; padding: 2px 6px; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
 code {{ background: #f3f3f3; padding: 0 3px; }}
+#verdict td:nth-child(2) {{ text-align: left; }} #verdict td:nth-child(n+3) {{ white-space: nowrap; }}
 </style></head><body>
 """
 
