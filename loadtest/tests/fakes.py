@@ -94,7 +94,7 @@ def _open_loop(cell: plan.Cell, load: plan.Load, rps: float, p99: float, good: b
             "behind_reason": None if good else "the generator's own lag p99 was 2000 us, over 1000 us",
             "latency_us": lat, "service_us": _latency(p99 / 6, p99 / 5 if w == "co" else p99),
             "send_lag_us": _latency(50.0, 300.0 if good else 2000.0), "connections_opened": 8,
-            "connections_max_open": 8, "cpu_s": 0.1, "cpu_share": 0.05}
+            "connections_max_open": 8, "cpu_s": 0.1, "cpu_share": 0.05, "generator_nice": -15}
 
 
 def _figures(cell: plan.Cell, load: plan.Load, good: bool, parallelism: int) -> tuple[float, float, float]:

@@ -14,6 +14,7 @@ import unittest
 from unittest import mock
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 from cvplab import latency_report as lr
 from cvplab import openloop, plan, pmqos, procs, queueing, report, results, runner
@@ -222,6 +223,32 @@ class GeneratorTest(unittest.TestCase):
         merged = json.loads(run.json_path.read_text())
         self.assertEqual(merged["histogram"]["count"], sum(d["histogram"]["count"] for d in parts))
         self.assertEqual(r.open_loop["rate_asked"], 60.0)
+
+
+class GeneratorPriorityTest(unittest.TestCase):
+    """cvp-load above the server's priority where the lab may raise it, and the report saying which."""
+
+    def test_the_command_runs_under_nice_only_when_asked(self):
+        stream = openloop.OpenStream("main", ((1, "/plaintext"),), 10.0)
+        plain = openloop.command("cvp-load", stream, 10.0, "http://127.0.0.1:1", 1, (1,), Path("/x.json"), 1)
+        raised = openloop.command("cvp-load", stream, 10.0, "http://127.0.0.1:1", 1, (1,), Path("/x.json"), 1, -15)
+        self.assertEqual(plain[0], "taskset")
+        self.assertEqual(raised[:3], ["nice", "-n", "-15"])
+        self.assertEqual(raised[3:], plain)
+
+    def test_the_level_is_the_lab_s_or_none(self):
+        self.assertIn(openloop.generator_nice(), (0, openloop.GENERATOR_NICE))
+        if os.geteuid() == 0:
+            self.assertEqual(openloop.generator_nice(), openloop.GENERATOR_NICE, "root may raise a child's priority")
+
+    def test_the_report_says_how_the_generator_ran(self):
+        def cells(*nices):
+            return [SimpleNamespace(open_loop={"generator_nice": n} if n != "absent" else {"rate_asked": 1.0})
+                    for n in nices]
+        self.assertIn("nice -15", latency.generator_priority(cells(-15, -15)))
+        self.assertIn("CAP_SYS_NICE", latency.generator_priority(cells(0, 0)))
+        self.assertIsNone(latency.generator_priority(cells(-15, "absent")), "a run from before the field")
+        self.assertIsNone(latency.generator_priority([]))
 
 
 @unittest.skipUnless(REAL.is_file() and os.access(REAL, os.X_OK), f"{REAL} is not built")

@@ -274,6 +274,8 @@ class Latency(Scenario):
                     "models. The knee is the highest offered rate whose p99 "
                     f"stays within {lr.KNEE_FACTOR:g}× the model's unloaded p50 (its p50 at the lowest rate), every "
                     "lower rate's too: past it, queueing and not the work sets the tail.")]
+        if priority := generator_priority(cells):
+            blocks.append(p(priority))
         for w in WORKLOADS:
             sweep = [c for c in cells if c.params.get("workload") == w]
             if not any(c.open_loop for c in sweep):
@@ -498,4 +500,19 @@ def check_schedule(cells: list[Measured]) -> Check:
     if behind:
         why.append(f"cvp-load said it fell behind in {join(behind)}")
     return Check(name, want, figure, "missed" if dropped or share > 0.01 else "met", why)
+
+
+def generator_priority(cells: list) -> str | None:
+    """How cvp-load's priority stood against the server's, from what the runs recorded (None when they did not)."""
+    nices = {c.open_loop.get("generator_nice") for c in cells if c.open_loop}
+    if not nices or None in nices:
+        return None
+    if nices == {0}:
+        return ("cvp-load ran at the server's priority (this lab may not raise a child's: that needs root or "
+                "CAP_SYS_NICE), so on a CPU it shares with a server thread a request that falls due while that "
+                "thread works waits for the scheduler to switch: the late counts show how often.")
+    levels = ", ".join(f"{n:+d}" for n in sorted(nices))
+    return (f"cvp-load ran at nice {levels}, above the server's threads, so that a request falling due while a server "
+            "thread works on the generator's CPU is still sent on time (at the same priority it waits for the "
+            "scheduler to switch).")
 
