@@ -18,7 +18,9 @@ workloads in ``loadtest/scripts``, and writes results and a report.  The modules
 - ``manifest``  what the run happened on
 - ``cells``     the typed cell (``Measured``) the results code writes and the report reads
 - ``results``   results.json and results.csv
-- ``report``    report.md / report.html: header, expectations, each scenario's section, method
+- ``report``    report.md / report.html: the verdict matrix, header, each scenario's section, method, and the
+                expectations last, as the lab's self-check
+- ``verdict``   the verdict matrix: a row per kind of work, a column per model, the best of each row marked
 - ``render``, ``fmt``, ``query``, ``charts``, ``checks``  what the report's parts share
 """
 
