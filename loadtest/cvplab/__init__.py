@@ -18,10 +18,15 @@ workloads in ``loadtest/scripts``, and writes results and a report.  The modules
 - ``manifest``  what the run happened on
 - ``cells``     the typed cell (``Measured``) the results code writes and the report reads
 - ``results``   results.json and results.csv
-- ``report``    report.md / report.html: the verdict matrix, header, each scenario's section, method, and the
-                expectations last, as the lab's self-check
+- ``report``    report.md / report.html: the verdict matrix, a timeline or two, header, each scenario's section,
+                method, and the expectations last, as the lab's self-check
 - ``verdict``   the verdict matrix: a row per kind of work, a column per model, the best of each row marked
 - ``render``, ``fmt``, ``query``, ``charts``, ``checks``  what the report's parts share
+- ``timeline``  the /stats/timeline window fetched mid-run (``--timeline``), and cut from its ``now_ns``
+- ``loop_health``  loop lag, utilization and offload's queue wait over a run, from /metrics and /stats
+- ``watch``     what a scenario watches around each run (``scenarios.watched`` is the base that does it)
+- ``timeline_figures``, ``timeline_charts``, ``timeline_report``  a window's figures and captions, the
+                Gantt and lag charts, and the report's timeline and lag parts with their self-check rows
 """
 
 #: Version of the results.json layout (docs/results-format.md).

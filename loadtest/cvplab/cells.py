@@ -65,6 +65,10 @@ class Measured:
     # shared-state cells: lost updates of the cell's strategy, or the transfers, deadlocks and accounts' totals
     # (scenarios.shared_state.summarize_state)
     shared_state: dict | None = None
+    # cpu, mixed, split: a window of the middle repeat's work intervals from /stats/timeline (cvplab.timeline.cut)
+    timeline: dict | None = None
+    # mixed, io: loop lag, utilization and offload's queue wait over the runs (cvplab.loop_health.median_health)
+    loop_health: dict | None = None
     # idle cells (overhead)
     idle_connections: int | None = None
     idle_connections_wanted: int | None = None

@@ -21,6 +21,7 @@ from .render import Block, h, p, table, to_html, to_markdown, ul
 from .scenarios import REGISTRY, get
 from .scenarios.base import ReportContext
 from .stats import NOISY_CPUS
+from .timeline_report import lead_blocks
 from .verdict import Row, matrix
 
 
@@ -101,8 +102,9 @@ def build(doc: dict, out_dir: Path) -> list[Block]:
     the expected results last, as the lab's self-check."""
     cells = doc["cells"]
     title, *context = header(doc)
-    blocks = [title, *matrix(verdict_rows(cells)), *context]
     ctx = ReportContext(doc, cells, out_dir)
+    # The answer, then one or two timelines that show why, then where and how it was measured.
+    blocks = [title, *matrix(verdict_rows(cells)), *lead_blocks(ctx), *context]
     for scenario in REGISTRY:
         blocks += scenario.section(ctx)
     blocks += problems(doc)

@@ -13,7 +13,7 @@ from cvplab.queueing import md1_wait
 from cvplab.profiles import QUICK
 from cvplab.stats import Run, littles_law_bound
 
-from tests import stub_server
+from tests import fake_timeline, stub_server
 
 STUB = Path(stub_server.__file__)
 
@@ -362,7 +362,8 @@ def synthetic_doc(good: bool = True) -> dict:
                         downstream=(_downstream(cell, f, requests) if cell.server.upstream else
                                     _database(cell, f, requests) if cell.server.database else None),
                         open_loop=_open_loop(cell, load, rps * f, p99, good),
-                        after_run=_shared_state(cell, rps * f, cell.duration_s, good))
+                        after_run=(_shared_state(cell, rps * f, cell.duration_s, good)
+                                   or fake_timeline.watched(cell, good)))
                     for i, f in enumerate((0.99, 1.0, 1.01))]
             cells.append(results.make_cell(cell, load, runs, server_info=info, client_cpus=(1,),
                                            repeats_planned=3, failures=[]))

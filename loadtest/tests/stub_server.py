@@ -35,6 +35,9 @@ lab's wiring, never anything about performance.  The five models differ only whe
   updates and naive transfers deadlock (409 after ``timeout_ms``) only in a model whose parallelism is 2
   or more, await loses updates in every model once two requests overlap their waits.
 
+- ``--timeline N``: /stats/timeline, /metrics's lag and queue-wait histograms, and /stats ``loops[]``,
+  ``lived_ns`` and ``event_wait_ns`` (``stub_timeline``).
+
 ``--fail-start`` makes it exit with status 2 and a message, as a bad flag would.  ``--list-models``
 prints its model table as cvp-server does (the contract of docs/architecture.md) and exits 0: the lab
 and its tests take the list of models from there.
@@ -50,6 +53,11 @@ import re
 import sys
 import time
 from urllib.parse import parse_qs, urlsplit
+
+try:  # run as a script (the lab's --server-binary), or imported by the tests
+    import stub_timeline
+except ImportError:
+    from tests import stub_timeline
 
 
 def duration_s(text):
@@ -103,6 +111,7 @@ def parse_args(argv=None):
     p.add_argument("--upstream-queue", type=int, default=1024)
     p.add_argument("--db", default=None)
     p.add_argument("--db-connections", type=int, default=16)
+    p.add_argument("--timeline", type=int, default=0)
     p.add_argument("--fail-start", action="store_true")
     return p.parse_args(argv)
 
@@ -444,6 +453,7 @@ class Stub:
                 max_workers=args.threads if mode == "pool" else args.max_connections)
         self.admitted = 0  # pool tasks running or queued
         self.state = FakeSharedState(parallel=self.parallelism >= 2)
+        self.health = stub_timeline.Health(args.timeline)
         self.counts = {"completed": 0, "rejected": 0, "tasks": 0, "requests": 0}
         self.open = 0  # connections open now
         self.accepted = 0  # connections accepted so far
@@ -473,7 +483,8 @@ class Stub:
                 "cpu": {"allowed": sorted(os.sched_getaffinity(0)), "pinned": [], "cgroup": "none",
                         "quota_cpus": None, "usable": len(os.sched_getaffinity(0))},
                 "process": {"pid": os.getpid(), "cpu_user_s": t.user, "cpu_system_s": t.system, "rss_bytes": 0},
-                "workers": self.workers,
+                "workers": [{**w, **self.health.lived(w)} for w in self.workers],
+                "loops": self.health.loops(mode, self.workers),
                 "pool": None if self.pool is None else {
                     "threads": self.args.pool_threads, "queue_capacity": self.args.pool_queue,
                     "queue_depth": max(0, self.admitted - self.args.pool_threads),
@@ -526,8 +537,15 @@ class Stub:
             return 200, "application/json", '{"status":"ok"}'
         if path == "/stats":
             return 200, "application/json", json.dumps(self.stats())
+        if path == "/stats/timeline":
+            status, body = self.health.timeline(q, self.args.mode, self.workers)
+            return status, "application/json", body
+        if path == "/metrics":
+            return 200, "text/plain", self.health.metrics(self.args.mode, self.workers, self.pool is not None)
+        target, t0 = f"{path}?{query}", time.monotonic_ns()
         if path == "/io/sleep":
             await asyncio.sleep(int(q["ms"]) / 1000)
+            self.health.record(loop_worker["id"], t0, time.monotonic_ns(), "io-wait", target)
             return 200, "application/json", json.dumps({"ms": int(q["ms"]), "worker": loop_worker["id"]})
         if path == "/io/http":
             return await self.io_http(int(q["ms"]), loop_worker)
@@ -540,11 +558,13 @@ class Stub:
             return 200, "application/json", json.dumps(rows if path == "/db/queries" else rows[0])
         if path == "/io/block":
             await self.blocking(time.sleep, int(q["ms"]) / 1000)
+            self.health.record(loop_worker["id"], t0, time.monotonic_ns(), "blocking", target)
             return 200, "application/json", json.dumps({"ms": int(q["ms"])})
         if path == "/cpu/pbkdf2":
             if self.pool is not None:
                 return await self.offload_pbkdf2(int(q["iterations"]))
             h, cpu_ns = await self.blocking(pbkdf2, int(q["iterations"]))
+            self.health.record(loop_worker["id"], t0, time.monotonic_ns(), "cpu", target)
             loop_worker["tasks"] += 1
             loop_worker["busy_ns"] += cpu_ns
             work = {"mode": self.args.mode, "worker": loop_worker["id"], "cpu_ns": cpu_ns}
@@ -556,6 +576,7 @@ class Stub:
             for i in range(2, int(limit ** 0.5) + 1):
                 if sieve[i]:
                     sieve[i * i::i] = bytes(len(range(i * i, limit + 1, i)))
+            self.health.record(loop_worker["id"], t0, time.monotonic_ns(), "cpu", target, int(q.get("split", 1)))
             return 200, "application/json", json.dumps({"count": sum(sieve), "split": int(q.get("split", 1))})
         return 404, "application/json", '{"error":"not found","status":404}'
 
@@ -609,10 +630,13 @@ class Stub:
         pool_workers = [w for w in self.workers if w["kind"] == "pool-thread"]
         worker = pool_workers[self.counts["tasks"] % len(pool_workers)]
         self.counts["tasks"] += 1
+        queued = time.monotonic_ns()
         try:
-            h, cpu_ns = await asyncio.get_running_loop().run_in_executor(self.pool, pbkdf2, iterations)
+            h, cpu_ns, t0 = await asyncio.get_running_loop().run_in_executor(self.pool, timed_pbkdf2, iterations)
         finally:
             self.admitted -= 1
+        self.health.queue_wait.add((t0 - queued) / 1e9)
+        self.health.record(worker["id"], t0, time.monotonic_ns(), "cpu", f"/cpu/pbkdf2?iterations={iterations}")
         self.counts["completed"] += 1
         worker["tasks"] += 1
         worker["busy_ns"] += cpu_ns
@@ -664,6 +688,12 @@ def pbkdf2(iterations):
     return h, time.thread_time_ns() - t0
 
 
+def timed_pbkdf2(iterations):
+    """pbkdf2 on a pool thread, with when it started there (the end of its wait in the queue)."""
+    started = time.monotonic_ns()
+    return (*pbkdf2(iterations), started)
+
+
 async def main():
     args = parse_args()
     if args.list_models:
@@ -673,6 +703,7 @@ async def main():
         print("cvp-server: --fail-start: refusing to start, as asked", file=sys.stderr)
         sys.exit(2)
     stub = Stub(args)
+    stub.ticker = asyncio.get_running_loop().create_task(stub.health.tick())  # a reference keeps it running
     server = await asyncio.start_server(stub.session, args.address, args.port, backlog=4096)
     host, port = server.sockets[0].getsockname()[:2]
     threads = {"single": 1, "threads": 1, "offload": 1}.get(args.mode, args.threads)

@@ -107,7 +107,8 @@ class ReportInChromiumTest(unittest.TestCase):
         self.assertLess(top, HEIGHT, "the verdict matrix starts below the first screen")
         loaded = dict(item.rsplit("=", 1) for item in dom.body["data-images"].split())
         self.assertEqual(sorted(loaded), sorted(dom.images))
-        for name in ("io.png", "cpu.png", "mixed.png", "shared-state-lost.png"):
+        for name in ("io.png", "cpu.png", "mixed.png", "shared-state-lost.png", "timeline-lead.png", "timeline-cpu.png",
+                     "timeline-mixed.png", "lag-mixed.png", "lag-io-sleep.png"):
             self.assertIn(name, loaded)
         self.assertEqual([src for src, width in loaded.items() if int(width) <= 0], [], "images that did not load")
         self.assertEqual(png_size(SCREENSHOT), (WIDTH, HEIGHT))

@@ -186,7 +186,19 @@ class StubEndToEndTest(LabTestCase):
         # db starts its own (each queries the database) and, where it has node-postgres, a Node peer.
         node_db = any(c["scenario"] == "db" and c["mode"] == "node" for c in doc["cells"])
         node = ["node"] * (3 + node_db) if HAVE_NODE else []  # overhead on one CPU, its idle run, PBKDF2 on two
-        self.assertEqual(started, node + ["pool"] * 7 + ["reactors"] * 11 + ["threads"] * 7)
+        # cpu (its one point, at one worker), mixed and split record their timeline (--timeline): servers of their
+        # own, cpu's at one worker and mixed and split sharing theirs, two more per model.
+        self.assertEqual(started, node + ["pool"] * 9 + ["reactors"] * 13 + ["threads"] * 9)
+        cells = {c["id"]: c for c in doc["cells"]}
+        for mode in ("reactors", "pool", "threads"):  # the stub records intervals and counts its loop's lag
+            for cid in (f"cpu/{mode}/w1", f"mixed/io/{mode}/c10", f"split/{mode}/k2"):
+                self.assertTrue(cells[cid]["timeline"]["workers"], cid)
+                self.assertTrue(any(w["events"] for w in cells[cid]["timeline"]["workers"]), cid)
+            self.assertGreater(cells[f"mixed/io/{mode}/c10"]["loop_health"]["lag"]["ticks"], 0, mode)
+        md = (run_dir / "report.md").read_text()
+        self.assertIn("## What the models do with the work", md)
+        for chart in ("timeline-lead", "timeline-cpu", "timeline-mixed", "timeline-split", "lag-mixed", "lag-io-sleep"):
+            self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
         overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
         peers = {"node"} if HAVE_NODE else set()
         for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):

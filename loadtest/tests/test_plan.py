@@ -6,6 +6,7 @@ from cvplab.profiles import FULL, QUICK, SMOKE
 from cvplab.scenarios import mixed, overload
 from cvplab.scenarios.cpu import worker_counts
 from cvplab.servers import ServerSpec
+from cvplab.timeline import TIMELINE_FLAGS, recorded, without_timeline
 from tests.fakes import catalog
 
 #: The models, as the stub server lists them.
@@ -98,7 +99,9 @@ class QuickPlanTest(unittest.TestCase):
         self.assertEqual(sorted({c.workers for c in cells}), [1, 2])
         for c in cells:
             self.assertEqual(len(c.server.cpus), c.workers)
-            self.assertEqual(c.server.flags, model_flags(c.mode, c.workers), "flags come from one place")
+            # at the most workers every model also records its work intervals, for the timeline
+            timeline = TIMELINE_FLAGS if c.workers == 2 else ()
+            self.assertEqual(c.server.flags, model_flags(c.mode, c.workers) + timeline, "flags come from one place")
             self.assertEqual(c.server.workers, c.workers, "the n asked for; the parallelism is the server's to say")
             self.assertEqual(c.duration_s, QUICK.params("cpu").duration_s)
         two = [c for c in cells if c.workers == 2]
@@ -369,7 +372,11 @@ class ModelFlagsTest(unittest.TestCase):
             n = c.server.workers
             self.assertEqual(c.server.flags[:len(model_flags(c.mode, n))], model_flags(c.mode, n), c.title)
             if c.scenario not in extra:
-                self.assertEqual(c.server.flags, model_flags(c.mode, n), c.title)
+                self.assertEqual(tuple(without_timeline(c.server.flags)), model_flags(c.mode, n), c.title)
+            # the scenarios that draw a timeline record it in every model alike, and no other does
+            self.assertEqual(recorded(c.server.flags), c.scenario in ("cpu", "mixed", "split")
+                             and (c.scenario != "cpu" or c.workers == max(x.workers for x in p.cells
+                                                                          if x.scenario == "cpu")), c.title)
 
 
 class WorkerCountsTest(unittest.TestCase):

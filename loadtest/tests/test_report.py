@@ -16,8 +16,9 @@ HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 CHECKS = ["overhead /plaintext", "overhead /json", "overhead pipelined c16", "overhead pipelined c64", "overhead idle",
           "overhead idle descriptors", "overhead PBKDF2 offload", "overhead PBKDF2 reactors",
           "io", "io block threads", "io footprint", "io descriptors", "downstream",
-          "db query node", "db query pgbench", "db queries node", "cpu", "cpu pool, threads", "mixed",
-          "latency theory", "latency co", "latency schedule", "imbalance", "shared-state split", "shared-state exact",
+          "db query node", "db query pgbench", "db queries node", "cpu", "cpu pool, threads", "cpu timeline single",
+          "cpu timeline parallel", "mixed", "mixed timeline single", "mixed timeline parallel",
+          "latency theory", "latency co", "latency schedule", "imbalance", "split timeline single", "shared-state split", "shared-state exact",
           "shared-state await", "shared-state ordered", "shared-state naive", "shared-state total", "overload"]
 
 
@@ -66,7 +67,7 @@ class ChecksTest(unittest.TestCase):
                          {"io", "overhead idle", "overhead idle descriptors", "io descriptors", "downstream",
                           "latency theory", "latency co", "latency schedule", "shared-state split",
                           "shared-state exact", "shared-state await", "shared-state ordered", "shared-state naive",
-                          "shared-state total"})
+                          "shared-state total", "cpu timeline single", "mixed timeline single", "split timeline single"})
         self.assertEqual((verdicts["io"], verdicts["overhead idle"]), ("met", "met"))
 
 

@@ -69,8 +69,8 @@ class ResultsFileTest(unittest.TestCase):
         self.assertEqual(by_id["cpu/single/w2"].workers, 2, "the point's n, whatever the model does with it")
         self.assertEqual(by_id["cpu/pool/w2"].parallelism, 2)
         self.assertEqual(by_id["cpu/threads/w2"].parallelism, 2064, "its --max-connections")
-        self.assertEqual(by_id["cpu/pool/w2"].server["flags"], ["--threads", "2"])
-        self.assertEqual(by_id["cpu/threads/w2"].server["flags"], [])
+        self.assertEqual(by_id["cpu/pool/w2"].server["flags"], ["--threads", "2", "--timeline", "4096"])
+        self.assertEqual(by_id["cpu/threads/w2"].server["flags"], ["--timeline", "4096"])
         self.assertEqual(by_id["overhead/pbkdf2/node/c8"].parallelism, 2)
 
     def test_the_blocking_bound_comes_from_the_server_s_parallelism(self):

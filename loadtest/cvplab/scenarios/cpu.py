@@ -14,9 +14,17 @@ from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, w
 from ..query import (by_mode, ratio_text, cpus_of, is_model, key_range, modes_of, one, par, parallel_cap, ratio_range,
                      rps_range, select, times)
 from ..render import Block, h, img, p
+from ..timeline import TIMELINE_FLAGS, Window, recorded, without_timeline
+from ..timeline_report import timeline_blocks, timeline_checks
+from ..watch import Watch
 from ..wrk import Stream
 from ..verdict import HIGHER, Row, at_most, rps_figures
-from .base import ReportContext, Scenario
+from .base import ReportContext
+from .watched import Watched
+
+
+#: The timeline's window: 100 ms from the middle of a run, some 20 hashes of 5 ms per worker.
+WINDOW = Window(span_ms=100)
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,7 @@ class Params:
     duration_s: int
 
 
-class Cpu(Scenario):
+class Cpu(Watched):
     name = "cpu"
     calibrated = True
     profiles = {
@@ -45,7 +53,8 @@ class Cpu(Scenario):
         groups = []
         for w in counts:
             cpus = s.placement.server_cpus_for(w)
-            specs = [spec(s, m, w, cpus) for m in models_of(s)]
+            # At the most workers every model records its work intervals alike (--timeline), for the timeline.
+            specs = [spec(s, m, w, cpus, TIMELINE_FLAGS if w == max(counts) else ()) for m in models_of(s)]
             cells = tuple(Cell("cpu", sp, (load,), params.duration_s, w, {"iterations": s.pbkdf2_iterations},
                                notes=overlap_note(s, cpus)) for sp in specs)
             groups.append(Group("cpu", tuple(specs), (cells,)))
@@ -60,8 +69,12 @@ class Cpu(Scenario):
     def summary_point(self, c: Measured) -> str:
         return f"w={c.workers}"
 
+    def __init__(self) -> None:
+        # A timeline of the runs at the most workers (the servers started with --timeline).
+        self.watch = Watch(lambda cell: WINDOW if recorded(cell.server.flags) else None)
+
     def checks(self, cells: list[Measured]) -> list[Check]:
-        return [check_cpu(cells), check_cpu_new(cells)]
+        return [check_cpu(cells), check_cpu_new(cells), *timeline_checks(cells, "cpu")]
 
     def verdict(self, cells: list[Measured]) -> list[Row]:
         """CPU-bound: requests per second at the most workers."""
@@ -82,6 +95,9 @@ class Cpu(Scenario):
         chart_cpu(cpu, ctx.out_dir / "cpu.png")
         blocks += [img("cpu.png", "cpu throughput and scaling efficiency"), *map(p, cpu_text(cpu)),
                    *map(p, model_sentences(cpu))]
+        widest = max(c.workers for c in cpu)
+        blocks += timeline_blocks(ctx, [c for c in cpu if c.workers == widest], "timeline-cpu",
+                                  f"cpu at {n_of(widest, 'worker')}")
         return blocks
 
 
@@ -201,10 +217,13 @@ def cpu_text(cells: list[Measured]) -> list[str]:
         for mode in ("reactors", "offload"):
             if mode in at_top:
                 out.append(ratio_text(at_top[mode], single, f"cpu with {n_of(top, 'worker')}") + ".")
-    started = [f"{m} " + (f"`{' '.join(c.server['flags'])}`" if c.server.get("flags") else "with no flag")
-               + f" ({par(c)})" for m, c in at_top.items() if "flags" in c.server]
+    flags = {m: without_timeline(c.server["flags"]) for m, c in at_top.items() if "flags" in c.server}
+    started = [f"{m} " + (f"`{' '.join(flags[m])}`" if flags[m] else "with no flag") + f" ({par(at_top[m])})"
+               for m in flags]
     if started:
-        out.append(f"At {n_of(top, 'worker')} the models were started as: {join(started)}.")
+        out.append(f"At {n_of(top, 'worker')} the models were started as: {join(started)}"
+                   + (", each also with `--timeline` for the timeline below" if any(
+                       recorded(c.server.get("flags") or ()) for c in at_top.values()) else "") + ".")
     base = _cpu_base(cells)
     if top > 1 and base:
         effs = [f"{m} {fmt_pct(_efficiency(c, base), 0)} (ideal ×{parallel_cap(c)})" for m, c in at_top.items()

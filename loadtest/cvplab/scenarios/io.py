@@ -23,9 +23,12 @@ from ..query import is_model, key_range, modes_of, one, par, reference, rps_rang
 from ..render import Block, h, img, p, table
 from ..servers import ServerSpec
 from ..stats import littles_law_bound
+from ..timeline_report import lag_blocks
 from ..verdict import HIGHER, Row, at_most, figures_of, rps_figures
+from ..watch import Watch
 from ..wrk import Stream
-from .base import ReportContext, Scenario
+from .base import ReportContext
+from .watched import Watched
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Params:
     block_duration_s: int  # /io/block collapses to threads / wait; a second shows it
 
 
-class Io(Scenario):
+class Io(Watched):
     name = "io"
     profiles = {
         # quick: 10 too before pool and threads: the full profile sweeps 10 to 10,000
@@ -113,6 +116,10 @@ class Io(Scenario):
         # /io/block is expected to time out and shed load; io_text describes it.
         return {} if c.variant == "block" else dict(c.errors or {})
 
+    def __init__(self) -> None:
+        # Each run's loop lag, utilization and (offload) pool queue wait.
+        self.watch = Watch(health=True)
+
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_io(cells), check_block_threads(cells), check_footprint(cells), check_descriptors(cells)]
 
@@ -152,6 +159,11 @@ class Io(Scenario):
         chart_io(sleep, block, ctx.out_dir / "io.png", lockstep)
         blocks += [img("io.png", "io throughput against connections"), *map(p, io_text(sleep, block, lockstep)),
                    *map(p, model_sentences(sleep, block))]
+        for variant, cs in (("sleep", sleep), ("block", block)):
+            top = at_most(cs, "connections")
+            if top:
+                blocks += lag_blocks(ctx, top, f"lag-io-{variant}",
+                                     f"io, `{top[0].path}` over {top[0].connections:,} connections")
         if select_footprint(cells):
             blocks.append(h(3, "io: RSS and descriptors per connection, context switches per request"))
             chart_footprint(cells, ctx.out_dir / "io_footprint.png")

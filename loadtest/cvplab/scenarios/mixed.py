@@ -14,12 +14,18 @@ from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, w
 from ..query import is_model, key_range, modes_of, one, par, select, times
 from ..render import Block, h, img, p
 from ..stats import littles_law_bound
+from ..timeline import TIMELINE_FLAGS, Window
+from ..timeline_report import lag_blocks, timeline_blocks, timeline_checks
+from ..watch import Watch
 from ..wrk import Stream
 from ..verdict import LOWER, Row, p99_figures
-from .base import ReportContext, Scenario
+from .base import ReportContext
+from .watched import Watched
 
 #: Seconds between starting the I/O (light) stream and the CPU (heavy) stream (mixed and imbalance).
 CPU_START_S = 0.3
+#: The timeline's window: 100 ms from the middle of the part of the run where both streams run.
+WINDOW = Window(span_ms=100, from_s=CPU_START_S)
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Params:
     duration_s: int  # each run
 
 
-class Mixed(Scenario):
+class Mixed(Watched):
     name = "mixed"
     calibrated = True
     profiles = {
@@ -57,15 +63,20 @@ class Mixed(Scenario):
                  Load(cpu_stream, "cpu", f"/cpu/pbkdf2?iterations={s.pbkdf2_iterations}",
                       start_after_s=CPU_START_S))
         alone = (Load(io_stream, "io-alone", io_path, bound),)
-        specs = [spec(s, m, workers, cpus) for m in models_of(s)]
+        # Every model records its work intervals alike (--timeline), for the timeline drawn of the window.
+        specs = [spec(s, m, workers, cpus, TIMELINE_FLAGS) for m in models_of(s)]
         figures = {"wait_ms": wait, "iterations": s.pbkdf2_iterations}
         points = tuple(tuple(Cell("mixed", sp, lds, params.duration_s, workers, figures,
                                   notes=overlap_note(s, cpus))
                              for sp in specs) for lds in (alone, loads))
         return [Group("mixed", tuple(specs), points)]
 
+    def __init__(self) -> None:
+        # The timeline of the runs beside the CPU stream; every run's loop lag.
+        self.watch = Watch(lambda cell: WINDOW if len(cell.loads) > 1 else None, health=True)
+
     def checks(self, cells: list[Measured]) -> list[Check]:
-        return [check_mixed(cells)]
+        return [check_mixed(cells), *timeline_checks(select(cells, scenario="mixed", variant="io"), "mixed")]
 
     def verdict(self, cells: list[Measured]) -> list[Row]:
         """Mixed: the I/O stream's p99 beside the CPU stream."""
@@ -89,6 +100,8 @@ class Mixed(Scenario):
         chart_mixed(mio, malone, ctx.out_dir / "mixed.png")
         blocks += [img("mixed.png", "mixed-load I/O latency per model"), *map(p, mixed_text(mio, mcpu, malone)),
                    p(CLOSED_LOOP)]
+        blocks += lag_blocks(ctx, mio, "lag-mixed", "mixed")
+        blocks += timeline_blocks(ctx, mio, "timeline-mixed", "mixed, beside the PBKDF2 stream")
         return blocks
 
 

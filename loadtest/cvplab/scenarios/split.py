@@ -7,13 +7,22 @@ from pathlib import Path
 
 from ..cells import Measured
 from ..charts import color, dodge, linestyle, marker, pyplot, save
+from ..checks import Check
 from ..fmt import fmt_us, join
 from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest
 from ..query import by_mode, cpus_of, par, parallel_cap, select
 from ..render import Block, h, img, p
 from ..servers import ServerSpec
+from ..timeline import TIMELINE_FLAGS, Window
+from ..timeline_report import timeline_blocks, timeline_checks
+from ..watch import Watch
 from ..wrk import Stream
-from .base import ReportContext, Scenario
+from .base import ReportContext
+from .watched import Watched
+
+
+#: The timeline's window: 200 ms from the middle of a run, a few requests' chunks.
+WINDOW = Window(span_ms=200)
 
 
 @dataclass(frozen=True)
@@ -23,7 +32,7 @@ class Params:
     duration_s: int
 
 
-class Split(Scenario):
+class Split(Watched):
     name = "split"
     profiles = {
         # quick: 1, 2, 4 before pool and threads; 4 is past the pool of 2 on two CPUs
@@ -35,7 +44,8 @@ class Split(Scenario):
     def plan(self, s: Settings, params: Params, skipped: list[dict]) -> list[Group]:
         workers = widest(s)
         cpus = s.placement.server_cpus_for(workers)
-        specs = [spec(s, m, workers, cpus) for m in models_of(s)]
+        # Every model records its work intervals alike (--timeline), for the timeline drawn of the window.
+        specs = [spec(s, m, workers, cpus, TIMELINE_FLAGS) for m in models_of(s)]
 
         def cell(server: ServerSpec, k: int) -> Cell:
             stream = Stream("main", "split.lua", (f"limit={params.limit}", f"split={k}"), 1, 1, 60)
@@ -54,6 +64,14 @@ class Split(Scenario):
     def summary_point(self, c: Measured) -> str:
         return f"K={c.params.get('split')}"
 
+    def __init__(self) -> None:
+        # A timeline of every run that splits (K >= 2); the report draws the K nearest the workers.
+        self.watch = Watch(lambda cell: WINDOW if cell.params["split"] >= 2 else None)
+
+    def checks(self, cells: list[Measured]) -> list[Check]:
+        # One connection: where a model runs a request's chunks on one thread, nothing overlaps.
+        return timeline_checks(drawn(select(cells, scenario="split")), "split", parallel=False)
+
     def section(self, ctx: ReportContext) -> list[Block]:
         cells = ctx.cells
         sp = select(cells, scenario="split")
@@ -64,10 +82,24 @@ class Split(Scenario):
                     "chunks.")]
         chart_split(sp, ctx.out_dir / "split.png")
         blocks += [img("split.png", "latency against split"), *map(p, split_text(sp))]
+        shown = drawn(sp)
+        if shown:
+            blocks += timeline_blocks(ctx, shown, "timeline-split", f"split, K={shown[0].params['split']}")
         return blocks
 
 
 SCENARIO = Split()
+
+
+def drawn(cells: list[Measured]) -> list[Measured]:
+    """The cells of the point whose timeline the report draws: the K nearest the workers (K chunks on K
+    workers), the larger of two as near."""
+    ks = sorted({c.params["split"] for c in cells if c.timeline})
+    if not ks:
+        return []
+    workers = max(c.workers for c in cells)
+    k = min(ks, key=lambda k: (abs(k - workers), -k))
+    return [c for c in cells if c.params["split"] == k]
 
 
 def chart_split(cells: list[Measured], path: Path) -> None:
