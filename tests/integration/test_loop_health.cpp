@@ -149,7 +149,9 @@ TEST_P(utilization, the_thread_that_ran_a_block_counts_it_busy_and_every_loop_th
                     return false;
         return worker_numbered(now, worker)["event_wait_ns"].get<std::int64_t>() > 0;
     }));
-    for (auto const& l : stats(server.port())["loops"]) {
+    // A named snapshot: a range-for over a member of a temporary would outlive it.
+    auto const settled = stats(server.port());
+    for (auto const& l : settled["loops"]) {
         EXPECT_GE(l["utilization"].get<double>(), 0.0) << l.dump();
         EXPECT_LE(l["utilization"].get<double>(), 1.0) << l.dump();
         EXPECT_GE(l["utilization_recent"].get<double>(), 0.0) << l.dump();

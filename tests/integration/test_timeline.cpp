@@ -105,7 +105,9 @@ TEST_P(timeline_models, holds_the_intervals_the_responses_reported)
     EXPECT_NEAR(timing_ms(cpu.header("server-timing"), "work"), duration_ms, 0.0011) << cpu.header("server-timing");
     auto const sleep_event = expect_event(dump, sleep.json(), "io-wait", sleep_target, serving_kind(mode));
     auto const block_event = expect_event(dump, block.json(), "blocking", block_target, work_kind(mode));
-    for (auto const& chunk : split.json().at("chunks"))
+    // A named body: a range-for over a member of a temporary would outlive it.
+    auto const split_body = split.json();
+    for (auto const& chunk : split_body.at("chunks"))
         expect_event(dump, chunk, "cpu", split_target, work_kind(mode));
 
     // One connection, one id; another connection, another id.
