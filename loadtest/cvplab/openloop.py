@@ -290,4 +290,7 @@ def summarize_open(runs: list) -> dict | None:
     out["connections_max_open"] = max((o.get("connections_max_open") or 0 for o in ol), default=None)
     rate_from = [o["rate_from"] for o in ol if o.get("rate_from")]
     out["rate_from"] = rate_from[0] if rate_from else None
+    # The generators' niceness, where every repeat ran at the same one.
+    nices = {o.get("generator_nice") for o in ol}
+    out["generator_nice"] = nices.pop() if len(nices) == 1 else None
     return out

@@ -241,6 +241,12 @@ class GeneratorPriorityTest(unittest.TestCase):
         if os.geteuid() == 0:
             self.assertEqual(openloop.generator_nice(), openloop.GENERATOR_NICE, "root may raise a child's priority")
 
+    def test_a_cell_keeps_the_niceness_its_repeats_ran_at(self):
+        def runs(*nices):
+            return [SimpleNamespace(open_loop={"rate_asked": 10.0, "generator_nice": n}) for n in nices]
+        self.assertEqual(openloop.summarize_open(runs(-15, -15))["generator_nice"], -15)
+        self.assertIsNone(openloop.summarize_open(runs(-15, 0))["generator_nice"], "repeats that differ say nothing")
+
     def test_the_report_says_how_the_generator_ran(self):
         def cells(*nices):
             return [SimpleNamespace(open_loop={"generator_nice": n} if n != "absent" else {"rate_asked": 1.0})
