@@ -30,10 +30,11 @@ def read_snapshot(server: Server) -> dict | None:
 
 class Watch:
     """The timeline probe (for the cells ``wants`` picks, when ``window`` is set) and the loop health snapshots
-    (when ``health``) of one scenario's runs, warm-ups included (a warm-up's probe is called off if it ends
-    before the probe is due)."""
+    (when ``health`` is true, or says so of the cell) of one scenario's runs, warm-ups included (a warm-up's probe
+    is called off if it ends before the probe is due)."""
 
-    def __init__(self, window: Callable[[Cell], Window | None] | None = None, health: bool = False) -> None:
+    def __init__(self, window: Callable[[Cell], Window | None] | None = None,
+                 health: bool | Callable[[Cell], bool] = False) -> None:
         self.window = window
         self.health = health
         self._pending: dict[Cell, tuple[Probe | None, dict | None]] = {}
@@ -42,7 +43,8 @@ class Watch:
         """Before a run: the first snapshot, and the probe set to fire in the middle of it."""
         if not server.has_stats:
             return
-        before = read_snapshot(server) if self.health else None
+        wants_health = self.health(cell) if callable(self.health) else self.health
+        before = read_snapshot(server) if wants_health else None
         window = self.window(cell) if self.window else None
         probe = start_probe(server, window, cell.duration_s) if window else None
         self._pending[cell] = (probe, before)
