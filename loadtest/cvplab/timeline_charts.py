@@ -11,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .charts import color, plain_log_ticks, pyplot, save
+from .timeline_figures import WORK, bars, requests
 
 #: The colour of each kind of interval.
 KIND_COLORS = {"cpu": "#d62728", "blocking": "#8c564b", "io-wait": "#1f77b4"}
+#: CPU work of every other request, so that one request's bars (split's chunks) read as one.
+CPU_ALTERNATE = "#f28e8e"
 #: The tick where a wait ended (its handler ran).
 WAIT_END = "#08306b"
 #: The most rows one model's panel draws (threads has one per connection).
@@ -31,6 +34,12 @@ def _rows(timeline: dict) -> tuple[list[dict], int]:
     return shown, len(workers) - len(shown)
 
 
+def _shades(timeline: dict) -> dict[tuple[int, float, float], int]:
+    """0 or 1 for each bar of work, by (row, start, end) clipped to the window: requests in turn."""
+    groups = sorted(requests(bars(timeline, WORK)), key=lambda g: min(b.start for b in g))
+    return {(b.row, b.start, b.end): i % 2 for i, g in enumerate(groups) for b in g}
+
+
 def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
     """Draws one panel per ``(model, timeline, caption)``, stacked, to ``path`` (the caption goes in the text)."""
     plt = pyplot()
@@ -40,6 +49,7 @@ def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
                              gridspec_kw={"height_ratios": heights})
     span = max(float(t["span_ms"]) for _, t, _ in panels)
     for ax, (model, timeline, _), (rows, left_out) in zip(axes[:, 0], panels, layouts):
+        shade = _shades(timeline)
         for y, w in enumerate(rows):
             for start, end, kind, _conn in w["events"]:
                 s, e = max(0.0, start), min(span, end)
@@ -51,7 +61,9 @@ def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
                     if end <= span:  # where the wait ended: its timer's handler ran
                         ax.plot([end, end], [y - 0.42, y - 0.16], color=WAIT_END, linewidth=0.8)
                 else:
-                    ax.broken_barh([(s, e - s)], (y - 0.12, 0.5), facecolors=KIND_COLORS.get(kind, "grey"),
+                    alternate = kind == "cpu" and shade.get((w["id"], float(s), float(e))) == 1
+                    ax.broken_barh([(s, e - s)], (y - 0.12, 0.5),
+                                   facecolors=CPU_ALTERNATE if alternate else KIND_COLORS.get(kind, "grey"),
                                    edgecolor="white", linewidth=0.6)
         ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_yticks(range(len(rows)), [f"{w['kind'] or 'worker'} {w['id']}" for w in rows], fontsize=7)
@@ -62,7 +74,7 @@ def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
     axes[-1, 0].set_xlabel("ms into the window (taken from the middle of the run)")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    handles = [Patch(facecolor=KIND_COLORS["cpu"], label="CPU work"),
+    handles = [Patch(facecolor=KIND_COLORS["cpu"], label="CPU work (a shade per request, in turn)"),
                Patch(facecolor=KIND_COLORS["blocking"], label="blocking work"),
                Patch(facecolor=KIND_COLORS["io-wait"], alpha=0.35, label="waiting on a timer (darker: more at once)"),
                Line2D([], [], color=WAIT_END, linewidth=0.8, label="a wait ends")]

@@ -146,8 +146,9 @@ def figures(timeline: dict) -> dict:
             "widest_request": widest, "complete": all(w.get("complete", True) for w in timeline["workers"])}
 
 
-def caption(model: str, scenario: str, timeline: dict) -> str:
-    """A sentence about one model's window, as the cooks would tell it, from its figures."""
+def caption(model: str, scenario: str, timeline: dict, chunks: int | None = None) -> str:
+    """A sentence about one model's window, as the cooks would tell it, from its figures (``chunks``: how many
+    chunks each request is split into, split's K)."""
     f = figures(timeline)
     span = f"{f['span_ms']:.0f} ms"
     bars_text = f"{n_of(f['work'], 'bar')} of work in {span}"
@@ -171,9 +172,13 @@ def caption(model: str, scenario: str, timeline: dict) -> str:
         lead = f"{model}: {bars_text} on {n_of(f['rows_with_work'], 'worker')}; {overlap}"
     parts = [lead]
     if scenario == "split" and f["widest_request"]:
-        chunks, rows, at_once = f["widest_request"]
-        parts.append(f"one request's {n_of(chunks, 'chunk')} ran on {n_of(rows, 'worker')}, "
-                     f"{at_once} side by side at most")
+        seen, rows, at_once = f["widest_request"]
+        if at_once >= 2:
+            parts.append(f"one request's {n_of(chunks or seen, 'chunk')} side by side on {n_of(rows, 'worker')} "
+                         f"({at_once} at once at most)")
+        else:
+            parts.append(f"a request's {n_of(chunks, 'chunk') if chunks else 'chunks'} ran one after another, "
+                         "never two at once")
     if f["waits"]:
         pending = f["pending_during_work"]
         if pending is not None:

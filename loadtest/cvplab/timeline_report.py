@@ -43,7 +43,7 @@ def timeline_blocks(ctx: ReportContext, cells: list[Measured], name: str, what: 
     if not shown:
         return []
     span = shown[0].timeline["span_ms"]
-    panels = [(c.mode, c.timeline, caption(c.mode, c.scenario, c.timeline)) for c in shown]
+    panels = [(c.mode, c.timeline, caption(c.mode, c.scenario, c.timeline, c.params.get("split"))) for c in shown]
     gantt(panels, f"{what}: {span} ms from the middle of a run, a row per worker", ctx.out_dir / f"{name}.png")
     return [h(3, f"Timeline: {what}"),
             p(f"A {span} ms window from the middle of one run (the middle repeat) of each model: a row per worker, "
@@ -90,22 +90,26 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g} ms"
 
 
+def _lag(health: dict) -> str:
+    """``8.18 ms (p50 3.21 ms, max 8.36 ms)``: a model's p99, with its median and maximum."""
+    lag = health["lag"]
+    most = "" if lag["max_ms"] is None else f", max {'' if lag['max_exact'] else '≤ '}{_ms(lag['max_ms'])}"
+    return f"{_ms(lag['p99_ms'])} (p50 {_ms(lag['p50_ms'])}{most})"
+
+
 def lag_sentences(what: str, rows: list[tuple[str, dict]]) -> list[str]:
-    """The sentences beside a lag chart: each model's p99 against offload's, what it means, utilization and
-    offload's pool queue wait."""
+    """The sentences beside a lag chart: the first model's p99 against offload's (or reactors'), what it means,
+    the others', utilization and offload's pool queue wait."""
     by = dict(rows)
-    out = []
-    ref = by.get("offload") or by.get("reactors")
-    ref_mode = "offload" if "offload" in by else "reactors"
-    for mode, health in rows:
-        lag = health["lag"]
-        most = ("" if lag["max_ms"] is None else
-                f", max {'' if lag['max_exact'] else '≤ '}{_ms(lag['max_ms'])}")
-        text = (f"During {what}, {poss(mode)} loop lag p99 was {_ms(lag['p99_ms'])} (p50 {_ms(lag['p50_ms'])}{most})"
-                f" — a timer due then waited that long")
-        if ref is not None and mode != ref_mode:
-            text += f" — against {poss(ref_mode)} {_ms(ref['lag']['p99_ms'])}"
-        out.append(text + ".")
+    ref_mode = next((m for m in ("offload", "reactors") if m in by), None)
+    first = next((m for m, _ in rows if m != ref_mode), rows[0][0])
+    text = f"During {what}, {poss(first)} loop lag p99 was {_lag(by[first])} — a timer due then waited that long"
+    if ref_mode and ref_mode != first:
+        text += f" — against {poss(ref_mode)} {_lag(by[ref_mode])}"
+    out = [text + "."]
+    others = [f"{m} {_lag(h)}" for m, h in rows if m not in (first, ref_mode)]
+    if others:
+        out.append("Loop lag p99 of the others: " + join(others) + ".")
     util = [f"{m} {fmt_pct(h.get('utilization'), 0)}" for m, h in rows if h.get("utilization") is not None]
     if util:
         out.append("Loop utilization over the run (busy share of the loops' threads): " + join(util) + ".")

@@ -48,6 +48,7 @@ class LabTestCase(unittest.TestCase):
         # A private copy of the stub, so that its processes can be told apart from any other.
         self.stub = Path(self.tmp.name) / "stub-cvp-server"
         shutil.copy(STUB, self.stub)
+        shutil.copy(STUB.with_name("stub_timeline.py"), self.stub.with_name("stub_timeline.py"))  # what it imports
 
     def tearDown(self):
         self.tmp.cleanup()

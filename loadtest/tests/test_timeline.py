@@ -86,8 +86,11 @@ class CaptionTest(unittest.TestCase):
 
     def test_split_names_the_chunks_side_by_side(self):
         tl = window([(0, 10, "cpu", 1)], [(0, 10, "cpu", 1)], [(1, 9, "cpu", 1)])
-        self.assertIn("one request's 3 chunks ran on 3 workers, 3 side by side at most",
-                      tf.caption("pool", "split", tl))
+        self.assertIn("one request's 3 chunks side by side on 3 workers (3 at once at most)",
+                      tf.caption("pool", "split", tl, 3))
+        one_by_one = window([(0, 10, "cpu", 1), (10, 20, "cpu", 1), (21, 30, "cpu", 1), (30, 40, "cpu", 1)])
+        self.assertIn("a request's 2 chunks ran one after another, never two at once",
+                      tf.caption("single", "split", one_by_one, 2))
 
     def test_an_incomplete_window_says_so(self):
         tl = window([(0, 5, "cpu")])
@@ -165,6 +168,7 @@ class LoopHealthTest(unittest.TestCase):
         self.assertEqual(d["lag"]["ticks"], 50)
         self.assertAlmostEqual(d["lag"]["p50_ms"], 1 + 9 * 25 / 40, places=3)
         self.assertEqual((d["lag"]["max_ms"], d["lag"]["max_exact"]), (7.5, True))
+        self.assertEqual(d["lag"]["p99_ms"], 7.5, "interpolated to 9.9 ms in its bucket, capped at the true max")
         # busy: loop 0 600 of 1000 ns, loop 1 none
         self.assertAlmostEqual(d["utilization"], 0.3)
         self.assertIsNone(d["queue_wait"])
@@ -224,6 +228,36 @@ class ChecksTest(unittest.TestCase):
         checks = self.run_checks([self.cell("offload", window([(0, 10, "cpu")]), workers=1)])
         self.assertEqual(checks["cpu timeline parallel"].verdict, "not measured")
         self.assertEqual(checks["cpu timeline single"].verdict, "not measured")
+
+
+class LeadTest(unittest.TestCase):
+    """The timeline after the verdict matrix: single against offload on mixed, else what the run has."""
+
+    def lead(self, keep):
+        from cvplab import query, report
+        from tests.fakes import catalog, synthetic_doc
+        doc = synthetic_doc()
+        doc["cells"] = [c for c in doc["cells"] if keep(c)]
+        with tempfile.TemporaryDirectory() as tmp, query.ordered_by(catalog()):
+            blocks = report.build(doc, Path(tmp))
+            drawn = (Path(tmp) / "timeline-lead.png").is_file()
+        heads = [b.text for b in blocks if b.kind == "h2"]
+        return heads, drawn
+
+    def test_single_against_offload_on_mixed_follows_the_matrix(self):
+        heads, drawn = self.lead(lambda c: True)
+        self.assertTrue(drawn)
+        self.assertEqual(heads[:2], ["Which model for which work",
+                                     "What the models do with the work: single and offload on mixed"])
+
+    def test_without_them_the_first_two_models_on_cpu(self):
+        heads, _ = self.lead(lambda c: c.scenario == "cpu" and c.mode in ("pool", "threads"))
+        self.assertIn("What the models do with the work: pool and threads on cpu", heads)
+
+    def test_no_timeline_no_lead(self):
+        heads, drawn = self.lead(lambda c: c.scenario == "io")
+        self.assertFalse(drawn)
+        self.assertFalse([h for h in heads if h.startswith("What the models do")])
 
 
 class WatchAgainstTheStubTest(unittest.TestCase):
