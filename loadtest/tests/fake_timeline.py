@@ -56,6 +56,6 @@ def watched(cell: plan.Cell, good: bool) -> dict | None:
         if cell.scenario != "split" or cell.params.get("split", 1) >= 2:
             if cell.scenario != "mixed" or len(cell.loads) > 1:
                 out["timeline"] = _window(cell, good)
-    if cell.scenario in ("mixed", "io"):
-        out["loop_health"] = _health(cell, good)
+    if cell.scenario == "mixed" or (cell.scenario == "io" and cell.loads[0].variant != "block"):
+        out["loop_health"] = _health(cell, good)  # io reads none around /io/block (scenarios/io.py)
     return out or None
