@@ -35,9 +35,18 @@ def _rows(timeline: dict) -> tuple[list[dict], int]:
 
 
 def _shades(timeline: dict) -> dict[tuple[int, float, float], int]:
-    """0 or 1 for each bar of work, by (row, start, end) clipped to the window: requests in turn."""
-    groups = sorted(requests(bars(timeline, WORK)), key=lambda g: min(b.start for b in g))
-    return {(b.row, b.start, b.end): i % 2 for i, g in enumerate(groups) for b in g}
+    """0 or 1 for each bar of work, by (row, start, end) clipped to the window: where a request ran as several
+    bars (split's chunks), requests in turn, so that one request's chunks share a shade; else each row's bars
+    in turn, so that back-to-back bars stay apart."""
+    work = bars(timeline, WORK)
+    groups = sorted(requests(work), key=lambda g: min(b.start for b in g))
+    if any(len(g) > 1 for g in groups):
+        return {(b.row, b.start, b.end): i % 2 for i, g in enumerate(groups) for b in g}
+    out: dict[tuple[int, float, float], int] = {}
+    for row in {b.row for b in work}:
+        for i, b in enumerate(sorted((b for b in work if b.row == row), key=lambda b: b.start)):
+            out[(b.row, b.start, b.end)] = i % 2
+    return out
 
 
 def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
@@ -74,7 +83,7 @@ def gantt(panels: list[tuple[str, dict, str]], title: str, path: Path) -> None:
     axes[-1, 0].set_xlabel("ms into the window (taken from the middle of the run)")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    handles = [Patch(facecolor=KIND_COLORS["cpu"], label="CPU work (a shade per request, in turn)"),
+    handles = [Patch(facecolor=KIND_COLORS["cpu"], label="CPU work (two shades, in turn)"),
                Patch(facecolor=KIND_COLORS["blocking"], label="blocking work"),
                Patch(facecolor=KIND_COLORS["io-wait"], alpha=0.35, label="waiting on a timer (darker: more at once)"),
                Line2D([], [], color=WAIT_END, linewidth=0.8, label="a wait ends")]
