@@ -92,13 +92,13 @@ def cut(answer: dict, span_ms: int) -> dict:
     "events": [[start_ms, end_ms, kind, connection], ...]}]}``."""
     end_ns = int(answer["now_ns"]) - MARGIN_MS * 1_000_000
     start_ns = end_ns - span_ms * 1_000_000
-    since = int(answer.get("since_ns", 0))
     workers = []
     for w in answer["workers"]:
         events = [e for e in w.get("events", []) if int(e["end_ns"]) >= start_ns and int(e["start_ns"]) <= end_ns]
-        kept_from = min((int(e["end_ns"]) for e in w.get("events", [])), default=None)
-        # Overwritten events the window needed: the ring no longer reaches back to the probe's since.
-        complete = not (w.get("overwritten", 0) and (kept_from is None or kept_from > since))
+        # The ring kept recorded - overwritten events; the answer has those that ended at or after since.  Where
+        # it has them all and the ring has overwritten some, the ring may not reach back to since.
+        kept = int(w.get("recorded", 0)) - int(w.get("overwritten", 0))
+        complete = not (w.get("overwritten", 0) and len(w.get("events", [])) >= kept)
         workers.append({"id": w["id"], "kind": w.get("kind"), "complete": complete,
                         "events": [[round((int(e["start_ns"]) - start_ns) / 1e6, 3),
                                     round((int(e["end_ns"]) - start_ns) / 1e6, 3), e["kind"], e.get("connection")]

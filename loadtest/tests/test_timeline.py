@@ -116,7 +116,11 @@ class CutTest(unittest.TestCase):
         self.assertTrue(cut["workers"][0]["complete"])
 
     def test_overwritten_events_past_since_make_it_incomplete(self):
-        self.assertFalse(timeline.cut(self.answer(overwritten=5), 100)["workers"][0]["complete"])
+        answer = self.answer(overwritten=5)
+        answer["workers"][0]["recorded"] = 4 + 5  # the ring keeps 4, all of them answered: it may not reach since
+        self.assertFalse(timeline.cut(answer, 100)["workers"][0]["complete"])
+        answer["workers"][0]["recorded"] = 10 + 5  # it keeps 10, and 6 ended before since: it reaches back
+        self.assertTrue(timeline.cut(answer, 100)["workers"][0]["complete"])
 
     def test_window_is_centred_in_the_runs_part(self):
         w = timeline.Window(span_ms=100, from_s=0.3)
