@@ -373,10 +373,11 @@ class ModelFlagsTest(unittest.TestCase):
             self.assertEqual(c.server.flags[:len(model_flags(c.mode, n))], model_flags(c.mode, n), c.title)
             if c.scenario not in extra:
                 self.assertEqual(tuple(without_timeline(c.server.flags)), model_flags(c.mode, n), c.title)
-            # the scenarios that draw a timeline record it in every model alike, and no other does
-            self.assertEqual(recorded(c.server.flags), c.scenario in ("cpu", "mixed", "split")
-                             and (c.scenario != "cpu" or c.workers == max(x.workers for x in p.cells
-                                                                          if x.scenario == "cpu")), c.title)
+            # the scenarios that draw a timeline record it in every model alike (cpu at its most workers), and
+            # shared-state on the servers it shares with them; no other does
+            widest = {sc: max(x.workers for x in p.cells if x.scenario == sc) for sc in ("cpu", "shared-state")}
+            self.assertEqual(recorded(c.server.flags), c.scenario in ("mixed", "split")
+                             or (c.scenario in widest and c.workers == widest[c.scenario]), c.title)
 
 
 class WorkerCountsTest(unittest.TestCase):

@@ -15,6 +15,11 @@ class _Cell:
 
     variant: str
 
+    @property
+    def loads(self):
+        """Its one load, whose variant the io scenario asks."""
+        return (SimpleNamespace(variant=self.variant),)
+
 
 class WatchHealthTest(unittest.TestCase):
     def reads(self, health, cell) -> int:
@@ -30,8 +35,8 @@ class WatchHealthTest(unittest.TestCase):
         sleep, block = _Cell("sleep"), _Cell("block")
         self.assertEqual(self.reads(True, block), 2, "before and after the run")
         self.assertEqual(self.reads(False, sleep), 0)
-        self.assertEqual(self.reads(lambda c: c.variant != "block", sleep), 2)
-        self.assertEqual(self.reads(lambda c: c.variant != "block", block), 0)
+        self.assertEqual(self.reads(lambda c: c.loads[0].variant != "block", sleep), 2)
+        self.assertEqual(self.reads(lambda c: c.loads[0].variant != "block", block), 0)
 
     def test_io_leaves_the_blocking_cells_alone(self):
         io = Io()

@@ -120,7 +120,7 @@ class Io(Watched):
         # Each run's loop lag, utilization and (offload) pool queue wait; not /io/block's: the read after the
         # run waits behind the requests still queued on a blocked loop (about 5 s a run on single, reactors
         # and pool, 45 s of the quick profile).
-        self.watch = Watch(health=lambda cell: cell.variant != "block")
+        self.watch = Watch(health=lambda cell: cell.loads[0].variant != "block")
 
     def checks(self, cells: list[Measured]) -> list[Check]:
         return [check_io(cells), check_block_threads(cells), check_footprint(cells), check_descriptors(cells)]

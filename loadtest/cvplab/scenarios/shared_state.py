@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ..cells import Measured
 from ..checks import Check
 from ..fmt import fmt_pct, n_of
-from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, wrk_threads
+from ..plan import Cell, Group, Load, Settings, models_of, overlap_note, spec, widest, wrk_threads
 from ..query import select
 from ..render import Block, h, img, p, table
 from ..servers import Server, get_json, post_json
@@ -35,6 +35,7 @@ from ..shared_state_checks import check_await, check_exact, check_naive, check_o
 from ..shared_state_figures import (ACCOUNT_A, ACCOUNT_B, NAME, ORDERS, STRATEGIES, counter_cells, lost_text,
                                     summarize_state, transfer_cells)
 from ..shared_state_text import COUNTER_HEADER, TRANSFER_HEADER, counter_rows, intro, sentences, transfer_rows
+from ..timeline import TIMELINE_FLAGS
 from ..wrk import Stream
 from ..verdict import LOWER, Row, at_most, figures_of
 from .base import ReportContext, Scenario
@@ -99,7 +100,8 @@ class SharedState(Scenario):
         groups = []
         for w in counts:
             cpus = s.placement.server_cpus_for(w)
-            specs = [spec(s, m, w, cpus) for m in models_of(s)]
+            # At both CPUs its servers are split's, which record their timeline (--timeline): no start, no warm-up.
+            specs = [spec(s, m, w, cpus, TIMELINE_FLAGS if w == widest(s) else ()) for m in models_of(s)]
             points = tuple(tuple(Cell(NAME, sp, (load,), params.duration_s, w, figures,
                                       notes=overlap_note(s, cpus), repeats=params.repeats) for sp in specs)
                            for load, figures in loads)
