@@ -43,6 +43,8 @@ public:
     virtual bool draining() const noexcept = 0;
     /// The work intervals recorded with --timeline N; null when recording is off.
     virtual work_timeline* timeline() const noexcept { return nullptr; }
+    /// The Chart.js file /dashboard/chart.js serves (--chart-js); empty when none is set.
+    virtual std::string_view chart_js_path() const noexcept { return {}; }
 
 protected:
     server_view() = default;

@@ -2,6 +2,7 @@
 /// handed to the work_runner, which the execution model supplies.
 
 #include "common/clock.hpp"
+#include "handlers/dashboard_endpoint.hpp"
 #include "handlers/downstream_reply.hpp"
 #include "handlers/endpoint_replies.hpp"
 #include "handlers/kernels.hpp"
@@ -368,6 +369,7 @@ router make_router()
     r.get("/stats", &stats);
     add_timeline_routes(r);
     r.get("/metrics", &metrics);
+    add_dashboard_routes(r);
     return r;
 }
 

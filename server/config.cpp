@@ -200,6 +200,14 @@ std::string set_address(config& c, std::string_view v)
     return {};
 }
 
+std::string set_chart_js(config& c, std::string_view v)
+{
+    if (v.empty())
+        return "expects the path of a Chart.js file, such as /usr/share/javascript/chart.js/chart.min.js";
+    c.chart_js = std::string{v};
+    return {};
+}
+
 std::string set_upstream(config& c, std::string_view v)
 {
     // http://HOST:PORT, with an optional trailing slash: an IPv4 address, a name, or [IPv6].
@@ -276,6 +284,8 @@ constexpr flag flags[] = {
      &set_stall_threshold},
     {"timeline", "N", "0", "work intervals kept per worker for /stats/timeline (0: no recording; up to 100000)",
      &set_number<std::size_t, 0, 100'000, &config::timeline_events>},
+    {"chart-js", "PATH", "/usr/share/javascript/chart.js/chart.min.js",
+     "the Chart.js file /dashboard/chart.js serves (Debian's libjs-chart.js); read on each request", &set_chart_js},
     {"upstream", "URL", "none", "the downstream HTTP service /io/http calls: http://HOST:PORT", &set_upstream},
     {"upstream-connections", "N", "64", "connections each downstream pool may open (per loop, or one shared pool)",
      &set_number<std::size_t, 1, 100'000, &config::upstream_connections>},

@@ -78,6 +78,8 @@ struct config
     /// Work intervals each worker's ring keeps for /stats/timeline; 0 (the default) means
     /// no recording at all.
     std::size_t timeline_events = 0;
+    /// The Chart.js file /dashboard/chart.js serves: Debian's libjs-chart.js by default.
+    std::string chart_js = "/usr/share/javascript/chart.js/chart.min.js";
 
     /// The downstream HTTP service /io/http calls (`--upstream http://HOST:PORT`); an empty
     /// host means none.

@@ -61,6 +61,7 @@ public:
     stats_snapshot stats() const override;
     bool draining() const noexcept override { return gate_.closed(); }
     work_timeline* timeline() const noexcept override { return timeline_.get(); }
+    std::string_view chart_js_path() const noexcept override { return cfg_.chart_js; }
 
 private:
     /// Waits for connections on acceptor `i` and takes every one queued each time.

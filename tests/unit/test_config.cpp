@@ -130,6 +130,7 @@ std::vector<flag_case> const& flag_cases()
         {"idle-timeout", "2m", [](config const& c) { return c.idle_timeout == 2min; }},
         {"write-timeout", "5s", [](config const& c) { return c.write_timeout == 5s; }},
         {"drain-timeout", "1500", [](config const& c) { return c.drain_timeout == 1500ms; }},
+        {"chart-js", "/opt/chart.js", [](config const& c) { return c.chart_js == "/opt/chart.js"; }},
     };
     return cases;
 }
@@ -491,6 +492,21 @@ TEST(config_timeline, recording_is_off_by_default_and_takes_events_per_worker_up
     }
     EXPECT_NE(parse_error({}, {{"CVP_TIMELINE", "x"}}).find("CVP_TIMELINE"), std::string::npos);
     EXPECT_NE(cvp::help_text().find("--timeline N"), std::string::npos);
+}
+
+} // namespace
+
+namespace {
+
+TEST(config_dashboard, chart_js_is_debians_file_unless_another_is_named)
+{
+    EXPECT_EQ(parse_ok({}).chart_js, "/usr/share/javascript/chart.js/chart.min.js");
+    EXPECT_EQ(parse_ok({}, {{"CVP_CHART_JS", "/srv/chart.js"}}).chart_js, "/srv/chart.js");
+    // An empty path names the flag, and what it expects.
+    auto const message = parse_error({"--chart-js", ""});
+    EXPECT_NE(message.find("--chart-js"), std::string::npos) << message;
+    EXPECT_NE(message.find("Chart.js file"), std::string::npos) << message;
+    EXPECT_NE(cvp::help_text().find("--chart-js PATH"), std::string::npos);
 }
 
 } // namespace

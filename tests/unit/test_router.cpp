@@ -184,9 +184,11 @@ TEST_F(RouterTest, RegistersEveryDocumentedPath)
                              "/readyz",
                              "/stats",
                              "/stats/timeline",
-                             "/metrics"})
+                             "/metrics",
+                             "/dashboard",
+                             "/dashboard/chart.js"})
         EXPECT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
-    EXPECT_EQ(paths.size(), 21u);
+    EXPECT_EQ(paths.size(), 23u);
 }
 
 TEST_F(RouterTest, UnknownPathIs404WithAJsonError)
@@ -347,7 +349,7 @@ TEST_F(RouterTest, EmptyQueryIsNoParameter)
 
 TEST_F(RouterTest, EndpointsWithoutParametersRejectAnyParameter)
 {
-    for (char const* path : {"/plaintext", "/json", "/healthz", "/readyz", "/stats", "/metrics"}) {
+    for (char const* path : {"/plaintext", "/json", "/healthz", "/readyz", "/stats", "/metrics", "/dashboard", "/dashboard/chart.js"}) {
         expect_bad_parameter(std::string{path} + "?x=1", "x");
         expect_bad_parameter(std::string{path} + "?x", "x");
     }
