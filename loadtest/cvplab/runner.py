@@ -167,9 +167,12 @@ class Runner:
         assert self.env.server_binary is not None
         # A front server: its downstream first, for the address it calls.
         upstream_url = self.upstream_for(spec).base_url if spec.upstream is not None else None
-        return start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
-                         log_dir=log_dir, registry=self.env.registry, upstream_url=upstream_url,
-                         db_conninfo=conninfo)
+        server = start_cvp(self.env.server_binary, spec, max_connections=self.env.max_connections,
+                           log_dir=log_dir, registry=self.env.registry, upstream_url=upstream_url,
+                           db_conninfo=conninfo)
+        # Its live page, for whoever watches the run: it costs the server nothing unless opened.
+        self.say(f"  .. dashboard: {server.base_url}/dashboard ({server.name})")
+        return server
 
     def upstream_for(self, spec: ServerSpec) -> Server:
         """The running downstream of ``spec`` (started on first use); ServerError if it cannot start or has died.

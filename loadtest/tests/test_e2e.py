@@ -6,6 +6,7 @@ CI (CI=true), where the binary is built first and a missing one is a failure.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -200,6 +201,11 @@ class StubEndToEndTest(LabTestCase):
         self.assertIn("## What the models do with the work", md)
         for chart in ("timeline-lead", "timeline-cpu", "timeline-mixed", "timeline-split", "lag-mixed", "lag-io-sleep"):
             self.assertTrue((run_dir / f"{chart}.png").is_file(), chart)
+        # Each cvp server's dashboard was printed once, at the address its start-up line gave.
+        listening = sorted(f"http://{p.read_text().split('listening=')[1].split()[0]}/dashboard"
+                           for p in (run_dir / "raw" / "servers").glob("server-*.stdout")
+                           if not p.name.startswith("server-node-"))
+        self.assertEqual(sorted(re.findall(r"^  \.\. dashboard: (\S+) ", proc.stdout, flags=re.M)), listening)
         overhead = {(c["variant"], c["mode"]) for c in doc["cells"] if c["scenario"] == "overhead"}
         peers = {"node"} if HAVE_NODE else set()
         for variant in ("plaintext", "json", "pipeline", "idle", "pbkdf2"):
